@@ -1,0 +1,5 @@
+"""``python -m qc`` works like ``qc``."""
+
+from qc.cli import main
+
+main()

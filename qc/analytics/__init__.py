@@ -1,0 +1,1 @@
+"""Pure numerical library: numpy in, numpy/dataclasses out, time passed in, no Redis."""

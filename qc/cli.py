@@ -1,0 +1,103 @@
+"""The ``qc`` root group: global options, Settings built once, lazy verbs, errors mapped to exit codes.
+
+Verbs are imported only when invoked, so ``qc --help`` and ``qc status`` never load numpy, pandas,
+scikit-learn or ib_async (checked by a test with ``python -X importtime``).
+
+Exit codes: 0 success; 1 runtime failure (``QcError``) or unhealthy status; 2 bad flag, argument,
+config key or ``QC_*`` value. Anything unexpected prints ``internal error: …; rerun with --debug``
+and exits 1; the traceback only shows with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from qc import __version__, config, logs
+from qc.errors import QcError
+
+log = logging.getLogger("qc")
+
+VERBS: dict[str, str] = {
+    "status": "qc.commands.status",
+    "up": "qc.commands.up",
+}
+
+
+class QcFailure(click.ClickException):
+    """A QcError on its way to the shell: one line, the error's own exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it a class attribute
+
+
+class LazyVerbs(click.Group):
+    """Map verb names to modules and import a module only when its verb runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(VERBS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in VERBS:
+            return None
+        command: click.Command = importlib.import_module(VERBS[cmd_name]).command
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except QcError as exc:
+            raise QcFailure(str(exc), exc.exit_code) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if ctx.meta.get("qc.debug"):
+                raise
+            raise QcFailure(f"internal error: {type(exc).__name__}: {exc}; rerun with --debug", 1) from None
+
+
+def build_settings(redis_url: str | None, config_path: str | None, log_level: str | None) -> config.Settings:
+    """Resolve settings from the flags, the environment, ./.env and the config file."""
+    from dotenv import dotenv_values
+
+    toml_path = Path(config_path) if config_path else Path(config.DEFAULT_CONFIG_FILE)
+    toml = config.read_toml(toml_path) if config_path or toml_path.exists() else {}
+    dotenv = dotenv_values(".env") if Path(".env").is_file() else {}
+    flags = {"redis_url": redis_url, "log_level": log_level}
+    return config.resolve(flags, os.environ, dotenv, toml)
+
+
+@click.group(cls=LazyVerbs, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="Run `qc VERB --help` for a verb's options and examples.")
+@click.option("--redis-url", metavar="URL", help="Redis to use (overrides QC_REDIS_URL). [env var: QC_REDIS_URL]")
+@click.option("--config", "config_path", metavar="PATH", envvar="QC_CONFIG", show_envvar=True,
+              help="qc.toml with settings (default: ./qc.toml if present).")
+@click.option("--log-level", type=click.Choice(config.LOG_LEVELS, case_sensitive=False),
+              help="Log verbosity (overrides QC_LOG_LEVEL).")
+@click.option("--debug", is_flag=True, envvar="QC_DEBUG", help="Show tracebacks for internal errors.")
+@click.version_option(__version__, "--version", prog_name="qc")
+@click.pass_context
+def cli(ctx: click.Context, redis_url: str | None, config_path: str | None, log_level: str | None,
+        debug: bool) -> None:
+    """qc: QuantiCity Capital's options-trading platform, one verb per subsystem, Redis in between."""
+    ctx.meta["qc.debug"] = debug
+    settings = build_settings(redis_url, config_path, log_level)
+    logs.setup("DEBUG" if debug else settings.log_level, settings.log_format, settings.secrets())
+    for warning in config.unknown_env_names(os.environ):
+        log.warning(warning)
+    ctx.obj = settings
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="qc")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,50 @@
+"""`qc status`: the runbook's health checks as one table; exit 0 healthy, 1 unhealthy or unreachable."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import click
+
+from qc import clock, health, output
+from qc.config import Settings
+from qc.errors import StoreUnavailable
+from qc.store import REDIS_ERRORS, connect
+
+EPILOG = """\b
+Examples:
+  qc status                 table of checks; exit 0 when healthy
+  qc status --json | jq .   stable snake_case keys, settings with their sources
+  QC_REDIS_URL=rediss://user:pass@redis.internal:6380/0 qc status
+"""
+
+
+@click.command("status", epilog=EPILOG)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of the table.")
+@click.pass_context
+def command(ctx: click.Context, as_json: bool) -> None:
+    """Check heartbeats, IB connection, stale feeds, breaches, failed orders and API tokens."""
+    settings: Settings = ctx.obj
+    store = connect(settings)
+    try:
+        store.ping()
+        now = clock.wall_epoch()
+        checks = health.evaluate(health.read(store, now))
+    except REDIS_ERRORS as exc:
+        raise StoreUnavailable(f"Redis unreachable at {store.address}: {exc}") from None
+    finally:
+        store.close()
+    healthy = all(c.ok for c in checks)
+    if as_json:
+        output.emit_json({
+            "healthy": healthy,
+            "as_of": datetime.fromtimestamp(now, timezone.utc).isoformat(),
+            "redis_url": store.address,
+            "checks": health.to_json(checks),
+            "settings": settings.public(),
+        })
+    else:
+        rows = [[c.check, c.value, c.threshold, "ok" if c.ok else "ALERT"] for c in checks]
+        output.emit_table(rows, ["check", "value", "threshold", "state"],
+                          title=f"qc status — redis {store.address} — {'healthy' if healthy else 'UNHEALTHY'}")
+    ctx.exit(0 if healthy else 1)

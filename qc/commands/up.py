@@ -1,0 +1,48 @@
+"""`qc up`: the supervisor behind `make run`: embedded Redis, every worker, restarts, ordered stop."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import click
+
+from qc import clock, keys
+from qc.config import Settings
+from qc.store import EmbeddedRedis, connect, url_for
+from qc.supervisor import Supervisor, stack_children
+from qc.worker import SystemdNotifier, Worker, install_signal_handlers
+
+EPILOG = """\b
+Examples:
+  qc up                                   embedded Redis in ./var/redis, then every worker
+  QC_REDIS_URL=redis://10.0.0.5:6379/0 qc up   use an existing Redis instead
+Stop with Ctrl-C (or SIGTERM): workers first, Redis last, nothing left behind.
+"""
+
+
+@click.command("up", epilog=EPILOG)
+@click.pass_obj
+def command(settings: Settings) -> None:
+    """Run the whole stack in the foreground and restart whatever dies."""
+    url = url_for(settings)
+    embedded = None if settings.redis_url else EmbeddedRedis(settings.data_path, settings.embedded_redis_port)
+    store = connect(settings)
+    children = stack_children(settings)
+    supervisor = Supervisor(children, {**os.environ, "QC_REDIS_URL": url}, store, embedded)
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    try:
+        supervisor.start()
+        redis_line = f"embedded redis {url} (AOF in {embedded.directory})" if embedded else f"redis {store.address}"
+        click.echo(f"qc up: {redis_line}")
+        click.echo(f"  workers: {', '.join(c.name for c in children) or 'none yet'} (+ supervisor)")
+        click.echo("  look:    qc status            (health table; --json for machines)")
+        click.echo(f"           redis-cli -u {store.address} get {keys.heartbeat('supervisor').name}")
+        click.echo("  stop:    Ctrl-C")
+        worker = Worker("supervisor", supervisor.cycle, store, clock.SystemClock(), interval_s=1.0, stop=stop,
+                        notifier=SystemdNotifier.from_environ(os.environ), max_backoff_s=2.0)
+        code = worker.run()
+    finally:
+        supervisor.stop()
+    raise SystemExit(code)

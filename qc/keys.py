@@ -1,0 +1,198 @@
+"""THE Redis key schema and TTL policy: nothing else in qc spells a key.
+
+Every write goes through a :class:`Key`, which carries its namespace's TTL, so no value outlives
+the promise its namespace makes (DESIGN.md §4). ``positions:*`` alone never expires.
+
+The runbook lines operators type are a public contract (tested against this module)::
+
+    redis-cli get heartbeat:ibkr_ingestion   # recent timestamp
+    redis-cli hlen market:SPY:book           # number of depth levels
+    redis-cli hget analytics:SPY:vpin value  # toxicity score
+    redis-cli hget analytics:SPY:gex total   # gamma exposure
+    redis-cli llen signals:pending:SPY       # pending signal count
+
+Symbols are the unit of Cluster sharding: per-symbol keys put the symbol in a hash tag-free
+position so that one symbol's keys may live on different slots, and no script spans two symbols.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# --- TTLs by namespace (seconds) --------------------------------------------------------------
+MARKET_BOOK_TTL_S = 60
+MARKET_SERIES_TTL_S = 3600
+OPTIONS_TTL_S = 900
+ANALYTICS_TTL_S = 300
+SIGNALS_TTL_S = 3600
+ORDERS_TTL_S = 7 * 86400
+EXECUTION_TTL_S = 7 * 86400
+RISK_TTL_S = 86400
+DISTRIBUTION_TTL_S = 86400
+HEARTBEAT_TTL_S = 120  # longer than the 30 s alert threshold, so status can show a late worker's age
+MONITORING_TTL_S = 300
+WORKER_REGISTRY_TTL_S = 86400
+SIM_CLOCK_TTL_S = 10  # the simulator refreshes it every second; a dead simulator steers nothing
+
+
+class Key(NamedTuple):
+    """A Redis key and the TTL every write to it must set (None: never expires)."""
+
+    name: str
+    ttl_s: int | None
+
+
+# --- monitoring -------------------------------------------------------------------------------
+
+
+def heartbeat(module: str) -> Key:
+    """Wall-clock Unix time of the module's last completed cycle."""
+    return Key(f"heartbeat:{module}", HEARTBEAT_TTL_S)
+
+
+def worker_registry() -> Key:
+    """Hash: module -> JSON {pid, host, started}; a worker leaves it on a clean stop only."""
+    return Key("monitoring:workers", WORKER_REGISTRY_TTL_S)
+
+
+def worker_errors() -> Key:
+    """Hash: module -> count of cycle errors logged and survived today."""
+    return Key("monitoring:errors", RISK_TTL_S)
+
+
+def ibkr_connected() -> Key:
+    """"1" while the IB API socket is up, "0" otherwise."""
+    return Key("ibkr:connected", MONITORING_TTL_S)
+
+
+def data_stale() -> Key:
+    """Hash: "{symbol}:{feed}" -> wall-clock Unix time of that feed's last data, for stale feeds only."""
+    return Key("monitoring:data:stale", MONITORING_TTL_S)
+
+
+def alpha_vantage_metrics() -> Key:
+    """Hash: tokens_left, requests, and one counter per response class."""
+    return Key("monitoring:alpha_vantage:metrics", MONITORING_TTL_S)
+
+
+def supervisor_children() -> Key:
+    """Hash: child name -> JSON {pid, state, restarts} as `qc up` sees them."""
+    return Key("monitoring:supervisor", MONITORING_TTL_S)
+
+
+def sim_clock() -> Key:
+    """Hash published by `qc sim`: real_epoch, sim_epoch, speed."""
+    return Key("monitoring:sim:clock", SIM_CLOCK_TTL_S)
+
+
+# --- events counted per hour ------------------------------------------------------------------
+
+
+def risk_breaches_count() -> Key:
+    """Risk-limit breaches today (INCR)."""
+    return Key("risk:breaches:count", RISK_TTL_S)
+
+
+def risk_breaches_log() -> Key:
+    """Sorted set of breach events scored by wall-clock time, for breaches per hour."""
+    return Key("risk:breaches:log", RISK_TTL_S)
+
+
+def orders_failed_count() -> Key:
+    """Orders rejected or failed today (INCR)."""
+    return Key("orders:failed:count", RISK_TTL_S)
+
+
+def orders_failed_log() -> Key:
+    """Sorted set of failed-order events scored by wall-clock time, for failures per hour."""
+    return Key("orders:failed:log", RISK_TTL_S)
+
+
+# --- market data ------------------------------------------------------------------------------
+
+
+def book(symbol: str) -> Key:
+    """Hash: "{side}:{level}" -> JSON {price, size, venue}; HLEN is the number of depth levels."""
+    return Key(f"market:{symbol}:book", MARKET_BOOK_TTL_S)
+
+
+def bars_1min(symbol: str) -> Key:
+    return Key(f"market:{symbol}:bars:1min", MARKET_SERIES_TTL_S)
+
+
+def trades(symbol: str) -> Key:
+    return Key(f"market:{symbol}:trades", MARKET_SERIES_TTL_S)
+
+
+def quote(symbol: str) -> Key:
+    return Key(f"market:{symbol}:quote", MARKET_BOOK_TTL_S)
+
+
+def option_chain(symbol: str) -> Key:
+    return Key(f"options:{symbol}:chain", OPTIONS_TTL_S)
+
+
+# --- analytics --------------------------------------------------------------------------------
+
+
+def vpin(symbol: str) -> Key:
+    """Hash with ``value`` (VPIN in [0, 1]) and its inputs."""
+    return Key(f"analytics:{symbol}:vpin", ANALYTICS_TTL_S)
+
+
+def gex(symbol: str) -> Key:
+    """Hash with ``total`` (net GEX, $ per 1 % move) and the rest of dealer positioning."""
+    return Key(f"analytics:{symbol}:gex", ANALYTICS_TTL_S)
+
+
+def flow_clusters(symbol: str) -> Key:
+    return Key(f"analytics:flow_clusters:{symbol}", ANALYTICS_TTL_S)
+
+
+# --- signals, orders, positions ---------------------------------------------------------------
+
+
+def signals_pending(symbol: str) -> Key:
+    """List of signals waiting for execution; LLEN is the pending count."""
+    return Key(f"signals:pending:{symbol}", SIGNALS_TTL_S)
+
+
+def signals_execution(symbol: str) -> Key:
+    return Key(f"signals:execution:{symbol}", SIGNALS_TTL_S)
+
+
+def signal_emitted(fingerprint: str) -> Key:
+    return Key(f"signals:emitted:{fingerprint}", SIGNALS_TTL_S)
+
+
+def position_open(account: str, con_id: int) -> Key:
+    """An open position: never expires."""
+    return Key(f"positions:open:{account}:{con_id}", None)
+
+
+def order_pending(order_id: int) -> Key:
+    return Key(f"orders:pending:{order_id}", ORDERS_TTL_S)
+
+
+def fills(symbol: str) -> Key:
+    return Key(f"execution:fills:{symbol}", EXECUTION_TTL_S)
+
+
+# --- distribution -----------------------------------------------------------------------------
+
+
+def distribution_queue(tier: str) -> Key:
+    return Key(f"distribution:{tier}:queue", DISTRIBUTION_TTL_S)
+
+
+def distribution_metrics() -> Key:
+    return Key("distribution:metrics", DISTRIBUTION_TTL_S)
+
+
+RUNBOOK_KEYS: dict[str, Key] = {
+    "get heartbeat:ibkr_ingestion": heartbeat("ibkr_ingestion"),
+    "hlen market:SPY:book": book("SPY"),
+    "hget analytics:SPY:vpin value": vpin("SPY"),
+    "hget analytics:SPY:gex total": gex("SPY"),
+    "llen signals:pending:SPY": signals_pending("SPY"),
+}

@@ -1,0 +1,97 @@
+"""`qc status` against a real Redis: healthy, unhealthy, unreachable; secrets never printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from qc import clock, keys
+from qc.cli import cli
+from qc.store import Store
+
+from .conftest import RedisServer, free_port
+
+
+def run_status(url: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--redis-url", url, "status", *args], env=env)
+    return result.exit_code, result.stdout
+
+
+def beat(store: Store, module: str, age_s: float, registered: bool = True) -> None:
+    store.set(keys.heartbeat(module), clock.wall_epoch() - age_s)
+    if registered:
+        store.hset(keys.worker_registry(), {module: "{}"})
+
+
+def test_healthy(store: Store, redis_server: RedisServer) -> None:
+    beat(store, "supervisor", age_s=1)
+    code, out = run_status(redis_server.url, "--json")
+    doc = json.loads(out)
+    assert code == 0, out
+    assert doc["healthy"] is True
+    assert {c["check"] for c in doc["checks"]} >= {"heartbeat:supervisor", "ibkr:connected", "stale feeds",
+                                                   "risk breaches/h", "failed orders/h", "alpha vantage tokens"}
+    assert set(doc) == {"healthy", "as_of", "redis_url", "checks", "settings"}
+
+
+@pytest.mark.parametrize("breakage", ["late", "missing", "stale", "breaches", "failed", "tokens", "ibkr"])
+def test_unhealthy(store: Store, redis_server: RedisServer, breakage: str) -> None:
+    beat(store, "supervisor", age_s=1)
+    now = clock.wall_epoch()
+    if breakage == "late":
+        beat(store, "analytics", age_s=45)
+    elif breakage == "missing":
+        store.hset(keys.worker_registry(), {"analytics": "{}"})
+    elif breakage == "stale":
+        store.hset(keys.data_stale(), {"SPY:depth": now - 25})
+    elif breakage in ("breaches", "failed"):
+        counter, log = ((keys.risk_breaches_count(), keys.risk_breaches_log()) if breakage == "breaches"
+                        else (keys.orders_failed_count(), keys.orders_failed_log()))
+        for i in range(6):
+            store.record_event(counter, log, now - 60 * i, member=str(i))
+    elif breakage == "tokens":
+        store.hset(keys.alpha_vantage_metrics(), {"tokens_left": 3})
+    elif breakage == "ibkr":
+        store.set(keys.ibkr_connected(), "0")
+    code, out = run_status(redis_server.url)
+    assert code == 1, out
+    assert "UNHEALTHY" in out and "ALERT" in out
+
+
+def test_no_workers_is_unhealthy(store: Store, redis_server: RedisServer) -> None:
+    code, out = run_status(redis_server.url)
+    assert code == 1
+    assert "none running" in out
+
+
+def test_unreachable_prints_one_line_naming_the_url() -> None:
+    port = free_port()
+    env = {**os.environ, "QC_REDIS_URL": f"redis://127.0.0.1:{port}"}
+    proc = subprocess.run([sys.executable, "-m", "qc", "status"], env=env, capture_output=True, text=True,
+                          timeout=30, check=False)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert f"redis://127.0.0.1:{port}" in lines[0]
+
+
+def test_secrets_never_appear(store: Store, redis_server: RedisServer) -> None:
+    beat(store, "supervisor", age_s=1)
+    secret, password = "AVKEY-sUpErSeCrEt-123", "pw-n0t-for-eyes"
+    env = {"QC_ALPHA_VANTAGE_API_KEY": secret, "QC_TELEGRAM_BOT_TOKEN": "123:tg-secret-token",
+           "QC_LOG_LEVEL": "DEBUG"}
+    url_with_password = redis_server.url.replace("redis://", f"redis://default:{password}@")
+    for args in (["--json"], []):
+        result = CliRunner().invoke(cli, ["--redis-url", url_with_password, "status", *args], env=env)
+        everything = result.output  # stdout and stderr (logs at DEBUG) together
+        assert secret not in everything and password not in everything and "tg-secret" not in everything
+        assert "***" in everything
+    doc = json.loads(CliRunner().invoke(cli, ["--redis-url", url_with_password, "status", "--json"],
+                                        env=env).stdout)
+    assert doc["settings"]["alpha_vantage_api_key"] == {"value": "***", "source": "env",
+                                                       "env": "QC_ALPHA_VANTAGE_API_KEY"}

@@ -1,0 +1,94 @@
+"""`qc up` as an operator runs it: embedded Redis, supervision, restarts, ordered stop, no orphans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+from qc import clock
+from qc.config import Settings
+from qc.store import connect, no_retry
+from qc.supervisor import ChildSpec, Supervisor
+
+from .conftest import eventually, free_port
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_qc_up_end_to_end(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "QC_DATA_DIR": str(tmp_path / "var"), "QC_EMBEDDED_REDIS_PORT": str(port)}
+    up = subprocess.Popen([sys.executable, "-m", "qc", "up"], cwd=tmp_path, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = redis.Redis(port=port, decode_responses=True, socket_connect_timeout=0.2, retry=no_retry())
+
+    def beat() -> float:
+        try:
+            return float(client.get("heartbeat:supervisor") or 0)
+        except redis.ConnectionError:
+            return 0.0
+
+    try:
+        eventually(lambda: beat() > 0, timeout_s=20)
+        status = subprocess.run([sys.executable, "-m", "qc", "status", "--json"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=30, check=False)
+        assert status.returncode == 0, status.stdout + status.stderr
+        pidfile = tmp_path / "var" / "redis" / "redis.pid"
+        first_pid = int(pidfile.read_text())
+        os.kill(first_pid, signal.SIGKILL)  # the supervisor must bring Redis back by itself
+        eventually(lambda: pidfile.exists() and int(pidfile.read_text() or 0) not in (0, first_pid), 20)
+        killed_at = clock.wall_epoch()
+        eventually(lambda: beat() > killed_at, timeout_s=20)
+        redis_pid = int(pidfile.read_text())
+        up.send_signal(signal.SIGINT)
+        out, err = up.communicate(timeout=30)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.communicate()
+    assert up.returncode == 0, err
+    assert "qc status" in out and f"127.0.0.1:{port}" in out
+    assert not alive(redis_pid)
+    assert not alive(first_pid)
+
+
+def test_supervisor_restarts_a_dying_child_with_backoff(tmp_path: Path) -> None:
+    marker = tmp_path / "starts"
+    script = f"open({str(marker)!r}, 'a').write('x'); raise SystemExit(3)"
+    sup = Supervisor([ChildSpec("crasher", (sys.executable, "-c", script))], os.environ,
+                     connect(Settings(redis_url="redis://127.0.0.1:1")))
+    sup.start()
+    try:
+        def polled_starts() -> int:
+            sup.poll()
+            return len(marker.read_text()) if marker.exists() else 0
+
+        eventually(lambda: polled_starts() >= 3, timeout_s=20)
+        child = sup.children[0]
+        assert child.restarts >= 2 and child.last_exit == 3
+    finally:
+        sup.stop()
+
+
+def test_supervisor_stops_children_newest_first_and_kills_stragglers(tmp_path: Path) -> None:
+    stubborn = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True: time.sleep(1)"
+    polite = "import time\nwhile True: time.sleep(1)"
+    sup = Supervisor([ChildSpec("polite", (sys.executable, "-c", polite)),
+                      ChildSpec("stubborn", (sys.executable, "-c", stubborn))], os.environ,
+                     connect(Settings(redis_url="redis://127.0.0.1:1")))
+    sup.start()
+    pids = [c.process.pid for c in sup.children if c.process]
+    clock.real_sleep(0.3)  # let the stubborn child install its handler
+    sup.stop(timeout_s=1.0)
+    assert not any(alive(pid) for pid in pids)
+    assert [c.process.returncode for c in sup.children if c.process] == [-signal.SIGTERM, -signal.SIGKILL]

@@ -1,0 +1,86 @@
+"""The worker loop against a real redis-server: heartbeats, survival of a Redis restart, sd_notify."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from qc import clock, keys
+from qc.store import Store
+from qc.worker import SystemdNotifier, Worker
+
+from .conftest import RedisServer, eventually
+
+
+def heartbeat(store: Store, name: str) -> float:
+    try:
+        raw = store.get(keys.heartbeat(name))
+    except Exception:
+        return 0.0
+    return float(raw) if raw else 0.0
+
+
+def test_once_runs_one_cycle_and_beats(store: Store) -> None:
+    seen: list[datetime] = []
+    worker = Worker("probe", seen.append, store, clock.SystemClock(), interval_s=60)
+    assert worker.run(once=True) == 0
+    assert len(seen) == 1 and seen[0].tzinfo is not None
+    assert heartbeat(store, "probe") > 0
+    assert store.hgetall(keys.worker_registry()) == {}  # a cron run does not join the registry
+
+
+def test_failed_cycle_is_counted_and_survived(store: Store) -> None:
+    calls = 0
+
+    def flaky(now: datetime) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("bad bar")
+
+    stop = threading.Event()
+    worker = Worker("flaky", flaky, store, clock.SystemClock(), interval_s=0.01, stop=stop)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    eventually(lambda: calls >= 3)
+    stop.set()
+    thread.join(5)
+    assert store.hget(keys.worker_errors(), "flaky") == "1"
+    assert worker.errors == 1
+    assert store.hgetall(keys.worker_registry()) == {}  # clean stop leaves the registry
+
+
+def test_worker_survives_redis_kill_and_restart(store: Store, redis_server: RedisServer) -> None:
+    stop = threading.Event()
+    worker = Worker("survivor", lambda now: None, store, clock.SystemClock(), interval_s=0.02, stop=stop,
+                    max_backoff_s=0.2)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        eventually(lambda: heartbeat(store, "survivor") > 0)
+        redis_server.kill()
+        down_at = clock.wall_epoch()
+        clock.real_sleep(0.5)
+        assert thread.is_alive()
+        redis_server.restart()  # empty: no persistence in the test server
+        eventually(lambda: heartbeat(store, "survivor") > down_at, timeout_s=15)
+        assert thread.is_alive()
+        assert "survivor" in store.hgetall(keys.worker_registry())
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_systemd_notify_ready_watchdog_stopping(store: Store, tmp_path: Path) -> None:
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        sock.settimeout(2)
+        worker = Worker("notified", lambda now: None, store, clock.SystemClock(), interval_s=1,
+                        notifier=SystemdNotifier.from_environ({"NOTIFY_SOCKET": address}))
+        assert worker.run(once=True) == 0
+        messages = [sock.recv(64).decode() for _ in range(3)]
+    assert messages == ["READY=1", "WATCHDOG=1", "STOPPING=1"]

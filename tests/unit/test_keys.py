@@ -1,0 +1,51 @@
+"""Only keys.py spells a Redis key; the runbook lines of DESIGN.md §4 resolve to keys.py's keys."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from qc import keys
+
+ROOT = Path(__file__).parents[2]
+NAMESPACES = ("market", "options", "analytics", "signals", "positions", "orders", "execution", "risk",
+              "distribution", "heartbeat", "monitoring", "ibkr")
+LITERAL = re.compile(r"""["'](""" + "|".join(NAMESPACES) + "):")
+
+
+def test_no_module_but_keys_spells_a_key() -> None:
+    offenders = []
+    for path in (ROOT / "qc").rglob("*.py"):
+        if path.name == "keys.py" and path.parent.name == "qc":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if LITERAL.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_runbook_lines_match_design_md() -> None:
+    design = (ROOT.parent / "shared" / "DESIGN.md").read_text()
+    lines = re.findall(r"^redis-cli (\S+ \S+(?: \S+)?)\s+#", design, flags=re.M)
+    assert len(lines) == 5
+    for line in lines:
+        name = line.split()[1]
+        key = keys.RUNBOOK_KEYS[line.strip()]
+        assert key.name == name, line
+
+
+def test_every_key_but_positions_expires() -> None:
+    samples = [keys.heartbeat("x"), keys.book("SPY"), keys.bars_1min("SPY"), keys.option_chain("SPY"),
+               keys.vpin("SPY"), keys.gex("SPY"), keys.flow_clusters("SPY"), keys.signals_pending("SPY"),
+               keys.order_pending(1), keys.fills("SPY"), keys.risk_breaches_count(), keys.distribution_queue("premium"),
+               keys.data_stale(), keys.ibkr_connected(), keys.alpha_vantage_metrics(), keys.sim_clock()]
+    assert all(k.ttl_s is not None and k.ttl_s > 0 for k in samples)
+    assert keys.position_open("DU1", 1).ttl_s is None
+
+
+def test_namespace_ttls_follow_design() -> None:
+    assert keys.option_chain("SPY").ttl_s == 900
+    assert keys.gex("SPY").ttl_s == 300
+    assert keys.signals_pending("SPY").ttl_s == 3600
+    assert keys.risk_breaches_count().ttl_s == 86400
+    assert 60 <= keys.book("SPY").ttl_s <= 3600  # type: ignore[operator]
