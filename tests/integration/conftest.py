@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
+
 from qc import clock
 from qc.config import Settings
 from qc.store import Store, connect, no_retry, server_command

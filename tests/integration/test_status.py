@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+
 from qc import clock, keys
 from qc.cli import cli
 from qc.store import Store

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from qc import keys
 from qc.errors import QcError
 from qc.store import EmbeddedRedis, Store

@@ -77,8 +77,7 @@ def test_cluster_url_spreads_symbols_across_nodes(tmp_path: Path, processes: lis
         node.mkdir()
         processes.append(spawn(["--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                                 "--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no"], node))
-    for port in ports:
-        eventually(lambda port=port: answers(port))
+    eventually(lambda: all(answers(p) for p in ports))
     cli = redis_server_binary().with_name("redis-cli")
     subprocess.run([str(cli), "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
                     "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)

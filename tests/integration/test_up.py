@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import redis
+
 from qc import clock
 from qc.config import Settings
 from qc.store import connect, no_retry

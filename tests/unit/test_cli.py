@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from qc import __version__
 from qc.cli import VERBS, cli
 

@@ -6,6 +6,7 @@ import threading
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+
 from qc import clock
 from qc.clock import NEW_YORK, FakeClock, SimAnchor, SimClock
 

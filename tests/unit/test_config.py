@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from qc import config
 from qc.cli import cli
 from qc.errors import ConfigError
