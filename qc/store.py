@@ -28,7 +28,7 @@ from redis.cluster import RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from qc import clock
+from qc import clock, keys
 from qc.config import Settings, redact_url
 from qc.errors import QcError, StoreUnavailable
 from qc.keys import Key
@@ -159,6 +159,45 @@ def _sentinel_client(url: str, options: dict[str, Any]) -> Any:
     sentinel = Sentinel(hosts, sentinel_kwargs={"socket_timeout": CONNECT_TIMEOUT_S}, ssl=ssl,  # type: ignore[no-untyped-call]
                         **options)
     return sentinel.master_for(path[0], db=db, **auth)  # type: ignore[no-untyped-call]
+
+
+# --- which clock -----------------------------------------------------------------------------
+
+
+def read_sim_anchor(store: Store) -> clock.SimAnchor | None:
+    """The simulator's clock anchor if one is fresh in Redis (its short TTL lapses when `qc sim` dies)."""
+    fields = store.hgetall(keys.sim_clock())
+    if not fields:
+        return None
+    try:
+        return clock.SimAnchor.from_fields(fields)
+    except (KeyError, ValueError) as exc:
+        log.warning("ignoring a malformed simulator clock anchor %s: %s", fields, exc)
+        return None
+
+
+def clock_for(store: Store) -> clock.Clock:
+    """SimClock exactly when a fresh simulator anchor is present at start, else the system clock.
+
+    The choice is made once: a production worker never switches to simulated time mid-run, and a
+    simulated one keeps following the (re-)published anchor.
+    """
+    try:
+        anchor = read_sim_anchor(store)
+    except REDIS_ERRORS as exc:
+        log.warning("redis unreachable while choosing the clock (%s); using the system clock", exc)
+        return clock.SystemClock()
+    if anchor is None:
+        return clock.SystemClock()
+    log.info("simulator clock anchor found: simulated time at %gx", anchor.speed)
+    return clock.SimClock(anchor, refresh=lambda: _fresh_anchor(store))
+
+
+def _fresh_anchor(store: Store) -> clock.SimAnchor | None:
+    try:
+        return read_sim_anchor(store)
+    except REDIS_ERRORS:
+        return None
 
 
 # --- the embedded server ----------------------------------------------------------------------

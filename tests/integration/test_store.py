@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from qc import keys
+from qc.clock import SimAnchor, SimClock, SystemClock, wall_epoch
 from qc.errors import QcError
-from qc.store import EmbeddedRedis, Store
+from qc.store import EmbeddedRedis, Store, clock_for
 
 from .conftest import RedisServer, free_port
 
@@ -62,3 +64,18 @@ def test_embedded_start_reuse_stop(tmp_path: Path) -> None:
 def test_embedded_refuses_a_foreign_redis_on_its_port(redis_server: RedisServer, tmp_path: Path) -> None:
     with pytest.raises(QcError, match="used by another Redis"):
         EmbeddedRedis(tmp_path, redis_server.port).start()
+
+
+def test_clock_is_simulated_exactly_when_a_fresh_anchor_is_present(store: Store) -> None:
+    assert isinstance(clock_for(store), SystemClock)
+    sim_start = datetime(2026, 11, 24, 20, 40, tzinfo=timezone.utc).timestamp()  # 15:40 New York
+    store.hset(keys.sim_clock(), SimAnchor(wall_epoch(), sim_start, 10.0).to_fields())
+    chosen = clock_for(store)
+    assert isinstance(chosen, SimClock)
+    assert abs(chosen.epoch() - sim_start) < 10
+    assert 0 < store.client.ttl(keys.sim_clock().name) <= keys.SIM_CLOCK_TTL_S
+
+
+def test_malformed_anchor_falls_back_to_the_system_clock(store: Store) -> None:
+    store.hset(keys.sim_clock(), {"real_epoch": "x", "sim_epoch": "1", "speed": "1"})
+    assert isinstance(clock_for(store), SystemClock)
