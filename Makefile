@@ -20,10 +20,13 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[dev]'
 	touch $@
 
-# py_vollib_vectorized pins an old py_lets_be_rational that must go in after lets-be-rational, without deps.
+# Baselines: py_vollib_vectorized and flowrisk pin pre-numpy-2 packages, so they go in without deps;
+# lets-be-rational (pulled by vollib) overwrites py_lets_be_rational's files with a version numba
+# cannot compile, so the original 1.0.0 is reinstalled last.
 $(VENV)/.bench: pyproject.toml $(VENV)/.dev
 	$(PIP) install -e '.[bench]'
-	$(PIP) install --no-deps 'py_vollib_vectorized==0.1.1' 'py_lets_be_rational==1.0.0'
+	$(PIP) install --no-deps 'py_vollib_vectorized==0.1.1' 'flowrisk==0.3.0'
+	$(PIP) install --no-deps --force-reinstall 'py_lets_be_rational==1.0.0'
 	touch $@
 
 run: $(VENV)/.run
