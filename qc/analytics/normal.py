@@ -26,6 +26,8 @@ _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
 _ERFC_ZERO_BEYOND = 26.543  # erfc(z) underflows to 0 for z above this (Cody's XBIG)
+_CODY_SMALL, _CODY_MID = 0.46875, 4.0  # Cody's branch points, as erfc_pos uses them
+_SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
 
 _A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
       3.20937758913846947e03, 1.85777706184603153e-1)
@@ -116,3 +118,73 @@ def norm_pdf(x: npt.ArrayLike) -> FloatArray:
     xa = np.asarray(x, dtype=np.float64)
     out: FloatArray = _INV_SQRT_2PI * np.exp(-0.5 * xa * xa)
     return out
+
+
+def norm_cdf_given_pdf(z: FloatArray, pdf: FloatArray) -> FloatArray:
+    """Φ(z) from φ(z) already at hand: the tail Φ(−|z|) = √(π/2)·φ(z)·erfcx(|z|/√2), no second exp.
+
+    Agrees with ``normal.norm_cdf`` to ~1e-16 absolute and ~1e-14 relative in the tail (tested),
+    including its flush to 0 where erfc underflows (|z|/√2 ≥ 26.543).
+    """
+    y = np.abs(z)
+    y *= _SQRT_HALF
+    tail = erfcx_pos(y)
+    tail *= pdf
+    tail *= _SQRT_HALF_PI
+    tail[y >= _ERFC_ZERO_BEYOND] = 0.0
+    out: FloatArray = np.where(z < 0.0, tail, 1.0 - tail)
+    return out
+
+
+def erfcx_pos(y: FloatArray) -> FloatArray:
+    """e^{y²}·erfc(y) for y ≥ 0 (Cody's three branches, relative error ≲ 1e-15), NaN for NaN."""
+    shape, y = y.shape, y.reshape(-1)
+    out = np.empty_like(y)
+    small, large = y <= _CODY_SMALL, y > _CODY_MID
+    i_small, i_large = np.flatnonzero(small), np.flatnonzero(large)
+    i_mid = np.flatnonzero(~(small | large))  # NaN lands here and stays NaN
+    out[i_mid] = _erfcx_mid(y[i_mid])
+    out[i_large] = _erfcx_large(y[i_large])
+    out[i_small] = _erfcx_small(y[i_small])
+    return out.reshape(shape)
+
+
+def _erfcx_small(y: FloatArray) -> FloatArray:
+    z = y * y
+    out: FloatArray = (1.0 - y * _cody_ratio(z, _A, _B)) * np.exp(z)  # e^{y²}(1 − erf y)
+    return out
+
+
+def _erfcx_mid(y: FloatArray) -> FloatArray:
+    num = _C[8] * y
+    den = y + _D[0]
+    for c, d in zip(_C[:7], _D[1:], strict=True):
+        num += c
+        num *= y
+        den *= y
+        den += d
+    num += _C[7]
+    num /= den
+    return num
+
+
+def _erfcx_large(y: FloatArray) -> FloatArray:
+    with np.errstate(over="ignore"):  # y² overflows only where 1/y² is 0 anyway
+        z = 1.0 / (y * y)
+    out: FloatArray = (_INV_SQRT_PI - z * _cody_ratio(z, _P, _Q)) / y
+    return out
+
+
+def _cody_ratio(z: FloatArray, num_c: tuple[float, ...], den_c: tuple[float, ...]) -> FloatArray:
+    """Cody's (n_top·zᵏ + n₀zᵏ⁻¹ + … + n_{k−1}) / (zᵏ + d₀zᵏ⁻¹ + … + d_{k−1}), n_top = num_c[-1]."""
+    num = num_c[-1] * z
+    den = z.copy()
+    for a, b in zip(num_c[:-2], den_c[:-1], strict=True):
+        num += a
+        num *= z
+        den += b
+        den *= z
+    num += num_c[-2]
+    den += den_c[-1]
+    num /= den
+    return num
