@@ -24,6 +24,7 @@ from qc.errors import QcError
 log = logging.getLogger("qc")
 
 VERBS: dict[str, str] = {
+    "sim": "qc.commands.sim",
     "status": "qc.commands.status",
     "up": "qc.commands.up",
 }

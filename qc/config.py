@@ -65,21 +65,30 @@ def _int_range(lo: int, hi: int) -> Callable[[str, str], int]:
     return parse
 
 
-def _bool(name: str, raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(ENV_PREFIX + name.upper(), f"expected true/false, got {raw!r}")
+def _float_range(lo: float, hi: float) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(ENV_PREFIX + name.upper(), f"expected a number, got {raw!r}") from None
+        if not lo <= value <= hi:
+            raise ConfigError(ENV_PREFIX + name.upper(), f"must be between {lo:g} and {hi:g}, got {value:g}")
+        return value
+
+    return parse
+
+
+def parse_symbols(raw: str, field: str) -> tuple[str, ...]:
+    """Comma-separated tickers, upper-cased, duplicates dropped; ConfigError naming ``field`` if bad."""
+    symbols = tuple(dict.fromkeys(s.strip().upper() for s in raw.split(",") if s.strip()))
+    bad = [s for s in symbols if not SYMBOL_RE.match(s)]
+    if not symbols or bad:
+        raise ConfigError(field, f"expected comma-separated tickers like SPY,QQQ, got {raw!r}")
+    return symbols
 
 
 def _symbols(name: str, raw: str) -> tuple[str, ...]:
-    symbols = tuple(s.strip().upper() for s in raw.split(",") if s.strip())
-    bad = [s for s in symbols if not SYMBOL_RE.match(s)]
-    if not symbols or bad:
-        raise ConfigError(ENV_PREFIX + name.upper(), f"expected comma-separated tickers like SPY,QQQ, got {raw!r}")
-    return symbols
+    return parse_symbols(raw, ENV_PREFIX + name.upper())
 
 
 def _redis_url(name: str, raw: str) -> str:
@@ -128,6 +137,14 @@ SPECS: tuple[Spec, ...] = (
     Spec("data_dir", "./var", "Where qc keeps state (embedded Redis AOF, logs).", _str),
     Spec("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.", _choice(*LOG_LEVELS)),
     Spec("log_format", "plain", "plain or json (one object per line, for log shippers).", _choice("plain", "json")),
+    Spec("sim_ib_port", "4002", "IB API port of the simulator `qc up` starts when no IB Gateway is configured.",
+         _int_range(1, 65535)),
+    Spec("sim_av_port", "8765", "Alpha Vantage port of that simulator.", _int_range(1, 65535)),
+    Spec("sim_ctl_port", "8766", "Fault-injection control port of that simulator (`qc sim ctl`).",
+         _int_range(1, 65535)),
+    Spec("sim_speed", "1", "Simulated seconds per real second in `qc up`'s simulator.", _float_range(0.01, 1000.0)),
+    Spec("sim_start", "", "Simulated start, 'YYYY-MM-DD HH:MM' New York; empty: now if open, else 09:45 of the last "
+         "session.", _str),
     Spec("telegram_bot_token", "", "Telegram bot token for signal distribution (secret).", _str, secret=True),
     Spec("webhook_secret", "", "HMAC secret for signing webhook deliveries (secret).", _str, secret=True),
 )
@@ -153,6 +170,11 @@ class Settings:
     data_dir: str = "./var"
     log_level: str = "INFO"
     log_format: str = "plain"
+    sim_ib_port: int = 4002
+    sim_av_port: int = 8765
+    sim_ctl_port: int = 8766
+    sim_speed: float = 1.0
+    sim_start: str = ""
     telegram_bot_token: str = field(default="", repr=False)
     webhook_secret: str = field(default="", repr=False)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)

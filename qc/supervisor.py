@@ -15,13 +15,14 @@ import logging
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from qc import clock, keys
 from qc.config import Settings
-from qc.store import EmbeddedRedis, Store
+from qc.store import REDIS_ERRORS, EmbeddedRedis, Store, read_sim_anchor
 from qc.worker import backoff_s
 
 log = logging.getLogger(__name__)
@@ -39,15 +40,17 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 @dataclass(frozen=True)
 class ChildSpec:
-    """One process of the stack: a name for logs and status, and its command line."""
+    """One process of the stack: a name, its command line, and what says it is ready for the next."""
 
     name: str
     argv: tuple[str, ...]
+    ready: Callable[[], bool] | None = None
+    ready_timeout_s: float = 30.0
 
 
-def qc_child(name: str, *args: str) -> ChildSpec:
+def qc_child(name: str, *args: str, ready: Callable[[], bool] | None = None) -> ChildSpec:
     """A child that runs ``qc ARGS…`` with this interpreter (works in a venv without PATH)."""
-    return ChildSpec(name, (sys.executable, "-m", "qc", *args))
+    return ChildSpec(name, (sys.executable, "-m", "qc", *args), ready)
 
 
 @dataclass
@@ -77,11 +80,27 @@ class Supervisor:
         self.env = dict(env)
         self.embedded = embedded
 
-    def start(self) -> None:
+    def start(self, stop: threading.Event | None = None) -> None:
+        """Start Redis, then each child in order, waiting for a child's ``ready`` before the next."""
         if self.embedded is not None:
             self.embedded.start()
         for child in self.children:
             self._spawn(child)
+            self._await_ready(child, stop)
+
+    def _await_ready(self, child: Child, stop: threading.Event | None) -> None:
+        check = child.spec.ready
+        if check is None:
+            return
+        deadline = clock.monotonic() + child.spec.ready_timeout_s
+        while clock.monotonic() < deadline and not (stop and stop.is_set()):
+            if _quietly(check):
+                return
+            if child.process is not None and child.process.poll() is not None:
+                break
+            clock.real_sleep(0.1, stop)
+        log.warning("%s is not ready after %.0f s; starting the rest anyway", child.spec.name,
+                    child.spec.ready_timeout_s)
 
     def _spawn(self, child: Child) -> None:
         child.process = subprocess.Popen(list(child.spec.argv), env=self.env, start_new_session=True,
@@ -146,7 +165,43 @@ class Supervisor:
             self.store.hset(keys.supervisor_children(), states)
 
 
-def stack_children(settings: Settings) -> list[ChildSpec]:
-    """The workers `qc up` runs, in start order; each worker's issue adds its line here."""
-    del settings  # the simulator and the data workers will read it to pick their arguments
-    return []
+@dataclass(frozen=True)
+class Stack:
+    """What `qc up` runs, and the environment its children get on top of the operator's."""
+
+    children: list[ChildSpec]
+    env: dict[str, str]
+    notes: list[str]
+
+
+SIM_API_KEY = "sim-demo-key"  # the simulator accepts any non-empty key; this one is no credential
+
+
+def plan_stack(settings: Settings, store: Store) -> Stack:
+    """The stack's children in start order; the simulator first when IB or Alpha Vantage is missing."""
+    children: list[ChildSpec] = []
+    env: dict[str, str] = {}
+    notes: list[str] = []
+    needs_ib = not (settings.is_set("ib_host") or settings.is_set("ib_port"))
+    needs_av = not settings.alpha_vantage_api_key
+    if needs_ib or needs_av:
+        args = ["sim", "--ib-port", str(settings.sim_ib_port), "--av-port", str(settings.sim_av_port),
+                "--ctl-port", str(settings.sim_ctl_port), "--speed", f"{settings.sim_speed:g}"]
+        if settings.sim_start:
+            args += ["--start", settings.sim_start]
+        children.append(qc_child("sim", *args, ready=lambda: bool(read_sim_anchor(store))))
+        if needs_ib:
+            env.update(QC_IB_HOST="127.0.0.1", QC_IB_PORT=str(settings.sim_ib_port))
+            notes.append(f"no IB Gateway configured: simulated one on 127.0.0.1:{settings.sim_ib_port}")
+        if needs_av:
+            env.update(QC_ALPHA_VANTAGE_URL=f"http://127.0.0.1:{settings.sim_av_port}/query",
+                       QC_ALPHA_VANTAGE_API_KEY=SIM_API_KEY)
+            notes.append(f"no Alpha Vantage key: simulated API on 127.0.0.1:{settings.sim_av_port}")
+    return Stack(children, env, notes)
+
+
+def _quietly(check: Callable[[], bool]) -> bool:
+    try:
+        return check()
+    except REDIS_ERRORS:
+        return False

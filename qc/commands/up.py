@@ -10,7 +10,7 @@ import click
 from qc import clock, keys
 from qc.config import Settings
 from qc.store import EmbeddedRedis, connect, url_for
-from qc.supervisor import Supervisor, stack_children
+from qc.supervisor import Supervisor, plan_stack
 from qc.worker import SystemdNotifier, Worker, install_signal_handlers
 
 EPILOG = """\b
@@ -28,15 +28,18 @@ def command(settings: Settings) -> None:
     url = url_for(settings)
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_path, settings.embedded_redis_port)
     store = connect(settings)
-    children = stack_children(settings)
-    supervisor = Supervisor(children, {**os.environ, "QC_REDIS_URL": url}, store, embedded)
+    stack = plan_stack(settings, store)
+    children = stack.children
+    supervisor = Supervisor(children, {**os.environ, **stack.env, "QC_REDIS_URL": url}, store, embedded)
     stop = threading.Event()
     install_signal_handlers(stop)
     try:
-        supervisor.start()
+        supervisor.start(stop)
         redis_line = f"embedded redis {url} (AOF in {embedded.directory})" if embedded else f"redis {store.address}"
         click.echo(f"qc up: {redis_line}")
         click.echo(f"  workers: {', '.join(c.name for c in children) or 'none yet'} (+ supervisor)")
+        for note in stack.notes:
+            click.echo(f"  {note}")
         click.echo("  look:    qc status            (health table; --json for machines)")
         click.echo(f"           redis-cli -u {store.address} get {keys.heartbeat('supervisor').name}")
         click.echo("  stop:    Ctrl-C")

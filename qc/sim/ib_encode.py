@@ -281,3 +281,8 @@ def historical_data_update(req_id: int, bar: WireBar) -> bytes:
 def utc_epoch(ts: datetime) -> int:
     """Whole epoch seconds of a tz-aware time (naive times are taken as UTC)."""
     return int((ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).timestamp())
+
+
+def tick_snapshot_end(req_id: int) -> bytes:
+    """tickSnapshotEnd (57): ends a reqMktData snapshot (ib_async's reqTickers waits for it)."""
+    return _msg(57, 1, req_id)

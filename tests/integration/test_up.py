@@ -28,7 +28,9 @@ def alive(pid: int) -> bool:
 
 def test_qc_up_end_to_end(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "QC_DATA_DIR": str(tmp_path / "var"), "QC_EMBEDDED_REDIS_PORT": str(port)}
+    env = {**os.environ, "QC_DATA_DIR": str(tmp_path / "var"), "QC_EMBEDDED_REDIS_PORT": str(port),
+           "QC_SIM_IB_PORT": str(free_port()), "QC_SIM_AV_PORT": str(free_port()),
+           "QC_SIM_CTL_PORT": str(free_port()), "QC_SIM_START": "2026-11-24 15:40", "QC_SIM_SPEED": "10"}
     up = subprocess.Popen([sys.executable, "-m", "qc", "up"], cwd=tmp_path, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     client = redis.Redis(port=port, decode_responses=True, socket_connect_timeout=0.2, retry=no_retry())
@@ -39,8 +41,15 @@ def test_qc_up_end_to_end(tmp_path: Path) -> None:
         except redis.ConnectionError:
             return 0.0
 
+    def sim_alive() -> bool:
+        try:
+            return bool(client.get("heartbeat:sim")) and bool(client.hgetall("monitoring:sim:clock"))
+        except redis.ConnectionError:
+            return False
+
     try:
-        eventually(lambda: beat() > 0, timeout_s=20)
+        eventually(lambda: beat() > 0, timeout_s=30)
+        eventually(sim_alive, timeout_s=30)  # nothing configured: the simulator runs, first
         status = subprocess.run([sys.executable, "-m", "qc", "status", "--json"], cwd=tmp_path, env=env,
                                 capture_output=True, text=True, timeout=30, check=False)
         assert status.returncode == 0, status.stdout + status.stderr
@@ -59,6 +68,7 @@ def test_qc_up_end_to_end(tmp_path: Path) -> None:
             up.communicate()
     assert up.returncode == 0, err
     assert "qc status" in out and f"127.0.0.1:{port}" in out
+    assert "no IB Gateway configured: simulated one" in out
     assert not alive(redis_pid)
     assert not alive(first_pid)
 

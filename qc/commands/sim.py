@@ -1,0 +1,202 @@
+"""`qc sim`: a simulated IB Gateway and Alpha Vantage on loopback; `qc sim ctl` injects faults."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from qc import clock, output
+from qc.config import Settings, parse_symbols
+from qc.errors import QcError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from qc.store import Store
+
+EPILOG = """\b
+Examples:
+  qc sim                                       real time if the market is open, else 09:45 of the last session
+  qc sim --start "2026-11-24 15:40" --speed 10 the closing auction in a few minutes
+  qc sim --ib-port 4002 --av-port 8765 --seed 42 --symbols SPY,QQQ,IWM
+  qc sim ctl drop-sockets                      then watch `qc status` and the workers recover
+  qc sim ctl silence SPY depth --seconds 30
+"""
+
+
+@click.group("sim", invoke_without_command=True, epilog=EPILOG)
+@click.option("--ib-port", type=click.IntRange(0, 65535), default=4002, show_default=True,
+              help="IB API port (0: any free port).")
+@click.option("--av-port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Alpha Vantage HTTP port.")
+@click.option("--ctl-port", type=click.IntRange(0, 65535), default=8766, show_default=True,
+              help="Fault-injection control port.")
+@click.option("--seed", type=int, default=42, show_default=True, help="Same seed, same market.")
+@click.option("--symbols", metavar="SYM,SYM", help="Underlyings (default: QC_SYMBOLS).")
+@click.option("--speed", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="Simulated seconds per real second.")
+@click.option("--start", metavar="'YYYY-MM-DD HH:MM'", help="Simulated start, New York time, inside a session.")
+@click.option("--depth-rate", type=click.FloatRange(min=1), default=300.0, show_default=True,
+              help="L2 book updates per second per symbol.")
+@click.option("--av-rpm", type=click.IntRange(min=1), default=75, show_default=True,
+              help="Alpha Vantage requests per minute per key before the throttle body.")
+@click.pass_context
+def command(ctx: click.Context, ib_port: int, av_port: int, ctl_port: int, seed: int, symbols: str | None,
+            speed: float, start: str | None, depth_rate: float, av_rpm: int) -> None:
+    """Run a simulated market: IB Gateway (API v178) and Alpha Vantage, loopback only."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from qc.sim.runtime import SimConfig, Simulator  # numpy, pandas: only when the simulator runs
+    from qc.sim.timeline import parse_start
+    from qc.worker import install_signal_handlers
+
+    settings: Settings = ctx.obj
+    config = SimConfig(
+        symbols=parse_symbols(symbols, "--symbols") if symbols else settings.symbols, seed=seed, speed=speed,
+        start=parse_start(start) if start else None, ib_port=ib_port, av_port=av_port, ctl_port=ctl_port,
+        depth_rate_hz=depth_rate, av_rpm=av_rpm)
+    store = _anchor_store(settings)
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    try:
+        simulator = Simulator(config, store, real_now=clock.SystemClock().now())
+        simulator.run(stop, announce=click.echo)
+    except OSError as exc:
+        raise QcError(f"cannot listen on loopback: {exc}",
+                      "pick free ports with --ib-port/--av-port/--ctl-port") from None
+
+
+def _anchor_store(settings: Settings) -> Store | None:
+    """Where to publish the clock anchor: the configured Redis (retried), the embedded one if up, or none."""
+    from qc.store import connect
+
+    store = connect(settings)
+    try:
+        store.ping()
+    except StoreUnavailable as exc:
+        if not settings.redis_url:
+            click.echo("no Redis: the clock anchor is not published (workers keep their own clock)", err=True)
+            return None
+        click.echo(f"warning: {exc.message}; the clock anchor is published once it is back", err=True)
+    return store
+
+
+@command.group("ctl")
+@click.option("--ctl-port", type=click.IntRange(1, 65535), default=8766, show_default=True,
+              help="The simulator's control port.")
+@click.pass_context
+def ctl(ctx: click.Context, ctl_port: int) -> None:
+    """Inject a fault into a running `qc sim`."""
+    ctx.meta["qc.ctl_port"] = ctl_port
+
+
+def _send(ctx: click.Context, fault: str, **args: Any) -> None:
+    from qc.sim.control import send_fault
+
+    reply = send_fault(ctx.meta["qc.ctl_port"], fault, **args)
+    click.echo(json.dumps(reply))
+
+
+@ctl.command("stats")
+@click.pass_context
+def stats(ctx: click.Context) -> None:
+    """Print the simulator's counters as JSON."""
+    from qc.sim.control import fetch_stats
+
+    output.emit_json(fetch_stats(ctx.meta["qc.ctl_port"]))
+
+
+@ctl.command("drop-sockets")
+@click.pass_context
+def drop_sockets(ctx: click.Context) -> None:
+    """Close every IB API socket now."""
+    _send(ctx, "drop_sockets")
+
+
+@ctl.command("refuse")
+@click.argument("seconds", type=click.FloatRange(min=0))
+@click.pass_context
+def refuse(ctx: click.Context, seconds: float) -> None:
+    """Refuse IB API connections for SECONDS."""
+    _send(ctx, "refuse", seconds=seconds)
+
+
+@ctl.command("farm-flap")
+@click.argument("seconds", type=click.FloatRange(min=0))
+@click.pass_context
+def farm_flap(ctx: click.Context, seconds: float) -> None:
+    """Market-data farm broken (2103/2105) for SECONDS, then OK again (2104/2106)."""
+    _send(ctx, "farm_flap", seconds=seconds)
+
+
+@ctl.command("silence")
+@click.argument("symbol")
+@click.argument("feed", type=click.Choice(["depth", "bars", "ticks", "quotes"]))
+@click.option("--seconds", type=click.FloatRange(min=0), help="How long (default: until restarted).")
+@click.pass_context
+def silence(ctx: click.Context, symbol: str, feed: str, seconds: float | None) -> None:
+    """Stop one feed of SYMBOL while its subscription stays open."""
+    _send(ctx, "silence", symbol=symbol.upper(), feed=feed, seconds=seconds)
+
+
+@ctl.command("connectivity-lost")
+@click.argument("seconds", type=click.FloatRange(min=0))
+@click.option("--data-lost/--data-kept", default=True, show_default=True,
+              help="Restore with 1101 (resubscribe) or 1102 (data maintained).")
+@click.pass_context
+def connectivity_lost(ctx: click.Context, seconds: float, data_lost: bool) -> None:
+    """Error 1100 now, then 1101 or 1102 after SECONDS."""
+    _send(ctx, "connectivity_lost", seconds=seconds, data_lost=data_lost)
+
+
+@ctl.command("delay-end-markers")
+@click.option("--seconds", type=click.FloatRange(min=0), help="Delay; omit to withhold them.")
+@click.pass_context
+def delay_end_markers(ctx: click.Context, seconds: float | None) -> None:
+    """Delay or withhold the startup-sync end markers (positionEnd, openOrderEnd, …)."""
+    _send(ctx, "delay_end_markers", seconds=seconds)
+
+
+@ctl.command("reject-next")
+@click.argument("reason", default="simulated reject")
+@click.pass_context
+def reject_next(ctx: click.Context, reason: str) -> None:
+    """Reject the next order with error 201."""
+    _send(ctx, "reject_next", reason=reason)
+
+
+@ctl.command("partial-next")
+@click.argument("fraction", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True))
+@click.pass_context
+def partial_next(ctx: click.Context, fraction: float) -> None:
+    """Fill the next order partially."""
+    _send(ctx, "partial_next", fraction=fraction)
+
+
+@ctl.command("av-fail")
+@click.argument("n", type=click.IntRange(min=1), default=1)
+@click.option("--status", type=click.IntRange(400, 599), default=503, show_default=True)
+@click.pass_context
+def av_fail(ctx: click.Context, n: int, status: int) -> None:
+    """Answer the next N Alpha Vantage requests with an HTTP error."""
+    _send(ctx, "av_fail", n=n, status=status)
+
+
+@ctl.command("av-malformed")
+@click.argument("n", type=click.IntRange(min=1), default=1)
+@click.pass_context
+def av_malformed(ctx: click.Context, n: int) -> None:
+    """Serve the next N Alpha Vantage bodies as broken JSON."""
+    _send(ctx, "av_malformed", n=n)
+
+
+@ctl.command("informed-flow")
+@click.argument("symbol")
+@click.argument("seconds", type=click.FloatRange(min=1))
+@click.option("--direction", type=click.Choice(["buy", "sell"]), default="buy", show_default=True)
+@click.pass_context
+def informed_flow(ctx: click.Context, symbol: str, seconds: float, direction: str) -> None:
+    """Start an informed-flow burst on SYMBOL now (VPIN should rise)."""
+    _send(ctx, "informed_flow", symbol=symbol.upper(), seconds=seconds, direction=direction)
+

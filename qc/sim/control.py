@@ -1,0 +1,149 @@
+"""Fault injection from the shell: a loopback JSON endpoint in `qc sim` and its client for `qc sim ctl`.
+
+``POST /fault`` with ``{"fault": NAME, ...arguments}`` runs one of ``FAULTS`` against the running
+simulator; ``GET /stats`` returns its counters. Only 127.0.0.1 is bound: this is a test harness,
+not an API to expose. Faults on the IB gateway run on its event loop (the caller hands in a
+``dispatch`` that does ``loop.call_soon_threadsafe``); Alpha Vantage and market faults are
+thread-safe calls.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import requests
+
+from qc.errors import QcError
+
+log = logging.getLogger(__name__)
+
+Args = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injectable failure: its help line and the argument names it takes."""
+
+    help: str
+    args: tuple[str, ...] = ()
+
+
+FAULTS: dict[str, Fault] = {
+    "drop_sockets": Fault("close every IB API socket now"),
+    "refuse": Fault("refuse IB API connections for SECONDS", ("seconds",)),
+    "farm_flap": Fault("market-data farm broken (2103/2105) for SECONDS, then OK (2104/2106)", ("seconds",)),
+    "silence": Fault("stop one feed of SYMBOL (depth|bars|ticks|quotes) while its subscription stays open",
+                     ("symbol", "feed", "seconds")),
+    "connectivity_lost": Fault("1100 now, then 1101 (data lost) or 1102 (kept) after SECONDS",
+                               ("seconds", "data_lost")),
+    "delay_end_markers": Fault("delay (or with seconds null: withhold) the startup-sync end markers",
+                               ("seconds",)),
+    "reject_next": Fault("reject the next order with error 201 and REASON", ("reason",)),
+    "partial_next": Fault("fill the next order partially (FRACTION of it)", ("fraction",)),
+    "av_fail": Fault("answer the next N Alpha Vantage requests with STATUS (503)", ("n", "status")),
+    "av_malformed": Fault("serve the next N Alpha Vantage bodies as broken JSON", ("n",)),
+    "informed_flow": Fault("an informed-flow burst on SYMBOL for SECONDS, DIRECTION buy|sell",
+                           ("symbol", "seconds", "direction")),
+}
+
+Handler = Callable[[Args], None]
+
+
+class ControlServer:
+    """The loopback endpoint; ``handlers`` maps each fault name to a callable taking its arguments."""
+
+    def __init__(self, handlers: Mapping[str, Handler], stats: Callable[[], dict[str, Any]], port: int = 0) -> None:
+        missing = set(FAULTS) - set(handlers)
+        if missing:
+            raise ValueError(f"no handler for faults: {sorted(missing)}")
+        self.handlers = dict(handlers)
+        self.stats = stats
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> int:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sim-ctl", daemon=True)
+        self._thread.start()
+        return self.port
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def apply(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Run one fault request; raise ValueError naming what is wrong with it."""
+        name = body.get("fault")
+        if name not in FAULTS:
+            raise ValueError(f"fault: unknown {name!r}; known: {', '.join(FAULTS)}")
+        args = {k: v for k, v in body.items() if k != "fault"}
+        unknown = set(args) - set(FAULTS[name].args)
+        if unknown:
+            raise ValueError(f"{name}: unexpected arguments {sorted(unknown)}")
+        self.handlers[name](args)
+        log.warning("fault injected: %s %s", name, args)
+        return {"ok": True, "fault": name, **args}
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        control = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") == "/stats":
+                    self._reply(200, control.stats())
+                else:
+                    self._reply(404, {"error": f"no such path {self.path}"})
+
+            def do_POST(self) -> None:
+                if self.path.rstrip("/") != "/fault":
+                    self._reply(404, {"error": f"no such path {self.path}"})
+                    return
+                try:
+                    length = int(self.headers.get("Content-Length", "0"))
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                    self._reply(200, control.apply(body))
+                except (ValueError, TypeError, KeyError) as exc:
+                    self._reply(400, {"error": str(exc)})
+
+            def _reply(self, status: int, doc: Mapping[str, Any]) -> None:
+                data = json.dumps(doc, default=str).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("ctl: " + format, *args)
+
+        return Handler
+
+
+def send_fault(port: int, fault: str, **args: Any) -> dict[str, Any]:
+    """Client side of ``qc sim ctl``: inject one fault into the simulator listening on ``port``."""
+    return _call("post", port, "/fault", {"fault": fault, **args})
+
+
+def fetch_stats(port: int) -> dict[str, Any]:
+    return _call("get", port, "/stats", None)
+
+
+def _call(method: str, port: int, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{port}{path}"
+    try:
+        response = requests.request(method, url, json=body, timeout=5)
+    except requests.ConnectionError:
+        raise QcError(f"no simulator control endpoint at {url}", "is `qc sim` running? check --ctl-port") from None
+    doc: dict[str, Any] = response.json()
+    if response.status_code != 200:
+        raise QcError(f"simulator refused the request: {doc.get('error', response.text)}")
+    return doc

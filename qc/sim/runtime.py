@@ -1,0 +1,202 @@
+"""`qc sim` assembled: one simulated clock, one market, one broker, and the three loopback listeners.
+
+The IB gateway runs on an asyncio loop in this thread; the Alpha Vantage and control servers run
+in their own threads. The market model is not thread-safe, so every caller reaches it through one
+``LockedModel``. When a Redis is reachable the clock anchor is published every second under a
+short TTL, so workers started against this simulator share its time, and a dead simulator's
+anchor lapses by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from qc import clock, keys
+from qc.clock import NEW_YORK, SimClock, SystemClock
+from qc.models import Bar, DepthLevel, OptionContract, OptionQuote, Quote
+from qc.sim import timeline
+from qc.sim.av_server import AlphaVantageServer
+from qc.sim.broker import SimBroker
+from qc.sim.control import Args, ControlServer
+from qc.sim.events import MarketEvent
+from qc.sim.ib_server import IBGatewayServer
+from qc.sim.market import SimMarket
+from qc.sim.params import SimParams
+from qc.store import REDIS_ERRORS, Store
+from qc.worker import Worker
+
+log = logging.getLogger(__name__)
+
+ANCHOR_REFRESH_S = 1.0
+DEFAULT_ACCOUNT = "DU1234567"
+STARTING_CASH = 1_000_000.0
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything `qc sim` is told on its command line."""
+
+    symbols: tuple[str, ...] = ("SPY", "QQQ", "IWM")
+    seed: int = 42
+    speed: float = 1.0
+    start: datetime | None = None
+    ib_port: int = 4002
+    av_port: int = 8765
+    ctl_port: int = 8766
+    depth_rate_hz: float = 300.0
+    av_rpm: int = 75
+    not_entitled_keys: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = field(default=(DEFAULT_ACCOUNT,))
+
+
+class LockedModel:
+    """The market model behind one lock: the IB loop and the HTTP threads never interleave in it."""
+
+    def __init__(self, market: SimMarket) -> None:
+        self._market = market
+        self._lock = threading.Lock()
+        self.symbols = market.symbols
+
+    def events_until(self, now: datetime) -> list[MarketEvent]:
+        with self._lock:
+            return self._market.events_until(now)
+
+    def book(self, symbol: str) -> tuple[list[DepthLevel], list[DepthLevel]]:
+        with self._lock:
+            return self._market.book(symbol)
+
+    def quote(self, symbol: str) -> Quote:
+        with self._lock:
+            return self._market.quote(symbol)
+
+    def spot(self, symbol: str) -> float:
+        with self._lock:
+            return self._market.spot(symbol)
+
+    def option_chain(self, symbol: str, now: datetime) -> list[OptionQuote]:
+        with self._lock:
+            return self._market.option_chain(symbol, now)
+
+    def option_quote(self, contract: OptionContract, now: datetime) -> OptionQuote | None:
+        with self._lock:
+            return self._market.option_quote(contract, now)
+
+    def history(self, symbol: str, end: datetime, minutes: int) -> list[Bar]:
+        with self._lock:
+            return self._market.history(symbol, end, minutes)
+
+    def inject_informed_flow(self, symbol: str, start: datetime, duration_s: float, direction: int) -> None:
+        with self._lock:
+            self._market.inject_informed_flow(symbol, start, duration_s, direction)
+
+
+class Simulator:
+    """Build and run the simulator until ``stop`` is set; ``announce`` gets one line per listener."""
+
+    def __init__(self, config: SimConfig, store: Store | None, real_now: datetime) -> None:
+        self.config = config
+        self.store = store
+        start = timeline.choose_start(real_now, config.start)
+        self.anchor = timeline.anchor(clock.wall_epoch(), start, config.speed)
+        self.clock = SimClock(self.anchor)
+        params = SimParams(seed=config.seed, symbols=config.symbols, depth_rate_hz=config.depth_rate_hz)
+        self.market = SimMarket(start, params)
+        self.model = LockedModel(self.market)
+        self.broker = SimBroker(dict.fromkeys(config.accounts, STARTING_CASH))
+        self.ib = IBGatewayServer(self.model, self.broker, self.clock, port=config.ib_port,
+                                  accounts=config.accounts)
+        self.av = AlphaVantageServer(self.model, self.clock.now, port=config.av_port, rpm=config.av_rpm,
+                                     not_entitled_keys=config.not_entitled_keys, rate=params.rate)
+        self.loop = asyncio.new_event_loop()
+        self.control = ControlServer(self._fault_handlers(), self._stats, port=config.ctl_port)
+
+    def run(self, stop: threading.Event, announce: Callable[[str], None]) -> None:
+        asyncio.set_event_loop(self.loop)
+        ib_port = self.loop.run_until_complete(self.ib.start())
+        publisher = self._publisher(stop)
+        try:
+            av_port = self.av.start()
+            ctl_port = self.control.start()
+            if publisher is not None:
+                publisher.start()
+            now = self.clock.now().astimezone(NEW_YORK)
+            accounts = ",".join(self.config.accounts)
+            announce(f"ib gateway   127.0.0.1:{ib_port}  (server version 178, accounts {accounts})")
+            announce(f"alpha vantage http://127.0.0.1:{av_port}/query  (any non-empty apikey)")
+            announce(f"control      http://127.0.0.1:{ctl_port}  (qc sim ctl --ctl-port {ctl_port} …)")
+            speed, seed = self.config.speed, self.config.seed
+            announce(f"clock        {now:%Y-%m-%d %H:%M:%S} New York at {speed:g}x, seed {seed}")
+            self.loop.run_until_complete(self._serve(stop))
+        finally:
+            stop.set()
+            if publisher is not None:
+                publisher.join(10)
+            self.control.stop()
+            self.av.stop()
+            self.loop.run_until_complete(self.ib.stop())
+            self._withdraw_anchor()
+            self.loop.close()
+
+    def _publisher(self, stop: threading.Event) -> threading.Thread | None:
+        """The anchor publisher runs the standard worker loop: heartbeat `sim`, backoff, registry."""
+        if self.store is None:
+            return None
+        worker = Worker("sim", self.publish_anchor, self.store, SystemClock(), interval_s=ANCHOR_REFRESH_S,
+                        stop=stop)
+        return threading.Thread(target=worker.run, name="sim-anchor", daemon=True)
+
+    async def _serve(self, stop: threading.Event) -> None:
+        """Serve until ``stop`` (set by a signal handler in the main thread) without polling."""
+        await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+
+    def publish_anchor(self, now: datetime) -> None:
+        """One cycle of the publisher worker: the anchor, refreshed under its short TTL."""
+        if self.store is not None:
+            self.store.hset(keys.sim_clock(), self.anchor.to_fields())
+
+    def _withdraw_anchor(self) -> None:
+        """A stopped simulator stops steering clocks now, not when its anchor's TTL lapses."""
+        if self.store is None:
+            return
+        try:
+            self.store.delete(keys.sim_clock())
+        except REDIS_ERRORS as exc:
+            log.debug("sim clock anchor not withdrawn: %s", exc)
+
+    def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def _fault_handlers(self) -> dict[str, Callable[[Args], None]]:
+        ib, av = self.ib, self.av
+        return {
+            "drop_sockets": lambda a: self._on_loop(ib.drop_all),
+            "refuse": lambda a: self._on_loop(ib.refuse_for, float(a["seconds"])),
+            "farm_flap": lambda a: self._on_loop(ib.farm_flap, float(a["seconds"])),
+            "silence": lambda a: self._on_loop(ib.silence_feed, str(a["symbol"]).upper(), str(a["feed"]),
+                                               _opt_float(a.get("seconds"))),
+            "connectivity_lost": lambda a: self._on_loop(ib.connectivity_lost, float(a["seconds"]),
+                                                         bool(a.get("data_lost", True))),
+            "delay_end_markers": lambda a: self._on_loop(ib.delay_end_markers, _opt_float(a.get("seconds"))),
+            "reject_next": lambda a: self._on_loop(ib.reject_next_order, str(a.get("reason", "simulated reject"))),
+            "partial_next": lambda a: self._on_loop(ib.fill_next_partially, float(a.get("fraction", 0.5))),
+            "av_fail": lambda a: av.fail_next(int(a.get("n", 1)), status=int(a.get("status", 503))),
+            "av_malformed": lambda a: av.malformed_next(int(a.get("n", 1))),
+            "informed_flow": lambda a: self.model.inject_informed_flow(
+                str(a["symbol"]).upper(), self.clock.now(), float(a["seconds"]),
+                1 if str(a.get("direction", "buy")).lower() == "buy" else -1),
+        }
+
+    def _stats(self) -> dict[str, Any]:
+        return {"clock": self.clock.now().isoformat(), "speed": self.config.speed,
+                "ib": self.ib.stats(), "alpha_vantage": self.av.stats()}
+
+
+def _opt_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
