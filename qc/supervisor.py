@@ -190,6 +190,7 @@ def plan_stack(settings: Settings, store: Store) -> Stack:
         if settings.sim_start:
             args += ["--start", settings.sim_start]
         children.append(qc_child("sim", *args, ready=lambda: bool(read_sim_anchor(store))))
+        notes.append(f"faults:  qc sim ctl --ctl-port {settings.sim_ctl_port} drop-sockets | silence SPY depth | …")
         if needs_ib:
             env.update(QC_IB_HOST="127.0.0.1", QC_IB_PORT=str(settings.sim_ib_port))
             notes.append(f"no IB Gateway configured: simulated one on 127.0.0.1:{settings.sim_ib_port}")

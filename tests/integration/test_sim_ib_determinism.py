@@ -24,6 +24,9 @@ from tests.integration.ib_sim_harness import (  # noqa: F401 (fixtures)
 )
 
 N = 600
+# The first N depth messages of seed 11 as ib_async received them, recorded once. It changes only
+# when the market model changes on purpose: then re-record it and say why in the commit.
+RECORDED_DIGEST = "55d7bdf448651cfdf39577b0aecaac74c9e534f7a8632b71b65494b0d7343c0c"
 PARAMS = SimParams(seed=11, symbols=("SPY", "QQQ"), depth_rate_hz=150.0)
 
 
@@ -84,3 +87,4 @@ def test_same_seed_gives_the_same_depth_stream_and_the_model_book(client_loop: o
         finally:
             stop_gateway(gw)
     assert digests[0] == digests[1]
+    assert digests[0] == RECORDED_DIGEST, digests[0]
