@@ -128,8 +128,33 @@ def quote(symbol: str) -> Key:
     return Key(f"market:{symbol}:quote", MARKET_BOOK_TTL_S)
 
 
+def venue_shares(symbol: str) -> Key:
+    """Hash: "{side}:{venue}" -> share of displayed depth, plus per-side concentration."""
+    return Key(f"market:{symbol}:venues", MARKET_BOOK_TTL_S)
+
+
+def auction_imbalance(symbol: str) -> Key:
+    """Hash: the latest closing-auction imbalance (signed shares, paired, indicative price, as_of)."""
+    return Key(f"market:{symbol}:auction", MARKET_SERIES_TTL_S)
+
+
+def news_sentiment(symbol: str) -> Key:
+    """Hash: relevance-weighted news sentiment for the symbol, article count, as_of."""
+    return Key(f"market:{symbol}:news", MARKET_SERIES_TTL_S)
+
+
+def ingest_latency() -> Key:
+    """Hash: message-arrival-to-Redis-write latency percentiles per feed, from `qc stream`."""
+    return Key("monitoring:ingest:latency", MONITORING_TTL_S)
+
+
 def option_chain(symbol: str) -> Key:
     return Key(f"options:{symbol}:chain", OPTIONS_TTL_S)
+
+
+def av_token_bucket() -> Key:
+    """Hash: the Alpha Vantage token bucket every `qc chains` process shares (tokens, updated_at)."""
+    return Key("monitoring:alpha_vantage:bucket", MONITORING_TTL_S)
 
 
 # --- analytics --------------------------------------------------------------------------------

@@ -190,7 +190,6 @@ def plan_stack(settings: Settings, store: Store) -> Stack:
         if settings.sim_start:
             args += ["--start", settings.sim_start]
         children.append(qc_child("sim", *args, ready=lambda: bool(read_sim_anchor(store))))
-        notes.append(f"faults:  qc sim ctl --ctl-port {settings.sim_ctl_port} drop-sockets | silence SPY depth | …")
         if needs_ib:
             env.update(QC_IB_HOST="127.0.0.1", QC_IB_PORT=str(settings.sim_ib_port))
             notes.append(f"no IB Gateway configured: simulated one on 127.0.0.1:{settings.sim_ib_port}")
@@ -198,6 +197,7 @@ def plan_stack(settings: Settings, store: Store) -> Stack:
             env.update(QC_ALPHA_VANTAGE_URL=f"http://127.0.0.1:{settings.sim_av_port}/query",
                        QC_ALPHA_VANTAGE_API_KEY=SIM_API_KEY)
             notes.append(f"no Alpha Vantage key: simulated API on 127.0.0.1:{settings.sim_av_port}")
+        notes.append(f"faults:  qc sim ctl --ctl-port {settings.sim_ctl_port} drop-sockets | silence SPY depth | …")
     return Stack(children, env, notes)
 
 
