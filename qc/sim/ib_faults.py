@@ -8,6 +8,7 @@ client must resubscribe), 1102 restored with data maintained (depth is re-sent a
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
@@ -30,7 +31,7 @@ RESTORED_LOST = "Connectivity between IB and Trader Workstation has been restore
 RESTORED_KEPT = "Connectivity between IB and Trader Workstation has been restored - data maintained."
 
 
-class FaultSwitches:
+class FaultSwitches(abc.ABC):
     """drop_all, refuse_for, farm_flap, silence_feed, connectivity_lost, delay_end_markers, order faults."""
 
     feeds: Feeds
@@ -40,11 +41,13 @@ class FaultSwitches:
     _refuse_until: float
     _loop: asyncio.AbstractEventLoop | None
 
+    @abc.abstractmethod
     def broadcast(self, notices: Iterable[tuple[int, str]]) -> None:
-        raise NotImplementedError
+        """Send system notices (error messages with reqId −1) to every session."""
 
+    @abc.abstractmethod
     def flush_all(self) -> None:
-        raise NotImplementedError
+        """Write every session's pending output now."""
 
     def _post(self, fn: Callable[[], None]) -> None:
         if self._loop is None:
