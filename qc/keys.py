@@ -31,6 +31,7 @@ RISK_TTL_S = 86400
 DISTRIBUTION_TTL_S = 86400
 HEARTBEAT_TTL_S = 120  # longer than the 30 s alert threshold, so status can show a late worker's age
 MONITORING_TTL_S = 300
+AV_METRICS_TTL_S = 900  # `qc chains` runs every 300 s: a missed cycle must not blank the metrics
 WORKER_REGISTRY_TTL_S = 86400
 SIM_CLOCK_TTL_S = 10  # the simulator refreshes it every second; a dead simulator steers nothing
 
@@ -71,8 +72,8 @@ def data_stale() -> Key:
 
 
 def alpha_vantage_metrics() -> Key:
-    """Hash: tokens_left, requests, and one counter per response class."""
-    return Key("monitoring:alpha_vantage:metrics", MONITORING_TTL_S)
+    """Hash: tokens_left, requests, and one counter per response class; outlives three chain cycles."""
+    return Key("monitoring:alpha_vantage:metrics", AV_METRICS_TTL_S)
 
 
 def supervisor_children() -> Key:
@@ -146,6 +147,11 @@ def news_sentiment(symbol: str) -> Key:
 def ingest_latency() -> Key:
     """Hash: message-arrival-to-Redis-write latency percentiles per feed, from `qc stream`."""
     return Key("monitoring:ingest:latency", MONITORING_TTL_S)
+
+
+def ingest_recoveries() -> Key:
+    """Hash: "{symbol}:{feed}" -> resubscriptions of that silent feed; "reconnects" -> IB reconnects."""
+    return Key("monitoring:ingest:recoveries", MONITORING_TTL_S)
 
 
 def option_chain(symbol: str) -> Key:

@@ -11,6 +11,9 @@ settings.register_profile(
     "ci", derandomize=True, deadline=None, max_examples=200,
     suppress_health_check=[HealthCheck.too_slow],
 )
+# "explore": random seeds, for hunting new counterexamples locally (HYPOTHESIS_PROFILE=explore).
+settings.register_profile("explore", deadline=None, max_examples=1000,
+                          suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
