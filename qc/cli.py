@@ -24,8 +24,10 @@ from qc.errors import QcError
 log = logging.getLogger("qc")
 
 VERBS: dict[str, str] = {
+    "chains": "qc.commands.chains",
     "sim": "qc.commands.sim",
     "status": "qc.commands.status",
+    "stream": "qc.commands.stream",
     "up": "qc.commands.up",
 }
 

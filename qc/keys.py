@@ -158,6 +158,11 @@ def option_chain(symbol: str) -> Key:
     return Key(f"options:{symbol}:chain", OPTIONS_TTL_S)
 
 
+def av_requests_log() -> Key:
+    """Sorted set of Alpha Vantage requests by wall-clock time, from every `qc chains` process."""
+    return Key("monitoring:alpha_vantage:requests", AV_METRICS_TTL_S)
+
+
 def av_token_bucket() -> Key:
     """Hash: the Alpha Vantage token bucket every `qc chains` process shares (tokens, updated_at)."""
     return Key("monitoring:alpha_vantage:bucket", MONITORING_TTL_S)

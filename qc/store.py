@@ -94,11 +94,12 @@ class Store:
         _expire(pipe, key)
         return int(pipe.execute()[0])
 
-    def record_event(self, counter: Key, log_key: Key, at_epoch: float, member: str) -> None:
-        """Count an event today and log it by time, so rates per hour can be read back."""
+    def record_event(self, counter: Key | None, log_key: Key, at_epoch: float, member: str) -> None:
+        """Count an event today (unless ``counter`` is None) and log it by time, so rates can be read back."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.incr(counter.name)
-        _expire(pipe, counter)
+        if counter is not None:
+            pipe.incr(counter.name)
+            _expire(pipe, counter)
         pipe.zadd(log_key.name, {member: at_epoch})
         if log_key.ttl_s:
             pipe.zremrangebyscore(log_key.name, "-inf", at_epoch - log_key.ttl_s)

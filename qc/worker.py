@@ -126,19 +126,28 @@ class Worker:
         return True
 
     def _heartbeat(self, register: bool) -> None:
-        self.store.set(keys.heartbeat(self.name), f"{clocks.wall_epoch():.3f}")
-        if not register:  # a cron run is not a worker `qc status` should expect to keep beating
-            return
-        entry = {"pid": os.getpid(), "host": socket.gethostname(), "cycles": self.cycles}
-        self.store.hset(keys.worker_registry(), {self.name: json.dumps(entry)})
+        write_heartbeat(self.store, self.name, self.cycles, register)
 
     def _deregister(self) -> None:
-        """A clean stop leaves the registry, so `qc status` does not report a stopped worker as dead."""
-        try:
-            self.store.hdel(keys.worker_registry(), self.name)
-            self.store.delete(keys.heartbeat(self.name))
-        except REDIS_ERRORS as exc:
-            log.warning("%s: could not deregister (%s)", self.name, exc)
+        deregister(self.store, self.name)
+
+
+def write_heartbeat(store: Store, name: str, cycles: int, register: bool) -> None:
+    """Refresh ``heartbeat:{name}`` (wall time) and, for a long-running worker, its registry entry."""
+    store.set(keys.heartbeat(name), f"{clocks.wall_epoch():.3f}")
+    if not register:  # a cron run is not a worker `qc status` should expect to keep beating
+        return
+    entry = {"pid": os.getpid(), "host": socket.gethostname(), "cycles": cycles}
+    store.hset(keys.worker_registry(), {name: json.dumps(entry)})
+
+
+def deregister(store: Store, name: str) -> None:
+    """A clean stop leaves the registry, so `qc status` does not report a stopped worker as dead."""
+    try:
+        store.hdel(keys.worker_registry(), name)
+        store.delete(keys.heartbeat(name))
+    except REDIS_ERRORS as exc:
+        log.warning("%s: could not deregister (%s)", name, exc)
 
 
 def install_signal_handlers(stop: threading.Event) -> None:

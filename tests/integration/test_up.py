@@ -50,6 +50,15 @@ def test_qc_up_end_to_end(tmp_path: Path) -> None:
     try:
         eventually(lambda: beat() > 0, timeout_s=30)
         eventually(sim_alive, timeout_s=30)  # nothing configured: the simulator runs, first
+
+        def runbook_1_and_2() -> bool:  # DESIGN.md §4: ingestion feeds them from the simulator
+            try:
+                return bool(client.get("heartbeat:ibkr_ingestion")) and client.hlen("market:SPY:book") == 20
+            except redis.ConnectionError:
+                return False
+
+        eventually(runbook_1_and_2, timeout_s=60)
+        eventually(lambda: client.exists("options:SPY:chain") == 1, timeout_s=60)
         status = subprocess.run([sys.executable, "-m", "qc", "status", "--json"], cwd=tmp_path, env=env,
                                 capture_output=True, text=True, timeout=30, check=False)
         assert status.returncode == 0, status.stdout + status.stderr

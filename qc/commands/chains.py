@@ -1,0 +1,57 @@
+"""`qc chains`: Alpha Vantage option chains (qc-recomputed Greeks) and news sentiment into Redis."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import click
+
+from qc.config import Settings, parse_symbols
+from qc.errors import ConfigError
+
+EPILOG = """\b
+Examples:
+  qc chains                      every 5 min for QC_SYMBOLS; one shared request budget across processes
+  qc chains SPY QQQ IWM --once   one cycle, then exit (cron, tests)
+  redis-cli get options:SPY:chain | jq '.counts'
+  redis-cli hgetall monitoring:alpha_vantage:metrics
+"""
+KEY_ENV = "QC_ALPHA_VANTAGE_API_KEY"
+
+
+@click.command("chains", epilog=EPILOG)
+@click.argument("symbols", nargs=-1)
+@click.option("--once", is_flag=True, help="Run one cycle, then exit.")
+@click.option("--interval-s", type=click.FloatRange(min=1.0), default=300.0, show_default=True,
+              help="Seconds between cycles (clock time: simulated time under `qc sim`).")
+@click.option("--rate-window-s", type=click.FloatRange(min=0.1), default=60.0, hidden=True,
+              help="Real seconds over which QC_ALPHA_VANTAGE_RPM is counted (AV: 60; tests shorten it).")
+@click.pass_obj
+def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s: float,
+            rate_window_s: float) -> None:
+    """Fetch option chains for the traded expiries and news sentiment from Alpha Vantage."""
+    if not settings.alpha_vantage_api_key:
+        raise ConfigError(KEY_ENV, "is not set", f"export {KEY_ENV}=<your Alpha Vantage key> or put it in .env")
+    wanted = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols
+    from qc.ingest import chains_cycle  # numpy, pandas, requests: only when the verb runs
+    from qc.store import clock_for, connect
+    from qc.worker import SystemdNotifier, Worker, install_signal_handlers
+
+    store = connect(settings)
+    store.ping()
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    cycle = chains_cycle.build(store, settings, wanted, stop, window_s=rate_window_s)
+    worker = Worker("chains", cycle, store, clock_for(store), interval_s, stop,
+                    SystemdNotifier.from_environ(os.environ))
+    try:
+        code = worker.run(once=once)
+    finally:
+        cycle.client.close()
+        store.close()
+    if cycle.fatal is not None:
+        if cycle.fatal.kind == "bad_key":
+            raise ConfigError(KEY_ENV, cycle.fatal.message, cycle.fatal.hint)
+        raise cycle.fatal
+    raise SystemExit(code)

@@ -1,0 +1,101 @@
+"""`qc stream` survives the simulator's faults without a restart: dropped and refused sockets, a silent feed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from subprocess import Popen
+
+import pytest
+
+from qc import clock, keys
+from qc.health import INGESTION_MODULE
+from qc.store import REDIS_ERRORS, Store
+
+from .conftest import RedisServer, eventually
+from .stream_harness import SimProcess, book_levels, sim, start_stream, stop_process, writes
+
+__all__ = ["sim"]
+
+
+@pytest.fixture
+def stream(sim: SimProcess, store: Store, redis_server: RedisServer) -> Iterator[Popen[str]]:
+    proc = start_stream(store, redis_server.url, sim, 21, "SPY", "QQQ")
+    eventually(lambda: book_levels(store) == 20 and store.get(keys.ibkr_connected()) == "1", timeout_s=15)
+    eventually(lambda: store.hgetall(keys.data_stale()) == {}, timeout_s=5)
+    yield proc
+    assert stop_process(proc) == 0
+
+
+def recovered(store: Store, since_writes: int) -> bool:
+    return (store.get(keys.ibkr_connected()) == "1" and store.hgetall(keys.data_stale()) == {}
+            and writes(store) > since_writes + 5 and book_levels(store) == 20)
+
+
+def test_dropped_then_refused_sockets_mark_stale_and_recover(stream: Popen[str], sim: SimProcess,
+                                                             store: Store) -> None:
+    sim.ctl("refuse", "3")
+    sim.ctl("drop-sockets")
+    eventually(lambda: store.get(keys.ibkr_connected()) == "0", timeout_s=3)
+    eventually(lambda: {"SPY:depth", "QQQ:quotes"} <= set(store.hgetall(keys.data_stale())), timeout_s=3)
+    before = writes(store)
+    eventually(lambda: recovered(store, before), timeout_s=15)
+    assert int(store.hget(keys.ingest_recoveries(), "reconnects") or 0) >= 1
+    assert stream.poll() is None  # no restart
+
+
+def test_a_plain_socket_drop_reconnects_by_itself(stream: Popen[str], sim: SimProcess, store: Store) -> None:
+    sim.ctl("drop-sockets")
+    eventually(lambda: store.hget(keys.ingest_recoveries(), "reconnects") == "1", timeout_s=5)
+    before = writes(store)
+    eventually(lambda: recovered(store, before), timeout_s=10)
+    assert stream.poll() is None
+
+
+def test_a_silent_depth_feed_is_marked_stale_resubscribed_and_recovers(stream: Popen[str], sim: SimProcess,
+                                                                       store: Store) -> None:
+    sim.ctl("silence", "SPY", "depth", "--seconds", "4")
+    eventually(lambda: "SPY:depth" in store.hgetall(keys.data_stale()), timeout_s=5)
+    assert "QQQ:depth" not in store.hgetall(keys.data_stale())
+    eventually(lambda: int(store.hget(keys.ingest_recoveries(), "SPY:depth") or 0) >= 1, timeout_s=5)
+    assert store.get(keys.ibkr_connected()) == "1"  # a silent feed is not a lost socket
+    before = writes(store)
+    eventually(lambda: recovered(store, before), timeout_s=10)
+    assert stream.poll() is None
+
+
+def test_a_data_farm_flap_marks_feeds_stale_without_touching_the_socket(stream: Popen[str], sim: SimProcess,
+                                                                       store: Store) -> None:
+    sim.ctl("farm-flap", "3")
+    eventually(lambda: {"SPY:depth", "QQQ:depth"} <= set(store.hgetall(keys.data_stale())), timeout_s=3)
+    assert store.get(keys.ibkr_connected()) == "1"
+    assert int(store.hget(keys.ingest_recoveries(), "reconnects") or 0) == 0
+    before = writes(store)
+    eventually(lambda: recovered(store, before), timeout_s=10)
+
+
+def test_connectivity_lost_with_data_lost_reconnects_and_resubscribes(stream: Popen[str], sim: SimProcess,
+                                                                     store: Store) -> None:
+    sim.ctl("connectivity-lost", "2", "--data-lost")  # 1100 now, 1101 (subscriptions dropped) after 2 s
+    eventually(lambda: int(store.hget(keys.ingest_recoveries(), "reconnects") or 0) >= 1, timeout_s=5)
+    clock.real_sleep(2.5)  # past the 1101 that dropped every subscription server-side
+    before = writes(store)
+    eventually(lambda: recovered(store, before), timeout_s=10)
+    assert stream.poll() is None
+
+
+def test_redis_down_is_survived_and_the_stream_catches_up(stream: Popen[str], store: Store,
+                                                          redis_server: RedisServer) -> None:
+    redis_server.kill()
+    clock.real_sleep(2.0)
+    assert stream.poll() is None  # Redis down never ends the worker
+    redis_server.start()  # empty: no AOF in tests
+
+    def caught_up() -> bool:
+        try:
+            return book_levels(store) == 20 and store.get(keys.heartbeat(INGESTION_MODULE)) is not None
+        except REDIS_ERRORS:
+            return False
+
+    eventually(caught_up, timeout_s=10)
+    eventually(lambda: store.get(keys.ibkr_connected()) == "1", timeout_s=5)
+    assert stream.poll() is None

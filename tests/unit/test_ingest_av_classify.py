@@ -1,0 +1,74 @@
+"""Every body the simulator's Alpha Vantage can send, and the ones AV has sent, classified before parsing."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+
+import pytest
+
+from qc.ingest.alphavantage import FATAL, Classified, classify
+from qc.models import Bar, OptionContract, OptionQuote, Quote
+from qc.sim import av_news, av_payloads
+
+DEMO = ("The **demo** API key is for demo purposes only. Please claim your free API key at "
+        "(https://www.alphavantage.co/support/#api-key) to explore our full API offerings.")
+NOTE = "Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls per minute and 500 calls per day."
+SPREAD = ("We have detected your API key as XYZ and our standard API rate limit is 25 requests per day. Please "
+          "consider spreading out your free API requests more sparingly (1 request per second).")
+
+
+def body(payload: object) -> Classified:
+    return classify(200, json.dumps(payload))
+
+
+def chain_row() -> dict[str, str]:
+    quote = OptionQuote(OptionContract("SPY", date(2026, 12, 18), 550.0, "C"), 4.1, 4.3, 4.2, 0.2, 0.5, 0.01,
+                        0.3, -0.1, 1200, 35)
+    return av_payloads.option_row(quote, date(2026, 11, 24), None)
+
+
+@pytest.mark.parametrize(("payload", "kind"), [
+    (av_payloads.error_message(av_payloads.MISSING_KEY), "bad_key"),
+    (av_payloads.invalid_call("REALTIME_OPTIONS"), "bad_request"),
+    (av_payloads.unknown_function("NOPE"), "bad_request"),
+    (av_payloads.information(av_payloads.RATE_LIMIT_RPM), "throttled"),
+    (av_payloads.information(av_payloads.RATE_LIMIT_DAILY), "throttled"),
+    (av_payloads.information(SPREAD), "throttled"),
+    (av_payloads.information(av_payloads.PREMIUM_INFORMATION), "not_entitled"),
+    (av_payloads.information(DEMO), "bad_key"),
+    ({"Information": av_news.INVALID_INPUTS}, "bad_request"),
+    (av_news.news_payload([]), "no_data"),
+    ({"Note": NOTE}, "throttled"),
+    (av_payloads.premium_sample(), "not_entitled"),
+    ({**av_payloads.premium_sample(), "message": "success"}, "not_entitled"),  # the fake rows alone betray it
+    (av_payloads.options_payload("Realtime Options", []), "no_data"),
+    (av_payloads.options_payload("Realtime Options", [chain_row()]), "ok"),
+    ({"Global Quote": {}}, "no_data"),
+])
+def test_each_body_gets_its_class(payload: dict[str, object], kind: str) -> None:
+    assert body(payload).kind == kind
+
+
+def test_quotes_and_news_are_ok() -> None:
+    quote = Quote(datetime(2026, 11, 24, 15, tzinfo=timezone.utc), 549.9, 550.1, 10, 10, 550.0, 5, 1000)
+    bar = Bar(datetime(2026, 11, 24, 14, 31, tzinfo=timezone.utc), 549, 551, 548, 550, 100, 550, 3)
+    for delayed in (False, True):
+        assert body(av_payloads.global_quote("SPY", quote, [bar], 548.0, date(2026, 11, 24), delayed)).kind == "ok"
+    article = {"title": "t", "ticker_sentiment": [{"ticker": "SPY", "relevance_score": "0.5",
+                                                   "ticker_sentiment_score": "0.2"}]}
+    assert body(av_news.news_payload([article])).kind == "ok"
+
+
+def test_http_errors_and_broken_json() -> None:
+    outage = classify(503, "<html><h1>503</h1></html>")
+    assert (outage.kind, outage.status, outage.body) == ("http_error", 503, None)
+    truncated = json.dumps(av_payloads.invalid_call("X"), indent=4)[:20]
+    assert classify(200, truncated).kind == "malformed"
+    assert classify(200, "[1, 2]").kind == "malformed"
+    assert classify(200, "").kind == "malformed"
+
+
+def test_reasons_carry_the_provider_text_and_fatal_classes_are_the_config_ones() -> None:
+    assert body({"Note": NOTE}).reason == NOTE
+    assert {"not_entitled", "bad_key"} == FATAL
