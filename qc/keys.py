@@ -181,6 +181,31 @@ def gex(symbol: str) -> Key:
     return Key(f"analytics:{symbol}:gex", ANALYTICS_TTL_S)
 
 
+def gex_by_strike(symbol: str) -> Key:
+    """JSON: GEX/DEX/vanna/charm by strike for the expiries behind ``analytics:{sym}:gex``."""
+    return Key(f"analytics:{symbol}:gex:strikes", ANALYTICS_TTL_S)
+
+
+def gex_profile(symbol: str) -> Key:
+    """JSON: the spot-shift gamma profile (levels, GEX $ per 1 %) and every zero-gamma crossing."""
+    return Key(f"analytics:{symbol}:gex:profile", ANALYTICS_TTL_S)
+
+
+def book_imbalance(symbol: str) -> Key:
+    """Hash: depth-weighted order-book imbalance, microprice, spread, as_of."""
+    return Key(f"analytics:{symbol}:imbalance", ANALYTICS_TTL_S)
+
+
+def regime(symbol: str) -> Key:
+    """Hash: realised vols, IV − RV, term structure, gamma regime, percentile band and label."""
+    return Key(f"analytics:{symbol}:regime", ANALYTICS_TTL_S)
+
+
+def regime_history(symbol: str) -> Key:
+    """Sorted set of daily regime inputs (JSON) by session date, for trailing percentiles."""
+    return Key(f"analytics:{symbol}:regime:history", 400 * 86400)
+
+
 def flow_clusters(symbol: str) -> Key:
     return Key(f"analytics:flow_clusters:{symbol}", ANALYTICS_TTL_S)
 

@@ -9,6 +9,7 @@ closes meanwhile), write them, exit 0; a cron run beats its heartbeat but does n
 from __future__ import annotations
 
 import asyncio
+import gc
 import contextlib
 import logging
 import signal
@@ -71,7 +72,21 @@ class Flusher:
 
 def run(store: Store, clock: Clock, options: StreamOptions) -> int:
     """Run until stopped (or one snapshot with ``once``); the exit code."""
+    quiet_gc()
     return asyncio.run(_main(store, clock, options))
+
+
+def quiet_gc() -> None:
+    """Keep the cyclic collector off the hot path: freeze what startup allocated, collect rarely.
+
+    The hot path allocates short-lived, acyclic objects (freed by reference counting), yet every
+    700 allocations CPython's default thresholds start a collection, and the older generations'
+    passes cost milliseconds. Measured with `benchmarks.run stream` (3 × 2,000 depth/s): max
+    arrival-to-Redis latency 3.0 → 2.2 ms, p99 1.9 → 1.7 ms.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 async def _main(store: Store, clock: Clock, options: StreamOptions) -> int:

@@ -50,7 +50,7 @@ class IBGatewayServer(FaultSwitches):
 
     def __init__(self, model: MarketModel, broker: SimBroker, clock: Clock, *, host: str = "127.0.0.1",
                  port: int = 0, accounts: Iterable[str] = ("DU1234567",), depth_limit: int = 3,
-                 max_msgs_per_s: int = 50, pump_interval_s: float = 0.02) -> None:
+                 max_msgs_per_s: int = 50, pump_interval_s: float = 0.005) -> None:
         if host not in LOOPBACK:
             raise ValueError(f"the simulated gateway binds loopback only, not {host!r}")
         self.model, self.broker, self.clock = model, broker, clock
