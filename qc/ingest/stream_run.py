@@ -9,8 +9,8 @@ closes meanwhile), write them, exit 0; a cron run beats its heartbeat but does n
 from __future__ import annotations
 
 import asyncio
-import gc
 import contextlib
+import gc
 import logging
 import signal
 from dataclasses import dataclass, field
