@@ -24,7 +24,9 @@ from qc.errors import QcError
 log = logging.getLogger("qc")
 
 VERBS: dict[str, str] = {
+    "analytics": "qc.commands.analytics",
     "chains": "qc.commands.chains",
+    "gex": "qc.commands.gex",
     "sim": "qc.commands.sim",
     "status": "qc.commands.status",
     "stream": "qc.commands.stream",

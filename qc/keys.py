@@ -210,6 +210,11 @@ def flow_clusters(symbol: str) -> Key:
     return Key(f"analytics:flow_clusters:{symbol}", ANALYTICS_TTL_S)
 
 
+def flow_model(symbol: str) -> Key:
+    """JSON ``FlowModel.to_dict()``: kept a week so a restarted `qc analytics` refits with its labels."""
+    return Key(f"analytics:flow_model:{symbol}", 7 * 86400)
+
+
 # --- signals, orders, positions ---------------------------------------------------------------
 
 

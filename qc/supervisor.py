@@ -199,7 +199,7 @@ def plan_stack(settings: Settings, store: Store) -> Stack:
                        QC_ALPHA_VANTAGE_API_KEY=SIM_API_KEY)
             notes.append(f"no Alpha Vantage key: simulated API on 127.0.0.1:{settings.sim_av_port}")
         notes.append(f"faults:  qc sim ctl --ctl-port {settings.sim_ctl_port} drop-sockets | silence SPY depth | …")
-    children += [qc_child("stream", "stream"), qc_child("chains", "chains")]
+    children += [qc_child("stream", "stream"), qc_child("chains", "chains"), qc_child("analytics", "analytics")]
     return Stack(children, env, notes)
 
 

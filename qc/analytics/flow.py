@@ -54,6 +54,7 @@ LABELS: Final = ("momentum", "hedging", "mean_reversion")
 FEATURE_NAMES: Final = ("abs_imbalance", "log_volume", "block_share", "impact", "autocorr", "alignment")
 _IMB, _VOL, _BLOCK, _IMPACT, _AUTOCORR, _ALIGN = range(len(FEATURE_NAMES))
 _BP_PER_1000_SHARES: Final = 1e4 * 1e3
+SUB_TICK_RETURN: Final = 1e-9  # below any tick ($0.0001 on a $100,000 share); log-price rounding is ~1e-16
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def _trades(
 
 
 def _lag1_autocorr(r: FloatArray) -> float:
-    if r.size < 3 or np.ptp(r) < 1e-12:  # flat or constant returns: rounding noise, not a signal
+    if r.size < 3 or np.ptp(r) < SUB_TICK_RETURN:  # flat: what varies is rounding, not price
         return 0.0
     d = r - r.mean()
     return float(d[:-1] @ d[1:] / (d @ d))

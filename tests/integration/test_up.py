@@ -59,6 +59,16 @@ def test_qc_up_end_to_end(tmp_path: Path) -> None:
 
         eventually(runbook_1_and_2, timeout_s=60)
         eventually(lambda: client.exists("options:SPY:chain") == 1, timeout_s=60)
+
+        def runbook_3_and_4() -> bool:  # `qc analytics`: VPIN warm from past bars, GEX from the chain
+            try:
+                vpin, gex = client.hget("analytics:SPY:vpin", "value"), client.hget("analytics:SPY:gex", "total")
+                return bool(vpin) and bool(gex)
+            except redis.ConnectionError:
+                return False
+
+        eventually(runbook_3_and_4, timeout_s=60)
+        assert 0.0 <= float(client.hget("analytics:SPY:vpin", "value") or "nan") <= 1.0
         status = subprocess.run([sys.executable, "-m", "qc", "status", "--json"], cwd=tmp_path, env=env,
                                 capture_output=True, text=True, timeout=30, check=False)
         assert status.returncode == 0, status.stdout + status.stderr

@@ -1,0 +1,57 @@
+"""Per-task cadences inside one worker loop, and the Redis field formatting every task shares (pure).
+
+Why one loop and "next due" times rather than threads: the tasks share per-symbol state (the VPIN
+window, the last net GEX the flow features need) and Redis connections; a single thread needs no
+locks, and a slow positioning pass only delays the next 1 s imbalance tick, never overlaps it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+
+class Schedule:
+    """Task name → period (s); ``due(t)`` returns the tasks whose time has come and re-arms them.
+
+    Every task is due on the first call (warm values at start). A late call does not make a task
+    run several times to catch up: the next due time is ``t + period`` (cadence, not a quota).
+    """
+
+    def __init__(self, periods: Mapping[str, float]) -> None:
+        if any(p <= 0 for p in periods.values()):
+            raise ValueError(f"periods must be > 0, got {dict(periods)}")
+        self.periods = dict(periods)
+        self.next_due: dict[str, float] = {}
+
+    def due(self, t: float) -> list[str]:
+        out = [name for name in self.periods if t >= self.next_due.get(name, -math.inf)]
+        for name in out:
+            self.next_due[name] = t + self.periods[name]
+        return out
+
+
+def fmt(value: float | int | str | None) -> str:
+    """A Redis hash field: "" for None/NaN/inf (a null the reader can see, never a silent 0)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    number = float(value)
+    return repr(number) if math.isfinite(number) else ""
+
+
+def fmt_fields(fields: Mapping[str, float | int | str | None]) -> dict[str, str]:
+    return {name: fmt(v) for name, v in fields.items()}
+
+
+def age_s(now_epoch: float, then_epoch: float | None) -> float | None:
+    """Seconds from an input's stamp to now (clock time), None when the input has no stamp."""
+    return None if then_epoch is None else max(0.0, now_epoch - then_epoch)
+
+
+def bucket_volume(avg_daily_volume: float, buckets_per_day: int = 50) -> float | None:
+    """VPIN bucket size V = ADV / 50 (Easley, López de Prado & O'Hara 2012: ~50 buckets a day)."""
+    if not math.isfinite(avg_daily_volume) or avg_daily_volume <= 0:
+        return None
+    return avg_daily_volume / buckets_per_day

@@ -1,0 +1,48 @@
+"""`qc analytics`: VPIN, book imbalance, dealer positioning, 0DTE skew, regime and flow clusters into Redis."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import click
+
+from qc.config import Settings, parse_symbols
+
+EPILOG = """\b
+Examples:
+  qc analytics                   for QC_SYMBOLS: imbalance + VPIN ~1 s, positioning 30 s, flow 60 s
+  qc analytics SPY --once        warm start + one pass of every task, then exit (cron, tests)
+  redis-cli hget analytics:SPY:vpin value
+  redis-cli hget analytics:SPY:gex total
+"""
+
+
+@click.command("analytics", epilog=EPILOG)
+@click.argument("symbols", nargs=-1)
+@click.option("--once", is_flag=True, help="Run one cycle (every task once), then exit.")
+@click.option("--interval-s", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
+              help="Seconds between cycles (clock time: simulated time under `qc sim`).")
+@click.pass_obj
+def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s: float) -> None:
+    """Compute toxicity, imbalance, dealer positioning, skew, regime and flow clusters continuously."""
+    wanted = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols
+    from qc.analytics_worker.cycle import NAME, AnalyticsCycle  # numpy, sklearn: only when the verb runs
+    from qc.ingest import chains_cycle
+    from qc.store import clock_for, connect
+    from qc.worker import SystemdNotifier, Worker, install_signal_handlers
+
+    store = connect(settings)
+    store.ping()
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    av = chains_cycle.build(store, settings, wanted, stop).client if settings.alpha_vantage_api_key else None
+    cycle = AnalyticsCycle(store, wanted, av)
+    worker = Worker(NAME, cycle, store, clock_for(store), interval_s, stop, SystemdNotifier.from_environ(os.environ))
+    try:
+        code = worker.run(once=once)
+    finally:
+        if av is not None:
+            av.close()
+        store.close()
+    raise SystemExit(code)

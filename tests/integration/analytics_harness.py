@@ -1,0 +1,41 @@
+"""Populate Redis from the simulator as ingestion would (chain via `qc chains`' cycle, trades, bars, book)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from qc import keys
+from qc.sim.events import TradeEvent
+from qc.sim.market import SimMarket
+from qc.store import Store
+
+
+def put_bars(store: Store, market: SimMarket, symbol: str, end: datetime, minutes: int) -> None:
+    """Past minutes in `qc stream`'s MinuteBar JSON shape (complete only)."""
+    rows = [json.dumps({"start": b.ts.timestamp(), "open": b.open, "high": b.high, "low": b.low, "close": b.close,
+                        "volume": b.volume, "vwap": b.vwap, "count": b.count, "bars": 12, "complete": True})
+            for b in market.history(symbol, end, minutes) if b.complete]
+    store.client.rpush(keys.bars_1min(symbol).name, *rows)
+
+
+def put_trades(store: Store, market: SimMarket, symbol: str, until: datetime) -> int:
+    """The simulator's prints up to ``until`` XADDed with `qc stream`'s fields (aggressor side included)."""
+    pipe = store.client.pipeline(transaction=False)
+    n = 0
+    for e in market.events_until(until):
+        if isinstance(e, TradeEvent) and e.symbol == symbol:
+            t = e.trade
+            pipe.xadd(keys.trades(symbol).name, {"ts": f"{t.ts.timestamp():.3f}", "price": repr(t.price),
+                                                  "size": repr(t.size), "venue": t.venue, "side": str(t.side)})
+            n += 1
+    pipe.execute()
+    return n
+
+
+def put_book(store: Store, market: SimMarket, symbol: str, now: datetime) -> None:
+    bids, asks = market.book(symbol)
+    fields = {f"{side}:{i}": json.dumps({"price": lv.price, "size": lv.size, "venue": lv.venue})
+              for side, rows in (("bid", bids), ("ask", asks)) for i, lv in enumerate(rows)}
+    store.client.hset(keys.book(symbol).name, mapping=fields)
+    store.client.hset(keys.quote(symbol).name, mapping={"as_of": repr(now.timestamp())})

@@ -1,0 +1,42 @@
+"""The analytics worker's pure helpers: per-task cadence, Redis field formatting, bucket size."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from qc.analytics_worker.schedule import Schedule, age_s, bucket_volume, fmt, fmt_fields
+
+
+def test_every_task_is_due_first_then_on_its_own_period() -> None:
+    s = Schedule({"fast": 1.0, "slow": 30.0})
+    assert s.due(100.0) == ["fast", "slow"]
+    assert s.due(100.5) == []
+    assert s.due(101.0) == ["fast"]
+    assert s.due(130.0) == ["fast", "slow"]
+
+
+def test_a_late_call_runs_a_task_once_not_to_catch_up() -> None:
+    s = Schedule({"slow": 30.0})
+    s.due(0.0)
+    assert s.due(95.0) == ["slow"]
+    assert s.due(100.0) == [] and s.due(125.0) == ["slow"]
+
+
+def test_periods_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="periods"):
+        Schedule({"x": 0.0})
+
+
+def test_nulls_are_empty_strings_never_zero() -> None:
+    assert fmt(None) == "" and fmt(math.nan) == "" and fmt(math.inf) == ""
+    assert fmt(0.0) == "0.0" and fmt(3) == "3.0" and fmt("1") == "1"
+    assert float(fmt(1.234e9)) == 1.234e9
+    assert fmt_fields({"a": None, "b": 2.5}) == {"a": "", "b": "2.5"}
+
+
+def test_age_and_bucket_volume() -> None:
+    assert age_s(100.0, None) is None and age_s(100.0, 90.0) == 10.0 and age_s(100.0, 101.0) == 0.0
+    assert bucket_volume(5_000_000.0) == 100_000.0
+    assert bucket_volume(0.0) is None and bucket_volume(math.nan) is None
