@@ -118,7 +118,7 @@ def from_hash(symbol: str, h: dict[str, str], now: datetime, strikes: str | None
     return GexReport(
         symbol, SOURCE_WORKER, None, as_of, now, float(h["spot"]), {n: _number(h.get(n)) for n in NUMBERS},
         {n: h.get(n) or None for n in LABELS}, tuple(e for e in h.get("expiries", "").split(",") if e),
-        int(used) if used else None, _instant(h.get("chain_as_of")), tuple(reasons),
+        int(float(used)) if used else None, _instant(h.get("chain_as_of")), tuple(reasons),
         _curve(strikes, "strike"), _curve(profile, "levels"))
 
 

@@ -14,8 +14,10 @@ Multi-command writes use pipelines without MULTI on one key only, which Cluster 
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import logging
+import signal
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -215,6 +217,17 @@ def redis_server_binary() -> Path:
     return binary
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:  # runs in the child between fork and exec
+    """Ask Linux to SIGTERM this child when its parent dies, so a killed `qc up` leaves no orphan."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        return  # not glibc Linux: the ordered stop still applies, only the SIGKILL case is uncovered
+
+
 def server_command(directory: Path, port: int, appendonly: bool = True) -> list[str]:
     """redis-server arguments: loopback only, AOF on, data in ``directory``."""
     return [str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1",
@@ -255,8 +268,9 @@ class EmbeddedRedis:
             raise QcError(f"port {self.port} is used by another Redis (data dir {running_dir})",
                           "set QC_EMBEDDED_REDIS_PORT to a free port, or QC_REDIS_URL to use that server")
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(server_command(self.directory, self.port),
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(server_command(self.directory, self.port), stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True,
+                                        preexec_fn=die_with_parent)
         deadline = clock.monotonic() + wait_s
         while clock.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -9,10 +9,8 @@ minute has its backoff reset.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
-import signal
 import subprocess
 import sys
 import threading
@@ -22,20 +20,12 @@ from datetime import datetime
 
 from qc import clock, keys
 from qc.config import Settings
-from qc.store import REDIS_ERRORS, EmbeddedRedis, Store, read_sim_anchor
+from qc.store import REDIS_ERRORS, EmbeddedRedis, Store, die_with_parent, read_sim_anchor
 from qc.worker import backoff_s
 
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1
 HEALTHY_RUN_S = 60.0
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        return  # not glibc Linux: the ordered stop still applies, only the SIGKILL case is uncovered
 
 
 @dataclass(frozen=True)
@@ -104,7 +94,7 @@ class Supervisor:
 
     def _spawn(self, child: Child) -> None:
         child.process = subprocess.Popen(list(child.spec.argv), env=self.env, start_new_session=True,
-                                         preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL)
+                                         preexec_fn=die_with_parent, stdin=subprocess.DEVNULL)
         child.started_at = clock.monotonic()
         log.info("started %s (pid %d)", child.spec.name, child.process.pid)
 

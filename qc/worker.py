@@ -1,7 +1,8 @@
 """The loop every long-running qc worker runs: cycle, heartbeat, signals, backoff, systemd notify.
 
-- Each successful cycle refreshes ``heartbeat:{name}`` (wall-clock Unix time, TTL'd, so a dead
-  worker's key vanishes) and the worker registry ``qc status`` reads to notice a missing worker.
+- Each successful cycle, and every few seconds of a long interval, refreshes ``heartbeat:{name}``
+  (wall-clock Unix time, TTL'd, so a dead worker's key vanishes) and the worker registry
+  ``qc status`` reads to notice a missing worker.
 - Redis down: capped, jittered backoff, a log line per attempt, never an exit (rq's behaviour).
 - Any other error in a cycle: logged with its traceback, counted in Redis, and the loop goes on.
 - First SIGTERM/SIGINT finishes the current cycle and exits 0; a second exits at once (rq's warm
@@ -31,6 +32,7 @@ from qc.store import REDIS_ERRORS, Store
 log = logging.getLogger(__name__)
 
 Cycle = Callable[[datetime], None]
+HEARTBEAT_EVERY_S = 5.0  # clock seconds between beats while a long interval runs out
 
 
 def backoff_s(attempt: int, base_s: float = 0.5, cap_s: float = 30.0, jitter: float = 0.5,
@@ -103,13 +105,31 @@ class Worker:
                 if once:
                     code = 0 if ok else 1
                     break
-                self.clock.wait(self.interval_s, self.stop)
+                self._wait_beating()
         finally:
             self.notifier.notify("STOPPING=1")
             if not once:
                 self._deregister()
         log.info("%s stopped after %d cycles (%d errors)", self.name, self.cycles, self.errors)
         return code
+
+    def _wait_beating(self) -> None:
+        """Wait out the interval, beating every ``HEARTBEAT_EVERY_S``: a 5-minute cadence is not death.
+
+        The heartbeat says the process is alive (``qc status`` alerts past 30 s); how fresh the data
+        is stays each worker's own business (``monitoring:data:stale``, ``as_of`` fields).
+        """
+        due = self.clock.epoch() + self.interval_s
+        while not self.stop.is_set():
+            left = due - self.clock.epoch()
+            if left <= 0 or self.clock.wait(min(left, HEARTBEAT_EVERY_S), self.stop):
+                return
+            if due - self.clock.epoch() > 0:
+                self.notifier.notify("WATCHDOG=1")
+                try:
+                    self._heartbeat(register=True)
+                except REDIS_ERRORS as exc:
+                    log.debug("%s: heartbeat between cycles failed: %s", self.name, exc)
 
     def _cycle_once(self) -> bool:
         try:
@@ -151,7 +171,7 @@ def deregister(store: Store, name: str) -> None:
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
-    """First SIGTERM/SIGINT sets ``stop``; a second exits at once."""
+    """First SIGTERM/SIGINT/SIGHUP sets ``stop``; a second exits at once."""
 
     def handle(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
@@ -163,3 +183,4 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGHUP, handle)  # the terminal of a foreground `qc up` closed: stop in order

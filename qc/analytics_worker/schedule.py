@@ -37,6 +37,8 @@ def fmt(value: float | int | str | None) -> str:
         return ""
     if isinstance(value, str):
         return value
+    if isinstance(value, int):  # counts stay integers: "632", not "632.0"
+        return str(value)
     number = float(value)
     return repr(number) if math.isfinite(number) else ""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -122,3 +123,29 @@ def test_supervisor_stops_children_newest_first_and_kills_stragglers(tmp_path: P
     sup.stop(timeout_s=1.0)
     assert not any(alive(pid) for pid in pids)
     assert [c.process.returncode for c in sup.children if c.process] == [-signal.SIGTERM, -signal.SIGKILL]
+
+
+def test_a_killed_qc_up_leaves_no_orphan(tmp_path: Path) -> None:
+    """SIGKILL gives `qc up` no chance to stop anything: Linux's parent-death signal must do it."""
+    port = free_port()
+    env = {**os.environ, "QC_DATA_DIR": str(tmp_path / "var"), "QC_EMBEDDED_REDIS_PORT": str(port),
+           "QC_IB_HOST": "127.0.0.1", "QC_IB_PORT": str(free_port()), "QC_ALPHA_VANTAGE_API_KEY": "k",
+           "QC_ALPHA_VANTAGE_URL": f"http://127.0.0.1:{free_port()}/query"}  # configured: no simulator
+    up = subprocess.Popen([sys.executable, "-m", "qc", "up"], cwd=tmp_path, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port, decode_responses=True, socket_connect_timeout=0.2, retry=no_retry())
+
+    def children() -> list[int]:
+        try:
+            states = client.hgetall("monitoring:supervisor")
+        except redis.ConnectionError:
+            return []
+        return [json.loads(v)["pid"] for v in states.values() if json.loads(v)["pid"]]
+
+    try:
+        eventually(lambda: len(children()) == 3, timeout_s=30)  # stream, chains, analytics
+        pids = [*children(), int((tmp_path / "var" / "redis" / "redis.pid").read_text())]
+    finally:
+        up.kill()
+        up.wait()
+    eventually(lambda: not any(alive(pid) for pid in pids), timeout_s=20)

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from qc import clock, keys
+from qc.clock import FakeClock
 from qc.store import Store
 from qc.worker import SystemdNotifier, Worker
 
@@ -84,3 +85,24 @@ def test_systemd_notify_ready_watchdog_stopping(store: Store, tmp_path: Path) ->
         assert worker.run(once=True) == 0
         messages = [sock.recv(64).decode() for _ in range(3)]
     assert messages == ["READY=1", "WATCHDOG=1", "STOPPING=1"]
+
+
+def test_a_long_interval_still_beats(store: Store) -> None:
+    """A 5-minute cadence (qc chains) must not look dead to `qc status` between its cycles."""
+    clock_ = FakeClock()
+    stop = threading.Event()
+    cycles: list[datetime] = []
+    worker = Worker("slow", cycles.append, store, clock_, interval_s=300, stop=stop)
+    beats: list[float] = []
+    original = worker._heartbeat
+
+    def counting(register: bool) -> None:
+        beats.append(clock_.epoch())
+        original(register)
+        if len(beats) >= 4:
+            stop.set()
+
+    worker._heartbeat = counting  # type: ignore[method-assign]
+    worker.run()
+    assert len(cycles) == 1  # 300 s not over yet: still the first cycle
+    assert [round(b - beats[0]) for b in beats] == [0, 5, 10, 15]
