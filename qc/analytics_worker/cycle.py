@@ -39,10 +39,14 @@ class SymbolState:
 class AnalyticsCycle:
     """Callable ``cycle(now)`` for ``qc.worker.Worker``; holds the per-symbol windows between cycles."""
 
-    def __init__(self, store: Store, symbols: tuple[str, ...], av: warm.BarSource | None = None) -> None:
+    def __init__(self, store: Store, symbols: tuple[str, ...], av: warm.BarSource | None = None,
+                 tasks: tuple[str, ...] | None = None) -> None:
+        unknown = set(tasks or ()) - set(PERIODS)
+        if unknown:
+            raise ValueError(f"tasks: unknown {sorted(unknown)}; known: {', '.join(PERIODS)}")
         self.store, self.symbols, self.av = store, symbols, av
         self.state = {s: SymbolState() for s in symbols}
-        self.schedule = Schedule(PERIODS)
+        self.schedule = Schedule({name: p for name, p in PERIODS.items() if tasks is None or name in tasks})
         self.since: dict[str, str] = {}
 
     def __call__(self, now: datetime) -> None:

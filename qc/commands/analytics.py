@@ -21,10 +21,14 @@ Examples:
 @click.command("analytics", epilog=EPILOG)
 @click.argument("symbols", nargs=-1)
 @click.option("--once", is_flag=True, help="Run one cycle (every task once), then exit.")
+@click.option("--task", "tasks", multiple=True, type=click.Choice(["vpin", "imbalance", "positioning", "flow"]),
+              help="Run only these tasks (repeatable); cron: --once --task flow (refit), --task positioning "
+                   "(regime with its history after the close).")
 @click.option("--interval-s", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
               help="Seconds between cycles (clock time: simulated time under `qc sim`).")
 @click.pass_obj
-def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s: float) -> None:
+def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s: float,
+            tasks: tuple[str, ...]) -> None:
     """Compute toxicity, imbalance, dealer positioning, skew, regime and flow clusters continuously."""
     wanted = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols
     from qc.analytics_worker.cycle import NAME, AnalyticsCycle  # numpy, sklearn: only when the verb runs
@@ -37,7 +41,7 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
     stop = threading.Event()
     install_signal_handlers(stop)
     av = chains_cycle.build(store, settings, wanted, stop).client if settings.alpha_vantage_api_key else None
-    cycle = AnalyticsCycle(store, wanted, av)
+    cycle = AnalyticsCycle(store, wanted, av, tasks or None)
     worker = Worker(NAME, cycle, store, clock_for(store), interval_s, stop, SystemdNotifier.from_environ(os.environ))
     try:
         code = worker.run(once=once)

@@ -1,0 +1,26 @@
+"""`qc analytics --task` restricts a run to the named tasks (the cron scripts rely on it)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qc.analytics_worker.cycle import PERIODS, AnalyticsCycle
+from qc.config import Settings
+from qc.store import connect
+
+
+def test_only_the_chosen_tasks_are_scheduled() -> None:
+    store = connect(Settings(redis_url="redis://127.0.0.1:1"))  # never contacted: no cycle runs here
+    assert set(AnalyticsCycle(store, ("SPY",), tasks=("flow",)).schedule.periods) == {"flow"}
+    assert set(AnalyticsCycle(store, ("SPY",)).schedule.periods) == set(PERIODS)
+    with pytest.raises(ValueError, match="unknown"):
+        AnalyticsCycle(store, ("SPY",), tasks=("regime-eod",))
+
+
+def test_cron_scripts_name_existing_tasks() -> None:
+    from pathlib import Path
+
+    scripts = Path(__file__).parents[2] / "scripts"
+    for name, task in (("regime-eod.sh", "positioning"), ("flow-refit.sh", "flow")):
+        text = (scripts / name).read_text()
+        assert f"--task {task}" in text and task in PERIODS
