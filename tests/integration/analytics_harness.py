@@ -19,15 +19,20 @@ def put_bars(store: Store, market: SimMarket, symbol: str, end: datetime, minute
     store.client.rpush(keys.bars_1min(symbol).name, *rows)
 
 
-def put_trades(store: Store, market: SimMarket, symbol: str, until: datetime) -> int:
-    """The simulator's prints up to ``until`` XADDed with `qc stream`'s fields (aggressor side included)."""
+def put_trades(store: Store, market: SimMarket, symbols: str | tuple[str, ...], until: datetime) -> int:
+    """The simulator's prints up to ``until`` XADDed with `qc stream`'s fields (aggressor side included).
+
+    All symbols in one pass: ``events_until`` reveals each event once, so a second call for another
+    symbol would find nothing.
+    """
+    wanted = (symbols,) if isinstance(symbols, str) else symbols
     pipe = store.client.pipeline(transaction=False)
     n = 0
     for e in market.events_until(until):
-        if isinstance(e, TradeEvent) and e.symbol == symbol:
+        if isinstance(e, TradeEvent) and e.symbol in wanted:
             t = e.trade
-            pipe.xadd(keys.trades(symbol).name, {"ts": f"{t.ts.timestamp():.3f}", "price": repr(t.price),
-                                                  "size": repr(t.size), "venue": t.venue, "side": str(t.side)})
+            pipe.xadd(keys.trades(e.symbol).name, {"ts": f"{t.ts.timestamp():.3f}", "price": repr(t.price),
+                                                    "size": repr(t.size), "venue": t.venue, "side": str(t.side)})
             n += 1
     pipe.execute()
     return n
