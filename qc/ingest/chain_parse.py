@@ -10,7 +10,10 @@ Dropped rows, each counted under one reason (first that applies):
 - ``unparseable``: a field missing, not a number, a bad date or an unknown ``type``
 - ``untraded_expiry``: an expiry outside the set asked for (a whole-chain answer)
 - ``expired``: at or past its settlement instant at ``now`` (T ≤ 0)
-- ``no_two_sided_quote``: bid ≤ 0, ask ≤ 0 or ask < bid (FMV and pre-market rows, §1.1)
+- ``no_two_sided_quote``: ask ≤ 0 or ask < bid (FMV and pre-market rows, §1.1), or no bid and no
+  vendor IV. A row with an ask but no bid (the far wings) is kept with the *vendor's* IV
+  (``iv_source`` "vendor"): its mark cannot define σ, yet its open interest is part of dealer
+  gamma; dropping those rows moved the simulator's SPY zero gamma two strikes (550.5 → 548.5)
 - ``iv_unsolved``: the mark is outside BSM's no-arbitrage bounds, so no σ exists
 - ``iv_out_of_range``: σ outside [0.01, 3] (the deep-ITM junk rows of §1.5)
 
@@ -121,7 +124,10 @@ def read_rows(rows: Sequence[object], wanted: Collection[date] | None, dropped: 
     for column in num.values():
         readable &= np.isfinite(column)
     traded = np.isin(expiry, np.array(sorted(wanted), dtype="datetime64[D]")) if wanted is not None else readable
-    quoted = (num["strike"] > 0) & (num["bid"] > 0) & (num["ask"] > 0) & (num["ask"] >= num["bid"])
+    vendor_iv = values["implied_volatility"]
+    two_sided = (num["bid"] > 0) & (num["ask"] >= num["bid"])
+    ask_only = (num["bid"] <= 0) & np.isfinite(vendor_iv) & (vendor_iv > 0)
+    quoted = (num["strike"] > 0) & (num["ask"] > 0) & (two_sided | ask_only)
     for reason, mask in (("unparseable", ~readable), ("untraded_expiry", readable & ~traded),
                          ("no_two_sided_quote", readable & traded & ~quoted)):
         if n := int(mask.sum()):
@@ -159,8 +165,8 @@ def parse_chain(rows: Sequence[object], spot: float, now: datetime, rate: float,
     t = years_to_expiry(now, cols.expiry) if len(cols.expiry) else np.zeros(0)
     live = t > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        iv = np.where(live, implied_vol(num["mark"], spot, num["strike"], np.where(live, t, 1.0), rate, div_yield,
-                                        call), np.nan)
+        from_mark = implied_vol(num["mark"], spot, num["strike"], np.where(live, t, 1.0), rate, div_yield, call)
+        iv = np.where(live, np.where(num["bid"] > 0, from_mark, vendor["implied_volatility"]), np.nan)
         g = bsm(spot, num["strike"], t, rate, div_yield, iv, call)
     greeks = {n: np.asarray(getattr(g, n), dtype=np.float64) for n in QC_GREEKS}
     parsed = ParsedChain(cols.expiry, call, num, vendor, t, iv, greeks,
@@ -181,7 +187,8 @@ def chain_rows(parsed: ParsedChain) -> list[dict[str, object]]:
         "strike": parsed.num["strike"].tolist(), "bid": parsed.num["bid"].tolist(), "ask": parsed.num["ask"].tolist(),
         "mark": parsed.num["mark"].tolist(), "volume": parsed.num["volume"].astype(np.int64).tolist(),
         "open_interest": parsed.num["open_interest"].astype(np.int64).tolist(), "t_years": parsed.t_years.tolist(),
-        "iv": parsed.iv.tolist(), "divergent": parsed.divergent.tolist()}
+        "iv": parsed.iv.tolist(), "iv_source": np.where(parsed.num["bid"] > 0, "mark", "vendor").tolist(),
+        "divergent": parsed.divergent.tolist()}
     cols.update({n: parsed.greeks[n].tolist() for n in QC_GREEKS})
     cols["iv_vendor"] = _nullable(parsed.vendor["implied_volatility"])
     cols.update({f"{n}_vendor": _nullable(parsed.vendor[n]) for n in VENDOR[1:]})

@@ -68,7 +68,7 @@ def test_missing_vendor_greeks_are_none_and_never_divergent() -> None:
     ({"open_interest": "nan"}, "unparseable"),
     ({"expiration": "2099-99-99"}, "unparseable"),
     ({"type": "straddle"}, "unparseable"),
-    ({"bid": "0.00"}, "no_two_sided_quote"),
+    ({"bid": "0.00", "implied_volatility": "0"}, "no_two_sided_quote"),  # no bid and no vendor IV
     ({"ask": "0.00"}, "no_two_sided_quote"),
     ({"bid": "9.00", "ask": "8.00"}, "no_two_sided_quote"),
     ({"mark": "0.01"}, "iv_unsolved"),  # far below intrinsic of a 220 call at 227
