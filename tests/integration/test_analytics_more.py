@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,13 +18,15 @@ import pytest
 from qc import keys
 from qc.analytics.flow import LABELS, FlowModel
 from qc.analytics_worker.cycle import AnalyticsCycle
+from qc.clock import real_sleep as clock_sleep
 from qc.ingest import chains_cycle
 from qc.sim.market import SimMarket
 from qc.store import Store
 
 from .analytics_harness import put_trades
 from .av_chains_harness import NOW, START, ScriptedAV, settings_for, sim_market
-from .conftest import RedisServer
+from .conftest import RedisServer, eventually
+from .stream_harness import SimProcess, stop_process
 
 
 @pytest.fixture
@@ -93,3 +99,54 @@ def test_flow_labels_survive_a_worker_restart(store: Store) -> None:
     totals = {perm: sum(dist[perm[j], j] for j in range(len(LABELS)))
               for perm in itertools.permutations(range(len(LABELS)))}
     assert min(totals, key=lambda perm: totals[perm]) == (0, 1, 2), totals
+
+
+def start_sim_fast(redis_url: str, cwd: Path) -> SimProcess:
+    """`qc sim` at 200x (an hour of simulated tape in ~18 s), SPY only, its clock anchored in Redis."""
+    proc = subprocess.Popen([sys.executable, "-m", "qc", "sim", "--ib-port", "0", "--av-port", "0", "--ctl-port",
+                             "0", "--start", "2026-11-24 11:00", "--speed", "200", "--seed", "7", "--symbols", "SPY",
+                             "--depth-rate", "10"], cwd=cwd, env={**os.environ, "QC_REDIS_URL": redis_url},
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while len(lines) < 4:
+        line = proc.stdout.readline()
+        assert line, "qc sim exited early"
+        lines.append(line.strip())
+    return SimProcess(proc, lines)
+
+
+def vpin_value(store: Store) -> float | None:
+    got = store.hgetall(keys.vpin("SPY"))
+    return float(got["value"]) if got.get("value") and got.get("mode") == "true_sign" else None
+
+
+def test_sim_ctl_informed_flow_raises_vpin_end_to_end(store: Store, redis_server: RedisServer,
+                                                     tmp_path: Path) -> None:
+    sim = start_sim_fast(redis_server.url, tmp_path)
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        eventually(lambda: store.hgetall(keys.sim_clock()), timeout_s=30)
+        base = {**os.environ, "QC_REDIS_URL": redis_server.url}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "qc", "stream", "SPY"], text=True, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env={**base, "QC_IB_PORT": str(sim.port("ib")), "QC_IB_CLIENT_ID": "43"}))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "qc", "analytics", "SPY", "--task", "vpin", "--interval-s", "1"], text=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**base, "QC_ALPHA_VANTAGE_API_KEY": "K", "QC_ALPHA_VANTAGE_URL": f"http://127.0.0.1:{sim.port('alpha')}/query"}))
+        eventually(lambda: vpin_value(store) is not None, timeout_s=45)
+        calm: list[float] = []
+        for _ in range(3):  # ~3 s of wall clock, ~10 simulated minutes of calm tape
+            v = vpin_value(store)
+            assert v is not None
+            calm.append(v)
+            clock_sleep(1.0)
+        assert store.hget(keys.vpin("SPY"), "warm_source") == "alpha_vantage"
+        sim.ctl("informed-flow", "SPY", "3600", "--direction", "buy")
+        threshold = max(calm) + 0.05
+        eventually(lambda: (vpin_value(store) or 0.0) > threshold, timeout_s=90, every_s=0.5)  # ~15 s here
+    finally:
+        for p in procs:
+            stop_process(p)
+        stop_process(sim.proc)
