@@ -121,6 +121,8 @@ def vpin_value(store: Store) -> float | None:
     return float(got["value"]) if got.get("value") and got.get("mode") == "true_sign" else None
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(240)  # three processes at 200x: generous waits, typically ~15 s
 def test_sim_ctl_informed_flow_raises_vpin_end_to_end(store: Store, redis_server: RedisServer,
                                                      tmp_path: Path) -> None:
     sim = start_sim_fast(redis_server.url, tmp_path)
