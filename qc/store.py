@@ -192,7 +192,7 @@ def clock_for(store: Store) -> clock.Clock:
         return clock.SystemClock()
     if anchor is None:
         return clock.SystemClock()
-    log.info("simulator clock anchor found: simulated time at %gx", anchor.speed)
+    log.debug("simulator clock anchor found: simulated time at %gx", anchor.speed)  # workers say it at start
     return clock.SimClock(anchor, refresh=lambda: _fresh_anchor(store))
 
 

@@ -84,7 +84,9 @@ class Worker:
     def run(self, once: bool = False) -> int:
         """Loop until stopped; return the process exit code."""
         self.notifier.notify("READY=1")
-        log.info("%s started (every %.1f s%s)", self.name, self.interval_s, ", once" if once else "")
+        clock = self.clock
+        simulated = f", simulated time at {clock.anchor.speed:g}x" if isinstance(clock, clocks.SimClock) else ""
+        log.info("%s started (every %.1f s%s%s)", self.name, self.interval_s, simulated, ", once" if once else "")
         failures, code = 0, 0
         try:
             while not self.stop.is_set():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from qc import output
@@ -37,8 +35,6 @@ def command(settings: Settings, symbol: str, as_json: bool, profile: bool, expir
     from qc import gex_render, gex_report
     from qc.store import REDIS_ERRORS, clock_for, connect
 
-    # A one-shot answer: the store's INFO note on which clock it picked would be a second line.
-    logging.getLogger("qc.store").setLevel(logging.WARNING)
     store = connect(settings)
     try:
         report = gex_report.load(store, symbol, expiries, clock_for(store).now())
