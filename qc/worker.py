@@ -27,6 +27,7 @@ from types import FrameType
 from qc import clock as clocks
 from qc import keys
 from qc.clock import Clock
+from qc.redis_batch import WriteBatch
 from qc.store import REDIS_ERRORS, Store
 
 log = logging.getLogger(__name__)
@@ -156,11 +157,22 @@ class Worker:
 
 def write_heartbeat(store: Store, name: str, cycles: int, register: bool) -> None:
     """Refresh ``heartbeat:{name}`` (wall time) and, for a long-running worker, its registry entry."""
-    store.set(keys.heartbeat(name), f"{clocks.wall_epoch():.3f}")
+    pipe = store.client.pipeline(transaction=False)
+    stage_heartbeat(pipe, name, cycles, register)
+    pipe.execute()
+
+
+def stage_heartbeat(pipe: WriteBatch, name: str, cycles: int, register: bool) -> None:
+    """Queue ``write_heartbeat``'s writes on a pipeline (or a ``qc.redis_batch`` batch) of the caller's."""
+    beat = keys.heartbeat(name)
+    pipe.set(beat.name, f"{clocks.wall_epoch():.3f}", ex=beat.ttl_s)
     if not register:  # a cron run is not a worker `qc status` should expect to keep beating
         return
     entry = {"pid": os.getpid(), "host": socket.gethostname(), "cycles": cycles}
-    store.hset(keys.worker_registry(), {name: json.dumps(entry)})
+    registry = keys.worker_registry()
+    pipe.hset(registry.name, mapping={name: json.dumps(entry)})
+    if registry.ttl_s is not None:
+        pipe.expire(registry.name, registry.ttl_s)
 
 
 def deregister(store: Store, name: str) -> None:

@@ -107,7 +107,14 @@ class VenueAttribution:
 
 def side_attribution(venues: Sequence[str] | npt.NDArray[np.str_], size: npt.ArrayLike,
                      n_levels: int | None = None) -> SideAttribution:
-    """Each venue's share of one side's displayed size, and the side's Herfindahl index."""
+    """Each venue's share of one side's displayed size, and the side's Herfindahl index.
+
+    A live book side (a list of at most ``SMALL_SIDE`` levels) takes a plain-Python path: numpy's
+    per-call overhead made this 90 µs per book on `qc stream`'s hot path, the loop takes ~10 µs.
+    Both paths give the same result (a property test holds them to each other).
+    """
+    if isinstance(venues, list | tuple) and isinstance(size, list | tuple) and len(venues) <= SMALL_SIDE:
+        return _side_attribution_small(venues, size, n_levels)
     sz = _sizes("size", size)
     codes = np.asarray(venues, dtype=np.str_)
     if codes.shape != sz.shape or sz.ndim != 1:
@@ -122,6 +129,27 @@ def side_attribution(venues: Sequence[str] | npt.NDArray[np.str_], size: npt.Arr
     keep = share > 0.0
     return SideAttribution(dict(zip(names[keep].tolist(), share[keep].tolist(), strict=True)),
                            float(np.sum(share * share)))
+
+
+SMALL_SIDE = 64
+
+
+def _side_attribution_small(venues: Sequence[str], size: Sequence[float], n_levels: int | None) -> SideAttribution:
+    if len(venues) != len(size):
+        raise ValueError("venues and size must be one-dimensional and of equal length")
+    if n_levels is not None:
+        venues, size = venues[:n_levels], size[:n_levels]
+    by_venue: dict[str, float] = {}
+    for venue, sz in zip(venues, size, strict=True):
+        sz = float(sz)
+        if not sz >= 0.0:
+            raise ValueError("size must be >= 0 (and not NaN)")
+        by_venue[str(venue)] = by_venue.get(str(venue), 0.0) + sz
+    total = sum(by_venue.values())
+    if total <= 0.0:
+        return SideAttribution({}, float("nan"))
+    shares = {venue: share for venue in sorted(by_venue) if (share := by_venue[venue] / total) > 0.0}
+    return SideAttribution(shares, sum(share * share for share in shares.values()))
 
 
 def venue_attribution(bid_venue: Sequence[str] | npt.NDArray[np.str_], bid_size: npt.ArrayLike,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from qc.models import DepthLevel
 
@@ -66,6 +67,16 @@ class DepthBook:
         """The book as the Redis hash stores it: "{side}:{level}" -> JSON {price, size, venue}."""
         out: dict[str, str] = {}
         for side, name in enumerate(SIDE_NAMES):
+            names = FIELD_NAMES[name]
             for i, lvl in enumerate(self.sides[side]):
-                out[f"{name}:{i}"] = f'{{"price":{lvl.price!r},"size":{lvl.size!r},"venue":{json.dumps(lvl.venue)}}}'
+                out[names[i] if i < len(names) else f"{name}:{i}"] = level_json(lvl.price, lvl.size, lvl.venue)
         return out
+
+
+FIELD_NAMES = {name: [f"{name}:{i}" for i in range(50)] for name in SIDE_NAMES}
+
+
+@lru_cache(maxsize=8192)
+def level_json(price: float, size: float, venue: str) -> str:
+    """One level as stored; cached, since a book write re-renders levels that mostly did not change."""
+    return f'{{"price":{price!r},"size":{size!r},"venue":{json.dumps(venue)}}}'

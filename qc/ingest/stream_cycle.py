@@ -10,7 +10,6 @@ writer's backoff; any other failure is logged, counted in ``monitoring:errors`` 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from qc import clock as clocks
 from qc import keys
@@ -19,10 +18,14 @@ from qc.ingest.ib_feed import IBFeed
 from qc.ingest.staleness import FEEDS
 from qc.ingest.stream_state import StreamState
 from qc.ingest.stream_writer import StreamWriter
+from qc.keys import Key
+from qc.redis_batch import WriteBatch
 from qc.store import REDIS_ERRORS, Store
-from qc.worker import SystemdNotifier, write_heartbeat
+from qc.worker import SystemdNotifier, stage_heartbeat
 
 log = logging.getLogger(__name__)
+
+REWRITE_EVERY_S = 10.0  # whole hashes and every TTL again: heals a key deleted or evicted behind our back
 
 
 class Monitor:
@@ -35,6 +38,7 @@ class Monitor:
         self.cycles = 0
         self._errors_reported = 0
         self._stale_written: set[str] = set(self._all_fields())
+        self._rewritten_at = -1e18
 
     def _all_fields(self) -> list[str]:
         return [f"{s}:{f}" for s in self.state.symbols for f in FEEDS]
@@ -59,45 +63,47 @@ class Monitor:
         self.cycles += 1
         if not self.writer.available(mono):
             return
-        try:
+        if mono - self._rewritten_at >= REWRITE_EVERY_S:
             self.writer.rewrite_all()
-            if self.writer.flush():
-                self._publish(stale, mono)
-        except REDIS_ERRORS as exc:
-            self.writer.failed(exc)
-
-    def _publish(self, stale: dict[tuple[str, str], float], mono: float) -> None:
+            self._rewritten_at = mono
         wall = clocks.wall_epoch()
         fields = {f"{s}:{f}": f"{wall - (mono - last):.3f}" for (s, f), last in stale.items()}
-        pipe = self.store.client.pipeline(transaction=False)
+        new_errors = self.feed.errors - self._errors_reported
+        try:
+            if not self.writer.flush(extra=lambda pipe: self._stage(pipe, fields, new_errors)):
+                return
+        except REDIS_ERRORS as exc:
+            self.writer.failed(exc)
+            return
+        self._errors_reported += new_errors
+        self._stale_written = set(fields)
+
+    def _stage(self, pipe: WriteBatch, fields: dict[str, str], new_errors: int) -> None:
+        """The cycle's monitoring writes and heartbeat, sent in the same round trip as the data."""
         stale_key = keys.data_stale()
-        if fields:
-            pipe.hset(stale_key.name, mapping=fields)
-            pipe.expire(stale_key.name, stale_key.ttl_s)
+        _hset(pipe, stale_key, fields)
         fresh = sorted(self._stale_written - fields.keys())
         if fresh:
             pipe.hdel(stale_key.name, *fresh)
         connected = keys.ibkr_connected()
         pipe.set(connected.name, "1" if self.state.connected else "0", ex=connected.ttl_s)
         latency = self.writer.latency.summary()
-        _hset(pipe, keys.ingest_latency().name, {k: str(v) for k, v in latency.items()},
-              keys.ingest_latency().ttl_s)
+        _hset(pipe, keys.ingest_latency(), {k: str(v) for k, v in latency.items()})
         recoveries = {f"{s}:{f}": str(n) for (s, f), n in self.feed.resubscriptions.items()}
         recoveries["reconnects"] = str(self.feed.reconnects)
-        _hset(pipe, keys.ingest_recoveries().name, recoveries, keys.ingest_recoveries().ttl_s)
-        new_errors = self.feed.errors - self._errors_reported
+        _hset(pipe, keys.ingest_recoveries(), recoveries)
         if new_errors:
             pipe.hincrby(keys.worker_errors().name, self.name, new_errors)
-            pipe.expire(keys.worker_errors().name, keys.worker_errors().ttl_s)
-        pipe.execute()
-        self._errors_reported += new_errors
-        self._stale_written = set(fields)
-        write_heartbeat(self.store, self.name, self.cycles, self.register)
-        self.writer.recovered()
+            _expire(pipe, keys.worker_errors())
+        stage_heartbeat(pipe, self.name, self.cycles, self.register)
 
 
-def _hset(pipe: Any, name: str, fields: dict[str, str], ttl_s: int | None) -> None:
+def _hset(pipe: WriteBatch, key: Key, fields: dict[str, str]) -> None:
     if fields:
-        pipe.hset(name, mapping=fields)
-        if ttl_s is not None:
-            pipe.expire(name, ttl_s)
+        pipe.hset(key.name, mapping=fields)
+        _expire(pipe, key)
+
+
+def _expire(pipe: WriteBatch, key: Key) -> None:
+    if key.ttl_s is not None:
+        pipe.expire(key.name, key.ttl_s)

@@ -7,7 +7,9 @@ feeds the broker (stock quotes by symbol; options with working orders by con_id 
 ``model.option_quote``, at most every ``OPTION_QUOTE_EVERY_S`` real seconds), fans the events out
 (each encoded once per subscribed request id), closes 5-s bars, refreshes option ticks, runs the
 close (``broker.on_close`` for MOC/LOC, then ``end_of_day`` for DAY orders), routes the broker's
-events (``ib_router``) and writes each session's queued bytes once.
+events (``ib_router``) and writes each session's queued bytes once. The 1-ms default stands in for
+a real gateway, which writes each update as it happens: a coarser pump would lump a client's
+messages into bursts (30 per read at 5 ms and 6,000 depth/s) that no real feed sends.
 
 Everything runs on the server's event loop; the model and the broker are only touched there. The
 fault switches and ``set_quote``/``call`` may be called from any thread: they post to the loop and
@@ -50,7 +52,7 @@ class IBGatewayServer(FaultSwitches):
 
     def __init__(self, model: MarketModel, broker: SimBroker, clock: Clock, *, host: str = "127.0.0.1",
                  port: int = 0, accounts: Iterable[str] = ("DU1234567",), depth_limit: int = 3,
-                 max_msgs_per_s: int = 50, pump_interval_s: float = 0.005) -> None:
+                 max_msgs_per_s: int = 50, pump_interval_s: float = 0.001) -> None:
         if host not in LOOPBACK:
             raise ValueError(f"the simulated gateway binds loopback only, not {host!r}")
         self.model, self.broker, self.clock = model, broker, clock

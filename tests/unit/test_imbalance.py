@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -89,14 +90,30 @@ def test_venue_attribution_hand_case() -> None:
     assert top2.shares == pytest.approx({"ARCA": 0.25, "ISLAND": 0.75})
 
 
-def test_venue_attribution_empty_side_and_bad_input() -> None:
-    empty = side_attribution(["ARCA"], [0.0])
+@pytest.mark.parametrize("as_input", [list, np.asarray], ids=["python path", "numpy path"])
+def test_venue_attribution_empty_side_and_bad_input(as_input: Any) -> None:
+    empty = side_attribution(as_input(["ARCA"]), as_input([0.0]))
     assert empty.shares == {}
     assert math.isnan(empty.herfindahl)
     with pytest.raises(ValueError, match="size must be >= 0"):
-        side_attribution(["ARCA"], [-1.0])
+        side_attribution(as_input(["ARCA"]), as_input([-1.0]))
+    with pytest.raises(ValueError, match="size must be >= 0"):
+        side_attribution(as_input(["ARCA"]), as_input([float("nan")]))
     with pytest.raises(ValueError, match="equal length"):
-        side_attribution(["ARCA", "IEX"], [1.0])
+        side_attribution(as_input(["ARCA", "IEX"]), as_input([1.0]))
+
+
+@given(st.lists(st.sampled_from(VENUES), min_size=0, max_size=12).flatmap(
+    lambda v: st.tuples(st.just(v), st.lists(st.floats(0, 1e6), min_size=len(v), max_size=len(v)))),
+    st.none() | st.integers(0, 12))
+def test_venue_attribution_python_path_equals_numpy_path(book: tuple[list[str], list[float]],
+                                                          n_levels: int | None) -> None:
+    venues, size = book
+    small = side_attribution(venues, size, n_levels)  # the live book's path
+    big = side_attribution(np.asarray(venues, dtype=np.str_), np.asarray(size), n_levels)
+    assert list(small.shares) == list(big.shares)
+    assert small.shares == pytest.approx(big.shares, rel=1e-12, abs=1e-300)
+    assert small.herfindahl == pytest.approx(big.herfindahl, rel=1e-12, nan_ok=True)
 
 
 @given(st.lists(st.sampled_from(VENUES), min_size=1, max_size=10).flatmap(

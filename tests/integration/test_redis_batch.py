@@ -1,0 +1,101 @@
+"""qc.redis_batch against a real redis-server: same effect as redis-py's pipeline, errors, reconnects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+
+from qc.redis_batch import Batch, WriteBatch, batcher_for
+from qc.store import Store
+from tests.integration.conftest import RedisServer
+
+
+def _queue_everything(pipe: WriteBatch, prefix: str) -> None:
+    pipe.hset(f"{prefix}:h", mapping={"bid:0": '{"price":500.01}', "n": 3, "x": 1.5})
+    pipe.hdel(f"{prefix}:h", "x")
+    pipe.hincrby(f"{prefix}:h", "n", 4)
+    pipe.expire(f"{prefix}:h", 60)
+    pipe.set(f"{prefix}:s", "1", ex=30)
+    pipe.set(f"{prefix}:plain", "v")
+    for i in range(5):
+        pipe.xadd(f"{prefix}:x", {"price": f"{500 + i}", "side": "1"}, maxlen=3, approximate=False)
+    pipe.rpush(f"{prefix}:l", "a", "b", "c", "d")
+    pipe.ltrim(f"{prefix}:l", -2, -1)
+
+
+def _state(client: Any, prefix: str) -> dict[str, Any]:
+    return {"h": client.hgetall(f"{prefix}:h"), "h_ttl": client.ttl(f"{prefix}:h") > 0,
+            "s": client.get(f"{prefix}:s"), "s_ttl": 0 < client.ttl(f"{prefix}:s") <= 30,
+            "plain_ttl": client.ttl(f"{prefix}:plain"),
+            "x": [fields for _, fields in client.xrange(f"{prefix}:x")], "l": client.lrange(f"{prefix}:l", 0, -1)}
+
+
+def test_a_batch_leaves_redis_as_redis_py_pipeline_does(store: Store) -> None:
+    batch = batcher_for(store)()
+    assert isinstance(batch, Batch)
+    _queue_everything(batch, "batch")
+    replies = batch.execute()
+    pipe = store.client.pipeline(transaction=False)
+    _queue_everything(pipe, "pipe")
+    assert len(replies) == len(pipe.execute()) == 13
+    got, want = _state(store.client, "batch"), _state(store.client, "pipe")
+    assert got == want
+    assert got["h"] == {"bid:0": '{"price":500.01}', "n": "7"}
+    assert [f["price"] for f in got["x"]] == ["502", "503", "504"]
+    assert got["l"] == ["c", "d"] and got["plain_ttl"] == -1
+    assert batch.execute() == []  # nothing queued: no round trip, nothing to read
+
+
+def test_an_error_reply_is_raised_after_the_rest_of_the_batch_ran(store: Store) -> None:
+    store.client.set("batch:str", "a string")
+    new = batcher_for(store)
+    batch = new()
+    batch.hset("batch:before", mapping={"a": "1"})
+    batch.hset("batch:str", mapping={"a": "1"})  # WRONGTYPE
+    batch.hset("batch:after", mapping={"b": "2"})
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        batch.execute()
+    assert store.client.hgetall("batch:before") == {"a": "1"}
+    assert store.client.hgetall("batch:after") == {"b": "2"}  # like a pipeline: later commands still ran
+    again = new()  # the held connection is still in step: the next reply is this batch's own
+    again.set("batch:next", "ok")
+    assert again.execute() == ["OK"]  # raw replies: no redis-py response callbacks
+
+
+def test_a_dead_redis_raises_connection_error_and_the_next_batch_reconnects(redis_server: RedisServer,
+                                                                           store: Store) -> None:
+    new = batcher_for(store)
+    first = new()
+    first.set("batch:alive", "1")
+    first.execute()
+    redis_server.kill()
+    try:
+        dead = new()
+        dead.set("batch:alive", "2")
+        with pytest.raises(redis.ConnectionError):
+            dead.execute()
+    finally:
+        redis_server.start()
+    again = new()
+    again.set("batch:alive", "3")
+    assert again.execute() == ["OK"]  # raw replies: no redis-py response callbacks
+    assert store.client.get("batch:alive") == "3"
+
+
+def test_the_first_write_connects_so_a_down_redis_at_start_is_an_ordinary_failure(redis_server: RedisServer,
+                                                                                  store: Store) -> None:
+    redis_server.kill()
+    try:
+        new = batcher_for(store)  # holds no connection yet: building it must not fail
+        batch = new()
+        batch.set("batch:late", "1")
+        with pytest.raises(redis.ConnectionError):
+            batch.execute()
+    finally:
+        redis_server.start()
+    batch = new()
+    batch.set("batch:late", "2")
+    batch.execute()
+    assert store.client.get("batch:late") == "2"
