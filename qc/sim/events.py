@@ -67,6 +67,10 @@ class MarketModel(Protocol):
         """Every event with ``ts`` in (last call's ``now``, ``now``], in time order."""
         ...
 
+    def prepare_ahead(self, now: datetime, budget: int) -> None:
+        """Optionally do up to ``budget`` events' work on what comes after ``now``; changes no event."""
+        ...
+
     def book(self, symbol: str) -> tuple[list[DepthLevel], list[DepthLevel]]:
         """(bids best first, asks best first) as of the last ``events_until``."""
         ...

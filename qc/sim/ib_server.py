@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 OPTION_QUOTE_EVERY_S = 0.25
+PREPARE_PER_TICK = 200  # events of the next second made per pump tick: ~0.7 ms of Python, 6,000 events in 30 ticks
 
 
 class IBGatewayServer(FaultSwitches):
@@ -179,6 +180,7 @@ class IBGatewayServer(FaultSwitches):
         out += self._close_if_due(now)
         self.route(out)
         self.flush_all()
+        self.model.prepare_ahead(now, PREPARE_PER_TICK)  # after the writes: this tick's messages go first
 
     def _quote_working_options(self, now: datetime) -> list[BrokerEvent]:
         mono = clock.monotonic()

@@ -5,7 +5,10 @@ which begins at ``start`` (rounded up to the second) and is generated one simula
 time for all symbols, skipping non-session time (XNYS calendar: holidays, early closes); polling
 ``events_until`` only reveals them, so any polling cadence sees the same sequence, the same seed
 gives the same market and another seed another one. Generation covers every session second up to
-``now``: jumping days ahead costs those days.
+``now``: jumping days ahead costs those days. ``prepare_ahead`` lets a live server make the next
+second in slices between its pump ticks (a busy second is ~20 ms of Python at 3 × 2,000 depth/s,
+which would otherwise stall the feed and send the client a burst once a second); the events are
+the same either way.
 
 Dealer positioning implied by the parameters (``UnderlyingParams``, defaults for SPY, QQQ, IWM),
 computed with qc's convention (dealers long calls, short puts; GEX = Σ s·Γ·OI·100·S²·0.01):
@@ -25,6 +28,7 @@ Extra public methods beyond the protocol: ``inject_informed_flow`` (tests, fault
 from __future__ import annotations
 
 from bisect import bisect_right
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
@@ -36,10 +40,11 @@ from qc.sim import history as hist
 from qc.sim import underlying as und
 from qc.sim.book import apply_op
 from qc.sim.events import DepthOp, MarketEvent, QuoteEvent, TradeEvent
-from qc.sim.live import LiveSymbol
+from qc.sim.live import LiveSymbol, SecondWork
 from qc.sim.params import SimParams
 
 SECOND = timedelta(seconds=1)
+LOOKAHEAD = SECOND  # prepare_ahead works on the second after the current one, never further
 EPSILON = timedelta(microseconds=1)
 
 
@@ -70,13 +75,13 @@ class SimMarket:
         self._revealed = self.begin - EPSILON
         self._live = {s: LiveSymbol(self.params, s) for s in self.symbols}
         self._bars = {s: hist.LiveBars() for s in self.symbols}
-        self._pending: list[MarketEvent] = []
-        self._pending_ts: list[datetime] = []
+        self._pending = {s: _Queue() for s in self.symbols}  # generated, not yet revealed, per symbol
         self._books: dict[str, tuple[list[DepthLevel], list[DepthLevel]]] = {s: ([], []) for s in self.symbols}
         self._unapplied: dict[str, list[DepthOp]] = {s: [] for s in self.symbols}
         self._quotes: dict[str, Quote] = {}
         self._tables: dict[tuple[str, date], ch.ChainTable] = {}
         self._generated: dict[tuple[str, date], list[Bar]] = {}
+        self._wip: _SecondInProgress | None = None
 
     # --- timeline -------------------------------------------------------------------------------
 
@@ -85,8 +90,12 @@ class SimMarket:
         if now <= self._revealed:
             return []
         self._generate_through(now)
-        cut = bisect_right(self._pending_ts, now)
-        out, self._pending, self._pending_ts = self._pending[:cut], self._pending[cut:], self._pending_ts[cut:]
+        events: list[MarketEvent] = []
+        keys: list[datetime] = []
+        for sym in self.symbols:
+            self._pending[sym].take_until(now, events, keys)
+        order = sorted(range(len(events)), key=keys.__getitem__)  # stable: ties keep symbol order
+        out = [events[i] for i in order]
         self._revealed = now
         for e in out:
             if isinstance(e, DepthOp):
@@ -95,31 +104,51 @@ class SimMarket:
                 self._quotes[e.symbol] = e.quote
         return out
 
+    def prepare_ahead(self, now: datetime, budget: int) -> None:
+        """Make up to ``budget`` events of the next second ahead of ``now`` (at most ``LOOKAHEAD`` ahead)."""
+        if self._next <= now + LOOKAHEAD:
+            self._work(budget)
+
     def _generate_through(self, now: datetime) -> None:
         while self._next <= now:
+            self._work(None)
+
+    def _work(self, budget: int | None) -> None:
+        """Advance the second starting at ``_next`` by up to ``budget`` events (None: finish it); a finished
+        second joins the pending events and ``_next`` moves on."""
+        if self._wip is None:
             s = und.session_at_or_after(self._next)
             if self._next < s.open:
                 self._next = s.open
-                continue
-            per_symbol: list[list[MarketEvent]] = []
-            for sym in self.symbols:
-                live, out = self._live[sym], list[MarketEvent]()
-                live.second(self._next, s, out)
-                self._bars[sym].add(self._next, live.prints)
-                live.prints.clear()
-                per_symbol.append(out)
-            events = [e for evs in per_symbol for e in evs]
-            keys = [event_ts(e) for e in events]
-            order = sorted(range(len(events)), key=keys.__getitem__)  # stable: ties keep symbol order
-            self._pending.extend([events[i] for i in order])
-            self._pending_ts.extend([keys[i] for i in order])
-            self._next += SECOND
+                return
+            self._wip = _SecondInProgress(self._next, s)
+        w = self._wip
+        while w.index < len(self.symbols):
+            sym = self.symbols[w.index]
+            live, out = self._live[sym], w.out
+            if w.work is None:
+                out.clear()
+                w.work = live.begin_second(w.t0, w.session, out)
+            turned = live.advance(w.work, out, budget)
+            if budget is not None:
+                budget -= turned
+            if not w.work.finished:
+                return
+            self._pending[sym].add(out)
+            self._bars[sym].add(w.t0, live.prints)
+            live.prints.clear()
+            w.work, w.index = None, w.index + 1
+            if budget is not None and budget <= 0:
+                return
+        self._next += SECOND
+        self._wip = None
 
     def inject_informed_flow(self, symbol: str, start: datetime, duration_s: float, direction: int) -> None:
         """Add an informed-flow burst: one-sided aggressors and drift toward ``direction`` (±1).
 
         It shapes every second generated from now on that overlaps [start, start + duration_s);
-        seconds already generated (at most the one containing the last ``now``) keep their events.
+        seconds already generated (the one containing the last ``now`` and, with ``prepare_ahead``,
+        at most the next one) keep their events.
         """
         if direction not in (1, -1):
             raise ValueError(f"direction must be +1 (buy) or -1 (sell), got {direction}")
@@ -237,3 +266,42 @@ class SimMarket:
         if key not in self._generated:
             self._generated[key] = hist.generated_bars(self.params.seed, symbol, self.params.underlying(symbol), s)
         return self._generated[key]
+
+
+@dataclass
+class _SecondInProgress:
+    """The second ``t0`` being generated symbol by symbol: ``out`` holds ``symbols[index]``'s events so far."""
+
+    t0: datetime
+    session: clock.Session
+    index: int = 0
+    work: SecondWork | None = None
+    out: list[MarketEvent] = field(default_factory=list)
+
+
+class _Queue:
+    """One symbol's generated events in time order, revealed from ``read`` on (compacted now and then)."""
+
+    COMPACT_AT = 4096
+
+    def __init__(self) -> None:
+        self.events: list[MarketEvent] = []
+        self.ts: list[datetime] = []
+        self.read = 0
+
+    def add(self, second: list[MarketEvent]) -> None:
+        """One symbol-second of events (sorted stably by time: a session's opening events come first)."""
+        keys = [event_ts(e) for e in second]
+        order = sorted(range(len(second)), key=keys.__getitem__)
+        self.events.extend([second[i] for i in order])
+        self.ts.extend([keys[i] for i in order])
+
+    def take_until(self, now: datetime, events: list[MarketEvent], keys: list[datetime]) -> None:
+        """Append the events with ``ts <= now`` not taken before, and their times."""
+        cut = bisect_right(self.ts, now, lo=self.read)
+        events.extend(self.events[self.read:cut])
+        keys.extend(self.ts[self.read:cut])
+        self.read = cut
+        if cut >= self.COMPACT_AT:
+            del self.events[:cut], self.ts[:cut]
+            self.read = 0

@@ -67,6 +67,10 @@ class LockedModel:
         with self._lock:
             return self._market.events_until(now)
 
+    def prepare_ahead(self, now: datetime, budget: int) -> None:
+        with self._lock:
+            self._market.prepare_ahead(now, budget)
+
     def book(self, symbol: str) -> tuple[list[DepthLevel], list[DepthLevel]]:
         with self._lock:
             return self._market.book(symbol)

@@ -66,6 +66,9 @@ class StubMarket:
     def events_until(self, now: datetime) -> list[MarketEvent]:
         return []
 
+    def prepare_ahead(self, now: datetime, budget: int) -> None:
+        """This market has no live events, so nothing to make ahead."""
+
     def book(self, symbol: str) -> tuple[list[DepthLevel], list[DepthLevel]]:
         return [], []
 

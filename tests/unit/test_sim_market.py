@@ -64,6 +64,27 @@ def test_same_seed_same_events_whatever_the_polling_and_another_seed_differs() -
     assert [event_ts(e) for e in fine] == sorted(event_ts(e) for e in fine)
 
 
+@pytest.mark.parametrize("start", [ny(2026, 3, 10, 9, 29, 55), ny(2026, 3, 10, 12, 0), ny(2026, 3, 10, 15, 59, 50)],
+                         ids=["across the open", "midday", "across the close"])
+@pytest.mark.parametrize("budget", [1, 37, 500])
+def test_preparing_ahead_in_slices_changes_no_event(start: datetime, budget: int) -> None:
+    params = SimParams(depth_rate_hz=300.0)
+    reference = SimMarket(start, params)
+    plain = poll(reference, start, 15, 0.37)
+    m, sliced = SimMarket(start, params), []
+    t, end = start, start + timedelta(seconds=15)
+    while t < end:
+        t = min(end, t + timedelta(seconds=0.37))
+        sliced += m.events_until(t)
+        for _ in range(40):  # a pump's ticks between two polls, each making a slice of the next second
+            m.prepare_ahead(t, budget)
+    assert len(plain) > 1000
+    assert digest(sliced) == digest(plain)
+    for sym in m.symbols:  # the book and quote are of revealed events only, never of the prepared second
+        assert m.book(sym) == reference.book(sym)
+        assert m.quote(sym) == reference.quote(sym)
+
+
 def test_replaying_depth_ops_rebuilds_the_book_and_trades_print_at_the_touch() -> None:
     start = ny(2026, 3, 10, 11, 0, 0)
     m = SimMarket(start, SimParams(depth_rate_hz=400.0))
