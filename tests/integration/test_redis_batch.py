@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -64,38 +65,23 @@ def test_an_error_reply_is_raised_after_the_rest_of_the_batch_ran(store: Store) 
     assert again.execute() == ["OK"]  # raw replies: no redis-py response callbacks
 
 
-def test_a_dead_redis_raises_connection_error_and_the_next_batch_reconnects(redis_server: RedisServer,
-                                                                           store: Store) -> None:
-    new = batcher_for(store)
-    first = new()
-    first.set("batch:alive", "1")
-    first.execute()
-    redis_server.kill()
-    try:
-        dead = new()
-        dead.set("batch:alive", "2")
-        with pytest.raises(redis.ConnectionError):
-            dead.execute()
-    finally:
-        redis_server.start()
-    again = new()
-    again.set("batch:alive", "3")
-    assert again.execute() == ["OK"]  # raw replies: no redis-py response callbacks
-    assert store.client.get("batch:alive") == "3"
-
-
-def test_the_first_write_connects_so_a_down_redis_at_start_is_an_ordinary_failure(redis_server: RedisServer,
-                                                                                  store: Store) -> None:
-    redis_server.kill()
-    try:
-        new = batcher_for(store)  # holds no connection yet: building it must not fail
-        batch = new()
-        batch.set("batch:late", "1")
-        with pytest.raises(redis.ConnectionError):
-            batch.execute()
-    finally:
-        redis_server.start()
+def _set(new: Callable[[], WriteBatch], key: str, value: str) -> list[Any]:
     batch = new()
-    batch.set("batch:late", "2")
-    batch.execute()
-    assert store.client.get("batch:late") == "2"
+    batch.set(key, value)
+    return batch.execute()
+
+
+@pytest.mark.parametrize("connected_first", [True, False], ids=["connection lost", "never connected"])
+def test_a_dead_redis_is_an_ordinary_connection_error_and_the_next_batch_reconnects(
+        redis_server: RedisServer, store: Store, connected_first: bool) -> None:
+    new = batcher_for(store)  # holds no connection until the first execute: building it never fails
+    if connected_first:
+        assert _set(new, "batch:alive", "1") == ["OK"]  # raw replies: no redis-py response callbacks
+    redis_server.kill()
+    try:
+        with pytest.raises(redis.ConnectionError):
+            _set(new, "batch:alive", "2")
+    finally:
+        redis_server.start()
+    assert _set(new, "batch:alive", "3") == ["OK"]
+    assert store.client.get("batch:alive") == "3"
