@@ -53,6 +53,23 @@ class Quote:
 
 
 @dataclass(frozen=True, slots=True)
+class FiveSecondBar:
+    """One IB real-time bar (``reqRealTimeBars``, 5 s): ``start`` is its epoch start, a multiple of 5.
+
+    The simulator sends these and `qc stream` rolls them into minutes: one shape on both sides.
+    """
+
+    start: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    wap: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Bar:
     """An OHLCV bar starting at ``ts``; ``complete`` is False for a bar whose interval is not over."""
 

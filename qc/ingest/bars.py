@@ -13,23 +13,11 @@ import json
 import math
 from dataclasses import asdict, dataclass
 
+from qc.models import FiveSecondBar
+
 BAR_S = 5
 MINUTE_S = 60
 BARS_PER_MINUTE = MINUTE_S // BAR_S
-
-
-@dataclass(frozen=True, slots=True)
-class FiveSecondBar:
-    """One IB real-time bar; ``start`` is its epoch start (a multiple of 5)."""
-
-    start: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    wap: float
-    count: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 from ib_async import RealTimeBarList, TickByTickAllLast, Ticker
 
-from qc.ingest.bars import FiveSecondBar
 from qc.ingest.stream_state import StreamState
+from qc.models import FiveSecondBar
 
 QUOTE_TICKS = frozenset({0, 1, 2, 3, 4, 5, 8})  # bid/ask/last sizes and prices, volume
 AUCTION_TICKS = frozenset({34, 35, 36, 61})  # generic tick 225: auction volume, price, imbalance

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 from qc.clock import Clock
 from qc.ingest import aggressor
-from qc.ingest.bars import FiveSecondBar, MinuteBar, MinuteRoller
+from qc.ingest.bars import MinuteBar, MinuteRoller
 from qc.ingest.book import ASK, BID, DepthBook
 from qc.ingest.staleness import Freshness
+from qc.models import FiveSecondBar
 
 DepthTick = tuple[int, int, int, float, float, str]  # side, position, operation, price, size, venue
 Print = tuple[float, float, str]  # price, size, venue

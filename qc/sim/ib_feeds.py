@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from qc import clock
-from qc.models import OptionContract
+from qc.models import FiveSecondBar, OptionContract
 from qc.sim import ib_encode as enc
 from qc.sim import ib_ticks as ticks
 from qc.sim.events import DepthOp, ImbalanceEvent, MarketEvent, MarketModel, QuoteEvent, TradeEvent
@@ -208,11 +208,11 @@ class Feeds:
             if sub.imbalance:
                 self._emit(sub, ticks.imbalance_ticks(sub.req_id, e.imbalance))
 
-    def _send_bars(self, symbol: str, bars: list[ticks.FiveSecondBar], mono: float) -> None:
+    def _send_bars(self, symbol: str, bars: list[FiveSecondBar], mono: float) -> None:
         if not bars or self.muted(symbol, "bars", mono):
             return
         for sub in self.subs("bars", symbol):
-            self._emit(sub, [b.frame(sub.req_id) for b in bars])
+            self._emit(sub, [ticks.bar_frame(sub.req_id, b) for b in bars])
 
     def tick(self, now: datetime) -> None:
         """Once per pump tick after ``dispatch``: close finished 5-s bars, refresh option quotes."""

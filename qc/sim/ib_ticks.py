@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from qc.models import AuctionImbalance, OptionQuote, Quote, Trade
+from qc.models import AuctionImbalance, FiveSecondBar, OptionQuote, Quote, Trade
 from qc.sim import ib_encode as enc
 
 BAR_SECONDS = 5
@@ -85,20 +85,9 @@ def option_ticks(req_id: int, q: OptionQuote, spot: float) -> list[bytes]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class FiveSecondBar:
-    start: int  # epoch seconds, a multiple of 5
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    wap: float
-    count: int
-
-    def frame(self, req_id: int) -> bytes:
-        return enc.realtime_bar(req_id, self.start, self.open, self.high, self.low, self.close, self.volume,
-                                self.wap, self.count)
+def bar_frame(req_id: int, bar: FiveSecondBar) -> bytes:
+    """One realtimeBar message (msg 50) for ``req_id``."""
+    return enc.realtime_bar(req_id, bar.start, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.wap, bar.count)
 
 
 class BarBuilder:
