@@ -7,7 +7,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -38,10 +38,11 @@ class SimProcess:
         assert done.returncode == 0, done.stderr
 
 
-def start_sim(redis_url: str, cwd: Path) -> SimProcess:
+def start_sim(redis_url: str, cwd: Path, args: Sequence[str] = tuple(SIM_ARGS)) -> SimProcess:
+    """`qc sim` on free ports with ``args``; returns once it has announced its four endpoints."""
     env = {**os.environ, "QC_REDIS_URL": redis_url}
     proc = subprocess.Popen([sys.executable, "-m", "qc", "sim", "--ib-port", "0", "--av-port", "0",
-                             "--ctl-port", "0", *SIM_ARGS], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                             "--ctl-port", "0", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     lines: list[str] = []

@@ -26,7 +26,7 @@ from qc.store import Store
 from .analytics_harness import put_trades
 from .av_chains_harness import NOW, START, ScriptedAV, settings_for, sim_market
 from .conftest import RedisServer, eventually
-from .stream_harness import SimProcess, stop_process
+from .stream_harness import SimProcess, start_sim, stop_process
 
 
 @pytest.fixture
@@ -103,17 +103,8 @@ def test_flow_labels_survive_a_worker_restart(store: Store) -> None:
 
 def start_sim_fast(redis_url: str, cwd: Path) -> SimProcess:
     """`qc sim` at 200x (an hour of simulated tape in ~18 s), SPY only, its clock anchored in Redis."""
-    proc = subprocess.Popen([sys.executable, "-m", "qc", "sim", "--ib-port", "0", "--av-port", "0", "--ctl-port",
-                             "0", "--start", "2026-11-24 11:00", "--speed", "200", "--seed", "7", "--symbols", "SPY",
-                             "--depth-rate", "10"], cwd=cwd, env={**os.environ, "QC_REDIS_URL": redis_url},
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    lines: list[str] = []
-    while len(lines) < 4:
-        line = proc.stdout.readline()
-        assert line, "qc sim exited early"
-        lines.append(line.strip())
-    return SimProcess(proc, lines)
+    return start_sim(redis_url, cwd, ("--start", "2026-11-24 11:00", "--speed", "200", "--seed", "7", "--symbols",
+                                      "SPY", "--depth-rate", "10"))
 
 
 def vpin_value(store: Store) -> float | None:
