@@ -21,13 +21,13 @@ import redis
 
 from benchmarks._report import Figure, best_of, peak_memory_mb
 from benchmarks.bench_stream import _free_port, _ping, _wait
-from qc import keys
-from qc.analytics_worker.cycle import AnalyticsCycle
-from qc.config import Settings
-from qc.ingest import chains_cycle
-from qc.sim.av_server import AlphaVantageServer
-from qc.sim.market import SimMarket
-from qc.store import Store, connect, server_command
+from qc.analytics.cycle.loop import AnalyticsCycle
+from qc.core import keys
+from qc.core.config import Settings
+from qc.ingest.cycle import chains as chains_cycle
+from qc.runtime.store import Store, connect, server_command
+from qc.sim.av.server import AlphaVantageServer
+from qc.sim.market.market import SimMarket
 from tests.integration.analytics_harness import put_bars, put_book, put_trades
 
 SYMBOLS = ("SPY", "QQQ", "IWM")

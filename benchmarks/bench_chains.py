@@ -24,8 +24,8 @@ import requests
 from benchmarks._report import Figure, best_of
 from qc.analytics.greeks import bsm, implied_vol, years_to_expiry
 from qc.ingest import chain_parse
-from qc.sim.av_server import AlphaVantageServer
-from qc.sim.market import SimMarket
+from qc.sim.av.server import AlphaVantageServer
+from qc.sim.market.market import SimMarket
 from tests.integration.av_chains_harness import NOW, START
 
 RATE, DIV_YIELD = 0.04, 0.013

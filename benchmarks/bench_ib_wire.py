@@ -10,8 +10,8 @@ its precomputed f-string fast path.
 from __future__ import annotations
 
 from benchmarks._report import Figure, best_of
-from qc.sim.ib_encode import market_depth_l2
-from qc.sim.ib_wire import FrameSplitter, enc, frame
+from qc.sim.ib.encode import market_depth_l2
+from qc.sim.ib.wire import FrameSplitter, enc, frame
 
 N = 60_000
 TARGET_US = 5.0

@@ -24,11 +24,11 @@ from typing import Any
 from ib_async import IB, Stock, Ticker
 
 from benchmarks._report import Figure, best_of
-from qc.sim import ib_encode as enc
-from qc.sim.events import DepthOp
-from qc.sim.ib_feeds import Feeds, Sub
-from qc.sim.market import SimMarket
-from qc.sim.params import SimParams
+from qc.sim.ib import encode as enc
+from qc.sim.ib.feeds import Feeds, Sub
+from qc.sim.market.events import DepthOp
+from qc.sim.market.market import SimMarket
+from qc.sim.market.params import SimParams
 
 RATE_HZ = 2000.0
 SYMBOLS = ("SPY", "QQQ", "IWM")

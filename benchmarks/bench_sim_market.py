@@ -13,10 +13,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from benchmarks._report import Figure, best_of
-from qc.clock import NEW_YORK
-from qc.sim.events import DepthOp
-from qc.sim.market import SimMarket
-from qc.sim.params import SimParams
+from qc.core.clock import NEW_YORK
+from qc.sim.market.events import DepthOp
+from qc.sim.market.market import SimMarket
+from qc.sim.market.params import SimParams
 
 SECONDS = 20
 TARGET_MS = 50.0

@@ -3,12 +3,12 @@
 Three processes: a real redis-server, `qc sim --depth-rate 2000` (real speed, inside the session)
 and `qc stream SPY QQQ IWM`, all on loopback. After a warm-up, the stream's own figures are read
 from ``monitoring:ingest:latency``: per coalesced book write, the time from the arrival of the
-*first* message it carries (start of the socket read, see ``qc.ingest.ib_feed``) to Redis's reply,
+*first* message it carries (start of the socket read, see ``qc.ingest.cycle.ib_feed``) to Redis's reply,
 p50 and p99 over the stream's last 4,096 writes. The hash is read every ``SNAPSHOT_S`` through the
 window (each snapshot overlaps the previous one at ~800 writes/s), and the *worst* snapshot is
 reported. The stream's CPU is read from ``/proc/PID/stat`` (user + system) over the window.
 Baseline, in the same run against the same loaded Redis: one 20-field HSET + EXPIRE round trip
-every 20 ms through redis-py's ``Pipeline`` and through ``qc.redis_batch.Batch`` (the write path
+every 20 ms through redis-py's ``Pipeline`` and through ``qc.runtime.redis_batch.Batch`` (the write path
 the stream uses). Targets: product sheet p99 < 5 ms; ours p99 < 1 ms.
 """
 
@@ -26,10 +26,10 @@ import numpy as np
 import redis
 
 from benchmarks._report import Figure
-from qc import keys
-from qc.ingest.stream_writer import nearest_rank
-from qc.redis_batch import WriteBatch, batcher_for
-from qc.store import Store, server_command
+from qc.core import keys
+from qc.ingest.cycle.stream_writer import nearest_rank
+from qc.runtime.redis_batch import WriteBatch, batcher_for
+from qc.runtime.store import Store, server_command
 
 SYMBOLS = ("SPY", "QQQ", "IWM")
 RATE_HZ = 2000

@@ -15,12 +15,12 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from qc import clock
-from qc.clock import NEW_YORK, SimAnchor, SimClock
-from qc.sim.broker import SimBroker
-from qc.sim.ib_server import IBGatewayServer
-from qc.sim.market import SimMarket
-from qc.sim.params import SimParams
+from qc.core import clock
+from qc.core.clock import NEW_YORK, SimAnchor, SimClock
+from qc.sim.broker.engine import SimBroker
+from qc.sim.ib.server import IBGatewayServer
+from qc.sim.market.market import SimMarket
+from qc.sim.market.params import SimParams
 
 START = datetime(2026, 3, 10, 11, 0, tzinfo=NEW_YORK).astimezone(timezone.utc)
 

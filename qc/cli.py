@@ -18,8 +18,9 @@ from typing import Any
 
 import click
 
-from qc import __version__, config, logs
-from qc.errors import QcError
+from qc import __version__
+from qc.core import config, logs
+from qc.core.errors import QcError
 
 log = logging.getLogger("qc")
 

@@ -2,7 +2,7 @@
 
 Conventions: timestamps are int64 nanoseconds since the Unix epoch (UTC). A bar is
 ``[start, end)``; bars tile each regular session from its open (09:30 New York) to its close
-(16:00, or 13:00 on an early close) as given by ``qc.clock`` (exchange_calendars XNYS); the last
+(16:00, or 13:00 on an early close) as given by ``qc.core.clock`` (exchange_calendars XNYS); the last
 bar of a session is cut at the close if ``bar_seconds`` does not divide the session. Nothing
 exists between sessions: trades outside every session are dropped. The grid runs from the bar of
 the first in-session trade to the bar of the last one; an empty bar inside it carries the last
@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import numpy.typing as npt
 
-from qc import clock
+from qc.core import clock
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qc.analytics.greeks import bsm, years_to_expiry
-from qc.clock import NEW_YORK
+from qc.core.clock import NEW_YORK
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -38,7 +38,7 @@ import numpy.typing as npt
 
 from qc.analytics.iv import implied_vol
 from qc.analytics.normal import norm_cdf_given_pdf, norm_pdf
-from qc.clock import settlement_instant
+from qc.core.clock import settlement_instant
 
 __all__ = ["SECONDS_PER_YEAR", "Greeks", "bsm", "implied_vol", "years_to_expiry"]
 
@@ -120,7 +120,7 @@ def years_to_expiry(now: datetime, expiry_date: date | Sequence[date] | npt.NDAr
     is resolved once per unique date: a chain has thousands of rows but a handful of expiries.
     """
     if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("years_to_expiry: `now` must be timezone-aware (ask qc.clock for it)")
+        raise ValueError("years_to_expiry: `now` must be timezone-aware (ask qc.core.clock for it)")
     if isinstance(expiry_date, date):
         return _years(now, _as_date(expiry_date))
     days = np.asarray(expiry_date, dtype="datetime64[D]")

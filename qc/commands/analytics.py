@@ -7,7 +7,7 @@ import threading
 
 import click
 
-from qc.config import Settings, parse_symbols
+from qc.core.config import Settings, parse_symbols
 
 EPILOG = """\b
 Examples:
@@ -31,10 +31,10 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
             tasks: tuple[str, ...]) -> None:
     """Compute toxicity, imbalance, dealer positioning, skew, regime and flow clusters continuously."""
     wanted = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols
-    from qc.analytics_worker.cycle import NAME, AnalyticsCycle  # numpy, sklearn: only when the verb runs
-    from qc.ingest import chains_cycle
-    from qc.store import clock_for, connect
-    from qc.worker import SystemdNotifier, Worker, install_signal_handlers
+    from qc.analytics.cycle.loop import NAME, AnalyticsCycle  # numpy, sklearn: only when the verb runs
+    from qc.ingest.cycle import chains as chains_cycle
+    from qc.runtime.store import clock_for, connect
+    from qc.runtime.worker import SystemdNotifier, Worker, install_signal_handlers
 
     store = connect(settings)
     store.ping()

@@ -7,8 +7,8 @@ import threading
 
 import click
 
-from qc.config import Settings, parse_symbols
-from qc.errors import ConfigError
+from qc.core.config import Settings, parse_symbols
+from qc.core.errors import ConfigError
 
 EPILOG = """\b
 Examples:
@@ -34,9 +34,9 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
     if not settings.alpha_vantage_api_key:
         raise ConfigError(KEY_ENV, "is not set", f"export {KEY_ENV}=<your Alpha Vantage key> or put it in .env")
     wanted = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols
-    from qc.ingest import chains_cycle  # numpy, pandas, requests: only when the verb runs
-    from qc.store import clock_for, connect
-    from qc.worker import SystemdNotifier, Worker, install_signal_handlers
+    from qc.ingest.cycle import chains as chains_cycle  # numpy, pandas, requests: only when the verb runs
+    from qc.runtime.store import clock_for, connect
+    from qc.runtime.worker import SystemdNotifier, Worker, install_signal_handlers
 
     store = connect(settings)
     store.ping()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from qc import output
-from qc.config import SYMBOL_RE, Settings
-from qc.errors import ConfigError, QcError, StoreUnavailable
+from qc.commands import output
+from qc.core.config import SYMBOL_RE, Settings
+from qc.core.errors import ConfigError, QcError, StoreUnavailable
 
 EPILOG = """\b
 Examples:
@@ -32,8 +32,9 @@ def command(settings: Settings, symbol: str, as_json: bool, profile: bool, expir
     if symbol not in settings.symbols:
         raise QcError(f"{symbol} is not in QC_SYMBOLS ({','.join(settings.symbols)}): qc computes no positioning "
                       "for it", "add it to QC_SYMBOLS and restart `qc chains` and `qc analytics`")
-    from qc import gex_render, gex_report
-    from qc.store import REDIS_ERRORS, clock_for, connect
+    from qc.analytics import render as gex_render
+    from qc.analytics import report as gex_report
+    from qc.runtime.store import REDIS_ERRORS, clock_for, connect
 
     store = connect(settings)
     try:

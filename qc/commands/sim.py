@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from qc import clock, output
-from qc.config import Settings, parse_symbols
-from qc.errors import QcError, StoreUnavailable
+from qc.commands import output
+from qc.core import clock
+from qc.core.config import Settings, parse_symbols
+from qc.core.errors import QcError, StoreUnavailable
 
 if TYPE_CHECKING:
-    from qc.store import Store
+    from qc.runtime.store import Store
 
 EPILOG = """\b
 Examples:
@@ -47,9 +48,9 @@ def command(ctx: click.Context, ib_port: int, av_port: int, ctl_port: int, seed:
     """Run a simulated market: IB Gateway (API v178) and Alpha Vantage, loopback only."""
     if ctx.invoked_subcommand is not None:
         return
+    from qc.runtime.worker import install_signal_handlers
+    from qc.sim.market.timeline import parse_start
     from qc.sim.runtime import SimConfig, Simulator  # numpy, pandas: only when the simulator runs
-    from qc.sim.timeline import parse_start
-    from qc.worker import install_signal_handlers
 
     settings: Settings = ctx.obj
     config = SimConfig(
@@ -69,7 +70,7 @@ def command(ctx: click.Context, ib_port: int, av_port: int, ctl_port: int, seed:
 
 def _anchor_store(settings: Settings) -> Store | None:
     """Where to publish the clock anchor: the configured Redis (retried), the embedded one if up, or none."""
-    from qc.store import connect
+    from qc.runtime.store import connect
 
     store = connect(settings)
     try:

@@ -6,10 +6,12 @@ from datetime import datetime, timezone
 
 import click
 
-from qc import clock, health, output
-from qc.config import Settings
-from qc.errors import StoreUnavailable
-from qc.store import REDIS_ERRORS, connect
+from qc.commands import output
+from qc.core import clock
+from qc.core.config import Settings
+from qc.core.errors import StoreUnavailable
+from qc.runtime import health
+from qc.runtime.store import REDIS_ERRORS, connect
 
 EPILOG = """\b
 Examples:

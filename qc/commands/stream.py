@@ -7,7 +7,7 @@ import os
 
 import click
 
-from qc.config import Settings, parse_symbols
+from qc.core.config import Settings, parse_symbols
 
 EPILOG = """\b
 Examples:
@@ -32,10 +32,10 @@ Examples:
 def command(settings: Settings, symbols: tuple[str, ...], once: bool, once_wait: float, depth_rows: int,
             max_backoff: float, resubscribe_every: float) -> None:
     """Stream IB market data for SYMBOLS (default: QC_SYMBOLS) into Redis, reconnecting by itself."""
-    from qc.ingest.ib_feed import FeedOptions  # ib_async: only when the verb runs
-    from qc.ingest.stream_run import StreamOptions, run
-    from qc.store import clock_for, connect
-    from qc.worker import SystemdNotifier
+    from qc.ingest.cycle.ib_feed import FeedOptions  # ib_async: only when the verb runs
+    from qc.ingest.cycle.stream_run import StreamOptions, run
+    from qc.runtime.store import clock_for, connect
+    from qc.runtime.worker import SystemdNotifier
 
     chosen = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols
     if settings.log_level != "DEBUG":

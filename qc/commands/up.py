@@ -7,11 +7,11 @@ import threading
 
 import click
 
-from qc import clock, keys
-from qc.config import Settings
-from qc.store import EmbeddedRedis, connect, url_for
-from qc.supervisor import Supervisor, plan_stack
-from qc.worker import SystemdNotifier, Worker, install_signal_handlers
+from qc.core import clock, keys
+from qc.core.config import Settings
+from qc.runtime.store import EmbeddedRedis, connect, url_for
+from qc.runtime.supervisor import Supervisor, plan_stack
+from qc.runtime.worker import SystemdNotifier, Worker, install_signal_handlers
 
 EPILOG = """\b
 Examples:

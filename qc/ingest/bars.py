@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 
-from qc.models import FiveSecondBar
+from qc.core.models import FiveSecondBar
 
 BAR_S = 5
 MINUTE_S = 60

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from qc.models import DepthLevel
+from qc.core.models import DepthLevel
 
 ASK, BID = 0, 1  # IB's side codes
 INSERT, UPDATE, DELETE = 0, 1, 2  # IB's operation codes

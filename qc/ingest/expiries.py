@@ -1,6 +1,6 @@
 """Which expiries `qc chains` fetches: the ones qc trades (0, 1 and ~14 DTE) plus the monthly.
 
-Pure: ``now`` is passed in; the XNYS calendar (holidays, early closes) comes from ``qc.clock``'s
+Pure: ``now`` is passed in; the XNYS calendar (holidays, early closes) comes from ``qc.core.clock``'s
 calendar lookups, which read no clock. Definitions, each an expiry that has not settled at ``now``:
 
 - 0 DTE: the first session whose settlement instant (16:00 New York, 13:00 on an early close) is
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from qc import clock
+from qc.core import clock
 
 SWING_DTE = 14
 

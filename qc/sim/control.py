@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from qc.errors import QcError
+from qc.core.errors import QcError
 
 log = logging.getLogger(__name__)
 

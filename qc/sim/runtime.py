@@ -17,19 +17,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from qc import clock, keys
-from qc.clock import NEW_YORK, SimClock, SystemClock
-from qc.models import Bar, DepthLevel, OptionContract, OptionQuote, Quote
-from qc.sim import timeline
-from qc.sim.av_server import AlphaVantageServer
-from qc.sim.broker import SimBroker
+from qc.core import clock, keys
+from qc.core.clock import NEW_YORK, SimClock, SystemClock
+from qc.core.models import Bar, DepthLevel, OptionContract, OptionQuote, Quote
+from qc.runtime.store import REDIS_ERRORS, Store
+from qc.runtime.worker import Worker
+from qc.sim.av.server import AlphaVantageServer
+from qc.sim.broker.engine import SimBroker
 from qc.sim.control import Args, ControlServer
-from qc.sim.events import MarketEvent
-from qc.sim.ib_server import IBGatewayServer
-from qc.sim.market import SimMarket
-from qc.sim.params import SimParams
-from qc.store import REDIS_ERRORS, Store
-from qc.worker import Worker
+from qc.sim.ib.server import IBGatewayServer
+from qc.sim.market import timeline
+from qc.sim.market.events import MarketEvent
+from qc.sim.market.market import SimMarket
+from qc.sim.market.params import SimParams
 
 log = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from qc import keys
-from qc.sim.events import TradeEvent
-from qc.sim.market import SimMarket
-from qc.store import Store
+from qc.core import keys
+from qc.runtime.store import Store
+from qc.sim.market.events import TradeEvent
+from qc.sim.market.market import SimMarket
 
 
 def put_bars(store: Store, market: SimMarket, symbol: str, end: datetime, minutes: int) -> None:

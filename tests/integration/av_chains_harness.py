@@ -7,13 +7,13 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from qc.config import Settings
-from qc.ingest import chains_cycle
-from qc.ingest.alphavantage import RetryPolicy
-from qc.sim.av_server import AlphaVantageServer
-from qc.sim.events import MarketModel
-from qc.sim.market import SimMarket
-from qc.store import Store
+from qc.core.config import Settings
+from qc.ingest.cycle import chains as chains_cycle
+from qc.ingest.cycle.alphavantage import RetryPolicy
+from qc.runtime.store import Store
+from qc.sim.av.server import AlphaVantageServer
+from qc.sim.market.events import MarketModel
+from qc.sim.market.market import SimMarket
 
 START = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)  # Tuesday 10:00 New York
 NOW = START + timedelta(seconds=90)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from qc import clock
-from qc.config import Settings
-from qc.store import Store, connect, no_retry, server_command
+from qc.core import clock
+from qc.core.config import Settings
+from qc.runtime.store import Store, connect, no_retry, server_command
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 import pytest
 from ib_async import IB
 
-from qc import clock
-from qc.clock import NEW_YORK, Clock, SimAnchor, SimClock
-from qc.sim.broker import SimBroker
-from qc.sim.ib_server import IBGatewayServer
-from qc.sim.market import SimMarket
-from qc.sim.params import SimParams
+from qc.core import clock
+from qc.core.clock import NEW_YORK, Clock, SimAnchor, SimClock
+from qc.sim.broker.engine import SimBroker
+from qc.sim.ib.server import IBGatewayServer
+from qc.sim.market.market import SimMarket
+from qc.sim.market.params import SimParams
 
 T = TypeVar("T")
 ACCOUNT = "DU1234567"

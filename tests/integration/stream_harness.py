@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from qc import keys
-from qc.store import Store
+from qc.core import keys
+from qc.runtime.store import Store
 
 from .conftest import RedisServer, eventually
 

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qc import keys
+from qc.analytics.cycle.loop import AnalyticsCycle
 from qc.analytics.flow import LABELS, FlowModel
-from qc.analytics_worker.cycle import AnalyticsCycle
-from qc.clock import real_sleep as clock_sleep
-from qc.ingest import chains_cycle
-from qc.sim.market import SimMarket
-from qc.store import Store
+from qc.core import keys
+from qc.core.clock import real_sleep as clock_sleep
+from qc.ingest.cycle import chains as chains_cycle
+from qc.runtime.store import Store
+from qc.sim.market.market import SimMarket
 
 from .analytics_harness import put_trades
 from .av_chains_harness import NOW, START, ScriptedAV, settings_for, sim_market

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from qc import keys
-from qc.analytics_worker.cycle import AnalyticsCycle
-from qc.sim.market import SimMarket
-from qc.store import Store
+from qc.analytics.cycle.loop import AnalyticsCycle
+from qc.core import keys
+from qc.runtime.store import Store
+from qc.sim.market.market import SimMarket
 
 from .analytics_harness import put_bars, put_book
 from .av_chains_harness import NOW, ScriptedAV, cycle_for, settings_for, sim_market

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from qc import keys
-from qc.analytics_worker.cycle import AnalyticsCycle
-from qc.sim.market import SimMarket
-from qc.store import Store
+from qc.analytics.cycle.loop import AnalyticsCycle
+from qc.core import keys
+from qc.runtime.store import Store
+from qc.sim.market.market import SimMarket
 
 from .analytics_harness import put_bars, put_trades
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qc import keys
-from qc.ingest.ratelimit import BucketShape, BudgetExhausted, TokenBucket
-from qc.store import Store
+from qc.core import keys
+from qc.ingest.cycle.ratelimit import BucketShape, BudgetExhausted, TokenBucket
+from qc.runtime.store import Store
 
 T0 = 1_795_532_400.0
 
@@ -77,7 +77,7 @@ def test_acquire_waits_then_gives_up(store: Store) -> None:
 
 
 def test_tokens_left_is_what_the_plan_still_allows_in_the_trailing_window(store: Store) -> None:
-    from qc.ingest.chains_cycle import tokens_left
+    from qc.ingest.cycle.chains import tokens_left
 
     shape = BucketShape(rpm=75)  # budget 67 per 60 s
     lefts = [tokens_left(store, shape, 1000.0 + i) for i in range(20)]

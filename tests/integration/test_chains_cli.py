@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from qc import clock, keys
-from qc.clock import SimAnchor
-from qc.ingest.ratelimit import BucketShape
-from qc.store import Store
+from qc.core import clock, keys
+from qc.core.clock import SimAnchor
+from qc.ingest.cycle.ratelimit import BucketShape
+from qc.runtime.store import Store
 
 from .av_chains_harness import NOW, ScriptedAV, sim_market
 from .conftest import RedisServer

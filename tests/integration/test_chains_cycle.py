@@ -10,15 +10,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qc import keys
 from qc.analytics.greeks import bsm, years_to_expiry
-from qc.clock import FakeClock
-from qc.ingest import chains_cycle
+from qc.core import keys
+from qc.core.clock import FakeClock
+from qc.ingest.cycle import chains as chains_cycle
 from qc.ingest.expiries import traded_expiries
-from qc.sim import av_payloads
-from qc.sim.market import SimMarket
-from qc.store import Store
-from qc.worker import Worker
+from qc.runtime.store import Store
+from qc.runtime.worker import Worker
+from qc.sim.av import payloads as av_payloads
+from qc.sim.market.market import SimMarket
 
 from .av_chains_harness import NOW, ScriptedAV, cycle_for, settings_for, sim_market
 from .conftest import RedisServer

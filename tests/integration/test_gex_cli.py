@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from qc import clock, keys
 from qc.analytics.positioning import Positioning, positioning
 from qc.analytics.regime import gamma_regime
+from qc.analytics.report import chain_from_doc
 from qc.cli import cli
-from qc.clock import FakeClock, SimAnchor
-from qc.config import Settings
-from qc.gex_report import chain_from_doc
-from qc.store import Store, connect
-from qc.worker import Worker
+from qc.core import clock, keys
+from qc.core.clock import FakeClock, SimAnchor
+from qc.core.config import Settings
+from qc.runtime.store import Store, connect
+from qc.runtime.worker import Worker
 
 from .av_chains_harness import NOW, ScriptedAV, cycle_for, settings_for, sim_market
 from .conftest import RedisServer

@@ -1,4 +1,4 @@
-"""qc.redis_batch against a real redis-server: same effect as redis-py's pipeline, errors, reconnects."""
+"""qc.runtime.redis_batch against a real redis-server: same effect as redis-py's pipeline, errors, reconnects."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import redis
 
-from qc.redis_batch import Batch, WriteBatch, batcher_for
-from qc.store import Store
+from qc.runtime.redis_batch import Batch, WriteBatch, batcher_for
+from qc.runtime.store import Store
 from tests.integration.conftest import RedisServer
 
 

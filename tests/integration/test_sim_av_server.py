@@ -15,13 +15,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import requests
 
-from qc import clock
 from qc.analytics.greeks import bsm
-from qc.models import Bar, DepthLevel, OptionContract, OptionQuote, Quote, Right
-from qc.sim import av_payloads
-from qc.sim.av_server import AV_RATE, AlphaVantageServer
-from qc.sim.events import MarketEvent
-from qc.sim.market import SimMarket
+from qc.core import clock
+from qc.core.models import Bar, DepthLevel, OptionContract, OptionQuote, Quote, Right
+from qc.sim.av import payloads as av_payloads
+from qc.sim.av.server import AV_RATE, AlphaVantageServer
+from qc.sim.market.events import MarketEvent
+from qc.sim.market.market import SimMarket
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)  # Tuesday 10:00 New York
 SPOT = 500.0

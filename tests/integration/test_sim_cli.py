@@ -16,9 +16,9 @@ import pytest
 import requests
 from ib_async import IB
 
-from qc import keys
-from qc.clock import SimClock
-from qc.store import Store, clock_for
+from qc.core import keys
+from qc.core.clock import SimClock
+from qc.runtime.store import Store, clock_for
 
 from .conftest import RedisServer, eventually
 

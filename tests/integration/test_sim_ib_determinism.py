@@ -11,9 +11,9 @@ import hashlib
 
 from ib_async import IB, MktDepthData, Stock, Ticker
 
-from qc.clock import FakeClock
-from qc.models import DepthLevel
-from qc.sim.params import SimParams
+from qc.core.clock import FakeClock
+from qc.core.models import DepthLevel
+from qc.sim.market.params import SimParams
 from tests.integration.ib_sim_harness import (  # noqa: F401 (fixtures)
     START,
     Gateway,

@@ -10,9 +10,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from qc import clock, keys
 from qc.cli import cli
-from qc.store import Store
+from qc.core import clock, keys
+from qc.runtime.store import Store
 
 from .conftest import RedisServer, free_port
 

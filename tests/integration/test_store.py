@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from qc import keys
-from qc.clock import SimAnchor, SimClock, SystemClock, wall_epoch
-from qc.errors import QcError
-from qc.store import EmbeddedRedis, Store, clock_for
+from qc.core import keys
+from qc.core.clock import SimAnchor, SimClock, SystemClock, wall_epoch
+from qc.core.errors import QcError
+from qc.runtime.store import EmbeddedRedis, Store, clock_for
 
 from .conftest import RedisServer, free_port
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from qc import keys
-from qc.store import Store
+from qc.core import keys
+from qc.runtime.store import Store
 
 from .conftest import RedisServer
 from .ib_sim_harness import start_gateway, stop_gateway

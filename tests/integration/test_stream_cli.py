@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from qc import clock, keys
-from qc.health import INGESTION_MODULE
-from qc.store import Store
+from qc.core import clock, keys
+from qc.runtime.health import INGESTION_MODULE
+from qc.runtime.store import Store
 
 from .conftest import RedisServer, eventually
 from .stream_harness import SimProcess, book_levels, sim, start_stream, stop_process

@@ -7,9 +7,9 @@ from subprocess import Popen
 
 import pytest
 
-from qc import clock, keys
-from qc.health import INGESTION_MODULE
-from qc.store import REDIS_ERRORS, Store
+from qc.core import clock, keys
+from qc.runtime.health import INGESTION_MODULE
+from qc.runtime.store import REDIS_ERRORS, Store
 
 from .conftest import RedisServer, eventually
 from .stream_harness import SimProcess, book_levels, sim, start_stream, stop_process, writes

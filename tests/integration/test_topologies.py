@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from qc import keys
-from qc.config import Settings
-from qc.store import connect, no_retry, redis_server_binary
+from qc.core import keys
+from qc.core.config import Settings
+from qc.runtime.store import connect, no_retry, redis_server_binary
 
 from .conftest import RedisServer, eventually, free_port
 

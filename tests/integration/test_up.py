@@ -11,10 +11,10 @@ from pathlib import Path
 
 import redis
 
-from qc import clock
-from qc.config import Settings
-from qc.store import connect, no_retry
-from qc.supervisor import ChildSpec, Supervisor
+from qc.core import clock
+from qc.core.config import Settings
+from qc.runtime.store import connect, no_retry
+from qc.runtime.supervisor import ChildSpec, Supervisor
 
 from .conftest import eventually, free_port
 

@@ -7,10 +7,10 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from qc import clock, keys
-from qc.clock import FakeClock
-from qc.store import Store
-from qc.worker import SystemdNotifier, Worker
+from qc.core import clock, keys
+from qc.core.clock import FakeClock
+from qc.runtime.store import Store
+from qc.runtime.worker import SystemdNotifier, Worker
 
 from .conftest import RedisServer, eventually
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from ib_async import IB
 
-from qc.sim import ib_encode as enc
-from qc.sim.ib_wire import SERVER_VERSION, encode_handshake_reply
+from qc.sim.ib import encode as enc
+from qc.sim.ib.wire import SERVER_VERSION, encode_handshake_reply
 
 ACCOUNT = "DU1234567"
 CLIENT_ID = 7

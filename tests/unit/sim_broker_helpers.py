@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from qc.clock import NEW_YORK
-from qc.sim.broker import SimBroker
-from qc.sim.orders import ContractKey, OrderRequest, OrderSnapshot
-from qc.sim.reports import BrokerError, BrokerEvent, ExecutionReported, OrderStateChanged
+from qc.core.clock import NEW_YORK
+from qc.sim.broker.engine import SimBroker
+from qc.sim.broker.orders import ContractKey, OrderRequest, OrderSnapshot
+from qc.sim.broker.reports import BrokerError, BrokerEvent, ExecutionReported, OrderStateChanged
 
 ACCT = "DU1234567"
 CASH = 100_000.0

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from qc.analytics_worker.schedule import Schedule, age_s, bucket_volume, fmt, fmt_fields
+from qc.analytics.schedule import Schedule, age_s, bucket_volume, fmt, fmt_fields
 
 
 def test_every_task_is_due_first_then_on_its_own_period() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qc.analytics_worker.cycle import PERIODS, AnalyticsCycle
-from qc.config import Settings
-from qc.store import connect
+from qc.analytics.cycle.loop import PERIODS, AnalyticsCycle
+from qc.core.config import Settings
+from qc.runtime.store import connect
 
 
 def test_only_the_chosen_tasks_are_scheduled() -> None:

@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from qc import clock
-from qc.clock import NEW_YORK, FakeClock, SimAnchor, SimClock
+from qc.core import clock
+from qc.core.clock import NEW_YORK, FakeClock, SimAnchor, SimClock
 
 
 def ny(year: int, month: int, day: int, hour: int, minute: int) -> datetime:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qc import config
 from qc.cli import cli
-from qc.errors import ConfigError
-from qc.logs import RedactSecrets
+from qc.core import config
+from qc.core.errors import ConfigError
+from qc.core.logs import RedactSecrets
 
 
 def test_precedence_flag_env_dotenv_toml_default() -> None:

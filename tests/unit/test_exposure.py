@@ -17,7 +17,7 @@ from qc.analytics.exposure import Chain, Convention, GammaSource, chain_at, deal
 from qc.analytics.greeks import bsm, years_to_expiry
 from qc.analytics.positioning import Positioning, positioning
 from qc.analytics.profile import gamma_profile, spot_levels, zero_gamma
-from qc.clock import NEW_YORK
+from qc.core.clock import NEW_YORK
 
 # --- §3.3a: the synthetic chain, restated from the reference --------------------------------------
 GOLDEN_SPOT = 29_300.0

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from qc import gex_render as r
-from qc.gex_report import NUMBERS, SOURCE_WORKER, Curve, GexReport
+from qc.analytics import render as r
+from qc.analytics.report import NUMBERS, SOURCE_WORKER, Curve, GexReport
 
 AS_OF = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from qc.health import Readings, evaluate
+from qc.runtime.health import Readings, evaluate
 
 NOW = 1_800_000_000.0
 GOOD = Readings(now_epoch=NOW, heartbeats={"supervisor": NOW - 2, "ibkr_ingestion": NOW - 1},

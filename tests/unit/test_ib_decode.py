@@ -29,10 +29,10 @@ from ib_async import (
     TagValue,
 )
 
-from qc.sim import ib_decode as dec
-from qc.sim import ib_encode as enc
-from qc.sim.ib_wire import FrameSplitter, Handshake, encode_handshake_reply, negotiate_version, split_handshake
-from qc.sim.ib_wire_types import WireContract
+from qc.sim.ib import decode as dec
+from qc.sim.ib import encode as enc
+from qc.sim.ib.wire import FrameSplitter, Handshake, encode_handshake_reply, negotiate_version, split_handshake
+from qc.sim.ib.wire_types import WireContract
 
 ACCOUNT = "DU1234567"
 CLIENT_ID = 11

@@ -15,12 +15,11 @@ import pytest
 from ib_async import LimitOrder, Option, Order, Stock
 from ib_async.objects import DOMLevel, TickByTickAllLast, TickByTickBidAsk, TickByTickMidPoint
 
-from qc.models import OptionContract
-from qc.sim import ib_encode as enc
-from qc.sim import ib_wire_orders as orders
-from qc.sim.events import DepthOp
-from qc.sim.ib_wire import FrameSplitter
-from qc.sim.ib_wire_types import (
+from qc.core.models import OptionContract
+from qc.sim.ib import encode as enc
+from qc.sim.ib import wire_orders as orders
+from qc.sim.ib.wire import FrameSplitter
+from qc.sim.ib.wire_types import (
     WireBar,
     WireCommission,
     WireContract,
@@ -32,6 +31,7 @@ from qc.sim.ib_wire_types import (
     WirePosition,
     option_wire_contract,
 )
+from qc.sim.market.events import DepthOp
 from tests.unit.ib_session import ACCOUNT, CLIENT_ID, FIRST_ID, Session
 
 SPY_ID = 756733

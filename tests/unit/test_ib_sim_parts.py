@@ -6,14 +6,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from qc.clock import NEW_YORK
-from qc.models import OptionContract
-from qc.sim import ib_history as hist
-from qc.sim.ib_catalog import Catalog
-from qc.sim.ib_ticks import BarBuilder
-from qc.sim.ib_wire_types import WireContract
-from qc.sim.market import SimMarket
-from qc.sim.params import SimParams
+from qc.core.clock import NEW_YORK
+from qc.core.models import OptionContract
+from qc.sim.ib import history as hist
+from qc.sim.ib.catalog import Catalog
+from qc.sim.ib.ticks import BarBuilder
+from qc.sim.ib.wire_types import WireContract
+from qc.sim.market.market import SimMarket
+from qc.sim.market.params import SimParams
 
 T0 = 1_773_153_000  # a multiple of 5
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qc.sim import ib_encode as enc
-from qc.sim.ib_wire import (
+from qc.sim.ib import encode as enc
+from qc.sim.ib.wire import (
     MAX_FRAME_LEN,
     UNSET_DOUBLE,
     UNSET_INTEGER,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qc import clock
+from qc.core import clock
 from qc.ingest.expiries import monthly_expiry, traded_expiries
 
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qc.analytics.greeks import bsm
-from qc.clock import settlement_instant
+from qc.core.clock import settlement_instant
 from qc.ingest import chain_parse, news
 from qc.ingest.chain_parse import divergence, parse_chain
 

@@ -8,8 +8,8 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
+from qc.core.models import FiveSecondBar
 from qc.ingest.bars import MinuteRoller, roll_up
-from qc.models import FiveSecondBar
 
 T0 = 1_773_153_000  # a minute boundary (multiple of 60)
 

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qc.clock import NEW_YORK
+from qc.core.clock import NEW_YORK
+from qc.core.models import DepthLevel
 from qc.ingest.book import ASK, BID, DELETE, INSERT, UPDATE, DepthBook
-from qc.models import DepthLevel
-from qc.sim.events import DepthOp
-from qc.sim.market import SimMarket
-from qc.sim.params import SimParams
+from qc.sim.market.events import DepthOp
+from qc.sim.market.market import SimMarket
+from qc.sim.market.params import SimParams
 
 MAX_ROWS = 5
 Op = tuple[int, int, int, float, float, str]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qc.ingest.stream_writer import LatencyStats, LatencyWindow, nearest_rank
+from qc.ingest.cycle.stream_writer import LatencyStats, LatencyWindow, nearest_rank
 
 
 @given(st.lists(st.floats(0, 1e4), min_size=1, max_size=500), st.sampled_from([0.01, 0.5, 0.9, 0.99, 1.0]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qc.ingest.ib_errors import Action, FarmState, classify
+from qc.ib.errors import Action, FarmState, classify
 from qc.ingest.staleness import Freshness
 
 SYMS = ("SPY",)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from qc.clock import FakeClock
+from qc.core.clock import FakeClock
 from qc.ingest.book import ASK, BID, INSERT, UPDATE
-from qc.ingest.stream_state import StreamState
+from qc.ingest.state import StreamState
 
 
 def state() -> StreamState:

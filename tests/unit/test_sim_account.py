@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qc.sim.account import CommissionSchedule, Ledger
-from qc.sim.reports import (
+from qc.sim.broker.account import CommissionSchedule, Ledger
+from qc.sim.broker.reports import (
     AccountChanged,
     AccountValue,
     CommissionReported,

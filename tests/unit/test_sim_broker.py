@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from qc.sim.broker import SimBroker
-from qc.sim.orders import CANCELLED, FILLED, INACTIVE, PRE_SUBMITTED, SUBMITTED, WHY_HELD_CHILD
-from qc.sim.reports import BrokerError, BrokerEvent, CommissionReported, ExecutionReported, OrderStateChanged
+from qc.sim.broker.engine import SimBroker
+from qc.sim.broker.orders import CANCELLED, FILLED, INACTIVE, PRE_SUBMITTED, SUBMITTED, WHY_HELD_CHILD
+from qc.sim.broker.reports import BrokerError, BrokerEvent, CommissionReported, ExecutionReported, OrderStateChanged
 from tests.unit.sim_broker_helpers import (
     ACCT,
     CALL,

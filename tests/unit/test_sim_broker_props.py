@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qc.sim.broker import SimBroker
-from qc.sim.orders import DONE_STATUSES, FILLED, ContractKey
-from qc.sim.reports import BrokerEvent, CommissionReported, ExecutionReported, OrderStateChanged
+from qc.sim.broker.engine import SimBroker
+from qc.sim.broker.orders import DONE_STATUSES, FILLED, ContractKey
+from qc.sim.broker.reports import BrokerEvent, CommissionReported, ExecutionReported, OrderStateChanged
 from tests.unit.sim_broker_helpers import ACCT, CALL, CASH, SPY, T0, bracket, new_broker, order
 
 CONTRACTS = (CALL, SPY)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta, timezone
 
-from qc.clock import NEW_YORK
-from qc.sim.market import SimMarket
-from qc.sim.params import SimParams
+from qc.core.clock import NEW_YORK
+from qc.sim.market.market import SimMarket
+from qc.sim.market.params import SimParams
 
 PARAMS = SimParams(symbols=("SPY", "QQQ"), depth_rate_hz=50.0, bursts_per_session=0.0)
 
@@ -72,8 +72,8 @@ def test_live_day_starts_from_the_generated_path_and_adds_revealed_minutes() -> 
 def test_history_early_in_a_session_reaches_back_into_the_previous_one() -> None:
     from datetime import datetime, timezone
 
-    from qc.sim.market import SimMarket
-    from qc.sim.params import SimParams
+    from qc.sim.market.market import SimMarket
+    from qc.sim.market.params import SimParams
 
     start = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)  # 10:00 New York
     market = SimMarket(start, SimParams(seed=1))

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from qc.clock import NEW_YORK
-from qc.models import DepthLevel
-from qc.sim.events import ASK, BID, DELETE, INSERT, UPDATE, DepthOp, ImbalanceEvent, MarketEvent, TradeEvent
-from qc.sim.market import SimMarket, event_ts
-from qc.sim.params import VENUES, SimParams
+from qc.core.clock import NEW_YORK
+from qc.core.models import DepthLevel
+from qc.sim.market.events import ASK, BID, DELETE, INSERT, UPDATE, DepthOp, ImbalanceEvent, MarketEvent, TradeEvent
+from qc.sim.market.market import SimMarket, event_ts
+from qc.sim.market.params import VENUES, SimParams
 
 SPY_ONLY = SimParams(symbols=("SPY",), depth_rate_hz=60.0, bursts_per_session=0.0)
 

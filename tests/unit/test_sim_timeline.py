@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from qc.clock import NEW_YORK
-from qc.errors import ConfigError
-from qc.sim.timeline import anchor, choose_start, parse_start
+from qc.core.clock import NEW_YORK
+from qc.core.errors import ConfigError
+from qc.sim.market.timeline import anchor, choose_start, parse_start
 
 
 def ny(text: str) -> datetime:

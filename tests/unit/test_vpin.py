@@ -19,7 +19,7 @@ from qc.analytics.vpin import (
     vpin_from_bars,
     vpin_true_sign,
 )
-from qc.clock import NEW_YORK
+from qc.core.clock import NEW_YORK
 
 NS = 1_000_000_000
 TUE = date(2026, 11, 24)

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qc.worker import backoff_s, install_signal_handlers
+from qc.core.backoff import backoff_s
+from qc.runtime.worker import install_signal_handlers
 
 
 @given(st.integers(1, 60), st.floats(0.01, 5), st.floats(0.1, 120), st.floats(0, 1), st.floats(0, 1))

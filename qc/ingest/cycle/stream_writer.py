@@ -1,0 +1,232 @@
+"""`qc stream`'s Redis side: one pipeline per flush with what changed, latency per feed, backoff.
+
+Coalescing: the IB handlers only mark items dirty and ask for a flush with ``loop.call_soon``, so
+every burst read from the socket in one event-loop pass becomes at most one book write per symbol;
+a hash write sends only the fields that changed (a failed write, and the monitor every 10 s, force
+whole hashes and every TTL again, in case Redis came back empty or a key was deleted behind our back),
+and venue shares follow the book at most every ``VENUES_EVERY_S``. A flush is one
+``qc.runtime.redis_batch.Batch`` (one held connection, no redis-py pipeline machinery: half the round trip).
+Each written item reports (write done − arrival of its first unwritten message), the worst message
+it carries. Redis down: the flush fails, nothing is dropped but what the bounded buffers drop
+(books and quotes are current state, prints and minutes are capped deques), and no Redis call is
+tried again before ``backoff_s`` has passed, so the IB side keeps reading at full speed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from qc.analytics.imbalance import venue_attribution
+from qc.core import clock, keys
+from qc.core.backoff import backoff_s
+from qc.core.keys import Key
+from qc.ingest.book import ASK, BID, DepthBook
+from qc.ingest.state import StreamState, SymbolState
+from qc.runtime.redis_batch import WriteBatch, batcher_for
+from qc.runtime.store import REDIS_ERRORS, Store
+
+log = logging.getLogger(__name__)
+
+TRADES_MAXLEN = 100_000
+BARS_KEEP = 390  # one regular session of minutes
+LATENCY_WINDOW = 4096
+VENUES_EVERY_S = 0.25  # venue shares are a slow aggregate: refreshed at most 4x/s, not per book write
+FEED_OF_ITEM = {"book": "depth", "quote": "quotes", "trades": "trades", "bars": "bars", "auction": "auction"}
+
+
+class LatencyWindow:
+    """The last ``size`` samples in a preallocated ring: adding one is a store, not an allocation."""
+
+    def __init__(self, size: int = LATENCY_WINDOW) -> None:
+        self.ring = np.zeros(size)
+        self.n = 0
+
+    def add(self, ms: float) -> None:
+        self.ring[self.n % self.ring.size] = ms
+        self.n += 1
+
+    def values(self) -> np.ndarray:
+        return self.ring[: min(self.n, self.ring.size)]
+
+
+class LatencyStats:
+    """The last ``LATENCY_WINDOW`` arrival-to-write latencies per feed, in milliseconds.
+
+    ``{feed}``: from the start of the socket read that carried the first unwritten message;
+    ``{feed}_handed``: from ib_async handing it over (after decoding the whole read).
+    """
+
+    def __init__(self) -> None:
+        self.samples: dict[str, LatencyWindow] = {}
+        self.writes = 0
+
+    def add(self, feed: str, ms: float) -> None:
+        window = self.samples.get(feed)
+        if window is None:
+            window = self.samples[feed] = LatencyWindow()
+        window.add(ms)
+
+    def summary(self) -> dict[str, float]:
+        out: dict[str, float] = {"writes": float(self.writes)}
+        for feed, window in self.samples.items():
+            arr = window.values()
+            if arr.size:
+                p50, p99, top = nearest_rank(arr, (0.5, 0.99, 1.0))
+                out |= {f"{feed}_p50_ms": round(p50, 4), f"{feed}_p99_ms": round(p99, 4),
+                        f"{feed}_max_ms": round(top, 4), f"{feed}_n": float(arr.size)}
+        return out
+
+
+def nearest_rank(values: np.ndarray, quantiles: tuple[float, ...]) -> list[float]:
+    """Nearest-rank percentiles (the smallest sample with at least q·n samples at or below it).
+
+    One ``np.partition`` instead of ``np.percentile``: the monitor runs on the event loop, and
+    np.percentile's machinery cost ~165 µs per feed there, this ~20 µs.
+    """
+    n = values.size
+    ranks = [min(n - 1, max(0, math.ceil(q * n) - 1)) for q in quantiles]
+    part = np.partition(values, sorted(set(ranks)))
+    return [float(part[r]) for r in ranks]
+
+
+class StreamWriter:
+    """Drains ``StreamState`` into Redis, one non-transactional pipeline per flush."""
+
+    def __init__(self, store: Store, state: StreamState, backoff_cap_s: float = 30.0) -> None:
+        self.store, self.state = store, state
+        self.batch = batcher_for(store)
+        self.backoff_cap_s = backoff_cap_s
+        self.latency = LatencyStats()
+        self.failures = 0
+        self.retry_at = 0.0
+        self._written: dict[str, dict[str, str]] = {}  # key name -> hash as last written
+        self._ttl_set: set[str] = set()  # keys whose TTL was set since the last rewrite_all
+        self._ttl_staged: set[str] = set()
+        self._venues_due: dict[str, float] = {}  # symbol -> arrival of the first book change not in venues
+        self._venues_at: dict[str, float] = {}  # symbol -> when its venue shares were last written
+
+    def available(self, mono: float) -> bool:
+        return mono >= self.retry_at
+
+    def rewrite_all(self) -> None:
+        """Forget what was written: the next flush rewrites whole hashes (a restarted Redis comes back empty)
+        and sets every TTL again. The monitor calls it every ``REWRITE_EVERY_S`` (10 s, TTLs are 60 s and more)."""
+        self._written.clear()
+        self._ttl_set.clear()
+
+    def failed(self, exc: Exception) -> None:
+        """Note a Redis failure: no call is tried again before the backoff has passed."""
+        self.failures += 1
+        self.rewrite_all()
+        delay = backoff_s(self.failures, cap_s=self.backoff_cap_s)
+        self.retry_at = clock.monotonic() + delay
+        log.warning("stream: redis unreachable at %s (%s); retry %d in %.1f s, IB side keeps running",
+                    self.store.address, exc, self.failures, delay)
+
+    def recovered(self) -> None:
+        if self.failures:
+            log.info("stream: redis is back after %d failed attempts", self.failures)
+        self.failures = 0
+
+    def flush(self, extra: Callable[[WriteBatch], None] | None = None) -> bool:
+        """Write every dirty item of every symbol in one round trip; False if Redis failed or is backed off.
+
+        ``extra`` queues more writes into the same round trip (the monitor's heartbeat and flags).
+        """
+        mono = clock.monotonic()
+        dirty = [s for s in self.state.by_symbol.values() if s.pending]
+        venues = [self.state.by_symbol[sym] for sym in self._venues_due
+                  if mono - self._venues_at.get(sym, -1e18) >= VENUES_EVERY_S]
+        if not self.available(mono):
+            return False
+        if not (dirty or venues or extra):
+            return True
+        pipe = self.batch()
+        staged: list[tuple[str, dict[str, str]]] = []
+        self._ttl_staged = set()
+        for s in dirty:
+            self._stage(pipe, s, staged)
+        for s in venues:
+            staged.append(self._hash(pipe, keys.venue_shares(s.symbol), venue_fields(s.book)))
+        if extra is not None:
+            extra(pipe)
+        try:
+            pipe.execute()
+        except REDIS_ERRORS as exc:
+            self.failed(exc)
+            return False
+        done = clock.monotonic()
+        self.recovered()
+        self._written.update(staged)
+        self._ttl_set |= self._ttl_staged
+        for s in venues:
+            self.latency.add("venues", (done - self._venues_due.pop(s.symbol)) * 1000.0)
+            self._venues_at[s.symbol] = done
+        for s in dirty:
+            for item, since in s.pending.items():
+                if item in FEED_OF_ITEM:
+                    feed = FEED_OF_ITEM[item]
+                    self.latency.add(feed, (done - since) * 1000.0)
+                    self.latency.add(f"{feed}_handed", (done - s.handed.get(item, since)) * 1000.0)
+            s.pending.clear()
+            s.handed.clear()
+            s.trades.clear()
+            s.bars.clear()
+        self.latency.writes += 1
+        return True
+
+    def _stage(self, pipe: WriteBatch, s: SymbolState, staged: list[tuple[str, dict[str, str]]]) -> None:
+        if "book" in s.pending:
+            staged.append(self._hash(pipe, keys.book(s.symbol), s.book.fields()))
+            self._venues_due.setdefault(s.symbol, s.pending["book"])
+        if "quote" in s.pending:
+            staged.append(self._hash(pipe, keys.quote(s.symbol), {k: repr(v) for k, v in s.quote.items()}))
+        if "auction" in s.pending:
+            staged.append(self._hash(pipe, keys.auction_imbalance(s.symbol),
+                                     {k: repr(v) for k, v in s.auction.items()}))
+        if s.trades:
+            key = keys.trades(s.symbol)
+            for fields in s.trades:
+                pipe.xadd(key.name, fields, maxlen=TRADES_MAXLEN, approximate=True)
+            self._expire(pipe, key)
+        if s.bars:
+            key = keys.bars_1min(s.symbol)
+            pipe.rpush(key.name, *[b.to_json() for b in s.bars])
+            pipe.ltrim(key.name, -BARS_KEEP, -1)
+            self._expire(pipe, key)
+
+    def _hash(self, pipe: WriteBatch, key: Key, fields: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """Replace a hash without an empty moment: HSET what changed since the last write, HDEL what vanished."""
+        last = self._written.get(key.name, {})
+        changed = {k: v for k, v in fields.items() if last.get(k) != v}
+        if changed:
+            pipe.hset(key.name, mapping=changed)
+        gone = last.keys() - fields.keys()
+        if gone:
+            pipe.hdel(key.name, *sorted(gone))
+        self._expire(pipe, key)
+        return key.name, fields
+
+
+    def _expire(self, pipe: WriteBatch, key: Key) -> None:
+        """EXPIRE with the key's first write after each rewrite_all, not with every write."""
+        if key.ttl_s is not None and key.name not in self._ttl_set:
+            pipe.expire(key.name, key.ttl_s)
+            self._ttl_staged.add(key.name)
+
+
+def venue_fields(book: DepthBook) -> dict[str, str]:
+    """"{side}:{venue}" -> share of that side's displayed size, and "{side}:herfindahl"."""
+    bids, asks = book.sides[BID], book.sides[ASK]
+    got = venue_attribution([lv.venue for lv in bids], [lv.size for lv in bids],
+                            [lv.venue for lv in asks], [lv.size for lv in asks])
+    out: dict[str, str] = {}
+    for name, side in (("bid", got.bid), ("ask", got.ask)):
+        out |= {f"{name}:{venue}": f"{share:.6f}" for venue, share in side.shares.items()}
+        if side.shares:
+            out[f"{name}:herfindahl"] = f"{side.herfindahl:.6f}"
+    return out

@@ -1,0 +1,1 @@
+"""The simulated broker: orders, matching, brackets and OCA, fills, the account ledger, reports."""

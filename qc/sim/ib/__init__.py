@@ -1,0 +1,1 @@
+"""The simulated IB Gateway: the TWS API wire codec, sessions, market-data feeds and order requests."""

@@ -1,0 +1,235 @@
+"""Market-data subscriptions of the simulated gateway and the fan-out of the model's events.
+
+The server's pump hands every batch of ``MarketEvent``s to ``Feeds.dispatch`` once; each event is
+encoded once per subscribed request id and appended to that session's outgoing list (the session
+writes the joined bytes once per pump tick). Feeds can be muted: all of them during a farm flap or
+a connectivity loss (``pause``), one symbol's feed kind with ``silence``. A muted subscription
+stays open; its messages are dropped. When depth comes back the book is re-sent after error 317
+("RESET", ib_async then empties its book), so a client's book never silently diverges.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from qc.core import clock
+from qc.core.models import FiveSecondBar, OptionContract
+from qc.sim.ib import encode as enc
+from qc.sim.ib import ticks
+from qc.sim.market.events import DepthOp, ImbalanceEvent, MarketEvent, MarketModel, QuoteEvent, TradeEvent
+
+log = logging.getLogger(__name__)
+
+FEED_OF_KIND = {"depth": "depth", "bars": "bars", "last": "ticks", "alllast": "ticks", "bidask": "ticks",
+                "mid": "ticks", "l1": "quotes", "opt": "quotes"}
+FEEDS = frozenset(FEED_OF_KIND.values())
+OPTION_REFRESH = timedelta(seconds=1)
+RESET_TEXT = "Market depth data has been RESET. Please empty deep book contents before applying any new entries."
+
+
+class Sink(Protocol):
+    """The part of a session the feeds write to."""
+
+    out: list[bytes]
+
+
+@dataclass(eq=False)
+class Sub:
+    """One market-data request of one session."""
+
+    sink: Sink
+    req_id: int
+    symbol: str
+    kind: str  # a key of FEED_OF_KIND
+    rows: int = 0  # depth rows
+    imbalance: bool = False  # generic tick 225
+    option: OptionContract | None = None
+    next_refresh: datetime | None = None
+    prev_close: float | None = field(default=None)
+
+
+class Feeds:
+    """Every open market-data subscription, keyed for the pump's hot path by symbol and kind."""
+
+    def __init__(self, model: MarketModel, sent: Counter[str]) -> None:
+        self.model = model
+        self.sent = sent
+        self._subs: dict[tuple[str, str], list[Sub]] = {}  # (kind, symbol) → subscriptions
+        self._by_req: dict[tuple[int, int], Sub] = {}  # (id(sink), req_id) → subscription
+        self._bars = {s: ticks.BarBuilder() for s in model.symbols}
+        self._top: dict[str, ticks.Top] = {}
+        self._mid: dict[str, float] = {}
+        self.paused_until = 0.0  # monotonic
+        self.silenced: dict[tuple[str, str], float] = {}  # (symbol, feed) → monotonic end
+
+    # --- registry ----------------------------------------------------------------------------------
+
+    def add(self, sub: Sub) -> None:
+        self._subs.setdefault((sub.kind, sub.symbol), []).append(sub)
+        self._by_req[(id(sub.sink), sub.req_id)] = sub
+
+    def remove(self, sink: Sink, req_id: int) -> Sub | None:
+        sub = self._by_req.pop((id(sink), req_id), None)
+        if sub is not None:
+            self._subs[(sub.kind, sub.symbol)].remove(sub)
+        return sub
+
+    def count(self, sink: Sink, kind: str) -> int:
+        return sum(1 for (sink_id, _), s in self._by_req.items() if sink_id == id(sink) and s.kind == kind)
+
+    def drop_sink(self, sink: Sink) -> None:
+        for _sink_id, req_id in [k for k in self._by_req if k[0] == id(sink)]:
+            self.remove(sink, req_id)
+
+    def clear(self) -> int:
+        """Drop every subscription (connectivity restored with data lost); how many there were."""
+        n = len(self._by_req)
+        self._subs.clear()
+        self._by_req.clear()
+        return n
+
+    def subs(self, kind: str, symbol: str) -> list[Sub]:
+        return self._subs.get((kind, symbol), [])
+
+    # --- muting ------------------------------------------------------------------------------------
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, clock.monotonic() + seconds)
+
+    def silence(self, symbol: str, feed: str, seconds: float | None) -> None:
+        if feed not in FEEDS:
+            raise ValueError(f"feed must be one of {sorted(FEEDS)}, got {feed!r}")
+        if seconds is not None and seconds <= 0:
+            self.silenced.pop((symbol, feed), None)
+            return
+        self.silenced[(symbol, feed)] = math.inf if seconds is None else clock.monotonic() + seconds
+
+    def muted(self, symbol: str, feed: str, mono: float) -> bool:
+        return mono < self.paused_until or self.silenced.get((symbol, feed), 0.0) > mono
+
+    def expired_silences(self, mono: float) -> list[tuple[str, str]]:
+        """Silences that ended by ``mono`` (removed); the server re-syncs depth after them."""
+        done = [k for k, end in self.silenced.items() if end <= mono]
+        for k in done:
+            del self.silenced[k]
+        return done
+
+    # --- depth -------------------------------------------------------------------------------------
+
+    def depth_snapshot(self, sub: Sub) -> list[bytes]:
+        """The book as inserts, best first, asks then bids (ref §3 marketDepthL2)."""
+        bids, asks = self.model.book(sub.symbol)
+        out = [enc.market_depth_l2(sub.req_id, i, lvl.venue, 0, 0, lvl.price, lvl.size)
+               for i, lvl in enumerate(asks[: sub.rows])]
+        out += [enc.market_depth_l2(sub.req_id, i, lvl.venue, 0, 1, lvl.price, lvl.size)
+                for i, lvl in enumerate(bids[: sub.rows])]
+        self.sent["depth"] += len(out)
+        return out
+
+    def resync_depth(self, symbol: str | None = None) -> None:
+        """Error 317 then the whole book again, for every depth subscription (of ``symbol``)."""
+        for (kind, sym), subs in self._subs.items():
+            if kind != "depth" or (symbol is not None and sym != symbol):
+                continue
+            for sub in subs:
+                sub.sink.out.append(enc.error(sub.req_id, 317, RESET_TEXT))
+                sub.sink.out.extend(self.depth_snapshot(sub))
+                self.sent["error"] += 1
+
+    # --- the pump's fan-out ------------------------------------------------------------------------
+
+    def dispatch(self, events: list[MarketEvent]) -> None:
+        """Encode each event for each subscribed request id and queue it on that session."""
+        mono = clock.monotonic()
+        depth = 0
+        subs = self._subs
+        for e in events:
+            if isinstance(e, DepthOp):
+                targets = subs.get(("depth", e.symbol))
+                if targets and not self.muted(e.symbol, "depth", mono):
+                    for sub in targets:
+                        if e.position < sub.rows:
+                            sub.sink.out.append(enc.depth_op(sub.req_id, e))
+                            depth += 1
+            elif isinstance(e, TradeEvent):
+                self._trade(e, mono)
+            elif isinstance(e, QuoteEvent):
+                self._quote(e, mono)
+            else:
+                self._imbalance(e, mono)
+        self.sent["depth"] += depth
+
+    def _emit(self, sub: Sub, frames: list[bytes]) -> None:
+        sub.sink.out.extend(frames)
+        self.sent[sub.kind] += len(frames)
+
+    def _trade(self, e: TradeEvent, mono: float) -> None:
+        t, sym = e.trade, e.symbol
+        bars = self._bars[sym].add(t.ts.timestamp(), t.price, t.size) if sym in self._bars else []
+        self._send_bars(sym, bars, mono)
+        if not self.muted(sym, "ticks", mono):
+            epoch = int(t.ts.timestamp())
+            for kind in ("last", "alllast"):
+                for sub in self.subs(kind, sym):
+                    self._emit(sub, [enc.tick_by_tick_last(sub.req_id, epoch, t.price, t.size, t.venue,
+                                                           all_last=kind == "alllast")])
+        if not self.muted(sym, "quotes", mono):
+            for sub in self.subs("l1", sym):
+                self._emit(sub, ticks.l1_trade(sub.req_id, t))
+
+    def _quote(self, e: QuoteEvent, mono: float) -> None:
+        q, sym = e.quote, e.symbol
+        old, new = self._top.get(sym), ticks.top_of(q)
+        self._top[sym] = new
+        if not self.muted(sym, "quotes", mono):
+            for sub in self.subs("l1", sym):
+                self._emit(sub, ticks.l1_quote_change(sub.req_id, old, new))
+        if self.muted(sym, "ticks", mono):
+            return
+        epoch = int(q.ts.timestamp())
+        if old is None or (old.bid, old.ask, old.bid_size, old.ask_size) != (q.bid, q.ask, q.bid_size, q.ask_size):
+            for sub in self.subs("bidask", sym):
+                self._emit(sub, [enc.tick_by_tick_bid_ask(sub.req_id, epoch, q.bid, q.ask, q.bid_size, q.ask_size)])
+        mid = 0.5 * (q.bid + q.ask)
+        if self._mid.get(sym) != mid:
+            self._mid[sym] = mid
+            for sub in self.subs("mid", sym):
+                self._emit(sub, [enc.tick_by_tick_mid(sub.req_id, epoch, mid)])
+
+    def _imbalance(self, e: ImbalanceEvent, mono: float) -> None:
+        if self.muted(e.symbol, "quotes", mono):
+            return
+        for sub in self.subs("l1", e.symbol):
+            if sub.imbalance:
+                self._emit(sub, ticks.imbalance_ticks(sub.req_id, e.imbalance))
+
+    def _send_bars(self, symbol: str, bars: list[FiveSecondBar], mono: float) -> None:
+        if not bars or self.muted(symbol, "bars", mono):
+            return
+        for sub in self.subs("bars", symbol):
+            self._emit(sub, [ticks.bar_frame(sub.req_id, b) for b in bars])
+
+    def tick(self, now: datetime) -> None:
+        """Once per pump tick after ``dispatch``: close finished 5-s bars, refresh option quotes."""
+        mono, epoch = clock.monotonic(), now.timestamp()
+        for symbol, builder in self._bars.items():
+            self._send_bars(symbol, builder.close_through(epoch), mono)
+        for (kind, _), subs in self._subs.items():
+            if kind == "opt":
+                for sub in subs:
+                    self._refresh_option(sub, now, mono)
+
+    def _refresh_option(self, sub: Sub, now: datetime, mono: float) -> None:
+        if sub.next_refresh is not None and now < sub.next_refresh:
+            return
+        sub.next_refresh = now + OPTION_REFRESH
+        if sub.option is None or self.muted(sub.symbol, "quotes", mono):
+            return
+        q = self.model.option_quote(sub.option, now)
+        if q is not None:
+            self._emit(sub, ticks.option_ticks(sub.req_id, q, self.model.spot(sub.symbol)))

@@ -1,0 +1,259 @@
+"""The simulated IB Gateway: an asyncio TWS API server on loopback over a market model and a broker.
+
+``IBGatewayServer`` owns the listener, the sessions (``ib_session``), the market-data subscriptions
+(``ib_feeds``), the contract catalogue (``ib_catalog``) and one market pump task. Every
+``pump_interval_s`` real seconds the pump reveals the model's events up to the clock's ``now``,
+feeds the broker (stock quotes by symbol; options with working orders by con_id from
+``model.option_quote``, at most every ``OPTION_QUOTE_EVERY_S`` real seconds), fans the events out
+(each encoded once per subscribed request id), closes 5-s bars, refreshes option ticks, runs the
+close (``broker.on_close`` for MOC/LOC, then ``end_of_day`` for DAY orders), routes the broker's
+events (``ib_router``) and writes each session's queued bytes once. The 1-ms default stands in for
+a real gateway, which writes each update as it happens: a coarser pump would lump a client's
+messages into bursts (30 per read at 5 ms and 6,000 depth/s) that no real feed sends.
+
+Everything runs on the server's event loop; the model and the broker are only touched there. The
+fault switches and ``set_quote``/``call`` may be called from any thread: they post to the loop and
+return at once (``call`` and ``set_quote`` return a ``concurrent.futures.Future``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TypeVar
+
+from qc.core import clock
+from qc.core.clock import Clock
+from qc.core.models import OptionContract
+from qc.sim.broker.engine import SimBroker
+from qc.sim.broker.matching import MarketKey
+from qc.sim.broker.reports import BrokerEvent
+from qc.sim.ib import router as ib_router
+from qc.sim.ib.catalog import Catalog
+from qc.sim.ib.faults import FaultSwitches
+from qc.sim.ib.feeds import Feeds
+from qc.sim.ib.session import IBSession
+from qc.sim.market.events import MarketModel, QuoteEvent
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+OPTION_QUOTE_EVERY_S = 0.25
+PREPARE_PER_TICK = 200  # events of the next second made per pump tick: ~0.7 ms of Python, 6,000 events in 30 ticks
+
+
+class IBGatewayServer(FaultSwitches):
+    """A TWS API (server version 178) gateway that ib_async cannot tell from IB's."""
+
+    def __init__(self, model: MarketModel, broker: SimBroker, clock: Clock, *, host: str = "127.0.0.1",
+                 port: int = 0, accounts: Iterable[str] = ("DU1234567",), depth_limit: int = 3,
+                 max_msgs_per_s: int = 50, pump_interval_s: float = 0.001) -> None:
+        if host not in LOOPBACK:
+            raise ValueError(f"the simulated gateway binds loopback only, not {host!r}")
+        self.model, self.broker, self.clock = model, broker, clock
+        self.host, self.port = host, port
+        self.accounts: tuple[str, ...] = tuple(accounts)
+        self.depth_limit, self.max_msgs_per_s, self.pump_interval_s = depth_limit, max_msgs_per_s, pump_interval_s
+        self.sent: Counter[str] = Counter()
+        self.catalog = Catalog(model)
+        self.feeds = Feeds(model, self.sent)
+        self.client_sessions: dict[int, IBSession] = {}
+        self.end_marker_delay: tuple[float | None, frozenset[str] | None] | None = None
+        self._all: set[IBSession] = set()
+        self._used_ids: dict[int, int] = {}
+        self._pinned: set[MarketKey] = set()
+        self._options_quoted_at = 0.0
+        self._close_at: datetime | None = None
+        self._refuse_until = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener: asyncio.Server | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    # --- life cycle --------------------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Bind (loopback only), start the pump; return the port."""
+        self._loop = asyncio.get_running_loop()
+        self._listener = await self._loop.create_server(self._accept, self.host, self.port)
+        self.port = int(self._listener.sockets[0].getsockname()[1])
+        self._pump = asyncio.create_task(self._run_pump(), name="ib-sim-pump")
+        log.info("ib sim: listening on %s:%d", self.host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop the pump and close every session and the listener."""
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+            self._pump = None
+        if self._listener is not None:
+            self._listener.close()
+        for s in list(self._all):
+            s.close(abort=True)
+        if self._listener is not None:
+            await self._listener.wait_closed()
+            self._listener = None
+
+    @property
+    def sessions(self) -> tuple[int, ...]:
+        """Client ids connected now (read-only)."""
+        return tuple(sorted(self.client_sessions))
+
+    def _accept(self) -> IBSession:
+        session = IBSession(self)
+        self._all.add(session)
+        return session
+
+    def refusing(self) -> bool:
+        return clock.monotonic() < self._refuse_until
+
+    def session_started(self, s: IBSession) -> None:
+        assert s.client_id is not None
+        self.client_sessions[s.client_id] = s
+        log.info("ib sim: client %d connected", s.client_id)
+
+    def session_closed(self, s: IBSession) -> None:
+        self._all.discard(s)
+        if s.client_id is not None and self.client_sessions.get(s.client_id) is s:
+            del self.client_sessions[s.client_id]
+            log.info("ib sim: client %d disconnected", s.client_id)
+        self.feeds.drop_sink(s)
+
+    # --- ids ---------------------------------------------------------------------------------------
+
+    def note_id(self, client_id: int, request: object) -> None:
+        """Remember the highest request/order id a client used (nextValidId must exceed it)."""
+        used = getattr(request, "order_id", None) or getattr(request, "req_id", None)
+        if isinstance(used, int) and used > self._used_ids.get(client_id, 0):
+            self._used_ids[client_id] = used
+
+    def next_id(self, client_id: int) -> int:
+        return max(self.broker.next_valid_id(client_id), self._used_ids.get(client_id, 0) + 1)
+
+    # --- routing and output ------------------------------------------------------------------------
+
+    def route(self, events: list[BrokerEvent]) -> None:
+        ib_router.route(self, events)
+
+    def flush_all(self) -> None:
+        for s in list(self._all):
+            s.flush()
+
+    def broadcast(self, notices: Iterable[tuple[int, str]]) -> None:
+        for s in list(self.client_sessions.values()):
+            for code, text in notices:
+                s.error(-1, code, text)
+        self.flush_all()
+
+    # --- the pump ----------------------------------------------------------------------------------
+
+    async def _run_pump(self) -> None:
+        while True:
+            try:
+                self.pump_once()
+            except Exception:
+                log.exception("ib sim: market pump tick failed")
+            await asyncio.sleep(self.pump_interval_s)
+
+    def pump_once(self) -> None:
+        """One pump tick (see the module docstring); also callable directly on the loop."""
+        now = self.clock.now()
+        events = self.model.events_until(now)
+        out: list[BrokerEvent] = []
+        for e in events:
+            if isinstance(e, QuoteEvent) and e.symbol not in self._pinned:
+                q = e.quote
+                out += self.broker.on_market(e.symbol, q.bid, q.ask, q.last, q.ts)
+        self.feeds.dispatch(events)
+        self.feeds.tick(now)
+        for symbol, feed in self.feeds.expired_silences(clock.monotonic()):
+            if feed == "depth":
+                self.feeds.resync_depth(symbol)
+        out += self._quote_working_options(now)
+        out += self._close_if_due(now)
+        self.route(out)
+        self.flush_all()
+        self.model.prepare_ahead(now, PREPARE_PER_TICK)  # after the writes: this tick's messages go first
+
+    def _quote_working_options(self, now: datetime) -> list[BrokerEvent]:
+        mono = clock.monotonic()
+        if mono - self._options_quoted_at < OPTION_QUOTE_EVERY_S:
+            return []
+        self._options_quoted_at = mono
+        con_ids = sorted({o.request.contract.con_id for o in self.broker.open_orders()
+                          if o.request.contract.is_option})
+        out: list[BrokerEvent] = []
+        for con_id in con_ids:
+            opt = self.catalog.option_for_id(con_id)
+            if opt is not None and con_id not in self._pinned:
+                out += self._quote_option(con_id, opt, now)
+        return out
+
+    def _quote_option(self, con_id: int, opt: OptionContract, now: datetime) -> list[BrokerEvent]:
+        q = self.model.option_quote(opt, now)
+        return [] if q is None else self.broker.on_market(con_id, q.bid, q.ask, q.last, now)
+
+    def quote_option_now(self, con_id: int, opt: OptionContract, now: datetime) -> None:
+        """Give the broker a fresh quote for an option about to be ordered (unless pinned)."""
+        if con_id not in self._pinned:
+            self.route(self._quote_option(con_id, opt, now))
+
+    def _close_if_due(self, now: datetime) -> list[BrokerEvent]:
+        if self._close_at is None:
+            self._close_at = next_close(now)
+        if now < self._close_at:
+            return []
+        at, out = self._close_at, list[BrokerEvent]()
+        for symbol in self.model.symbols:
+            out += self.broker.on_close(symbol, self.model.quote(symbol).last, at)
+        out += self.broker.end_of_day(at)
+        self._close_at = next_close(now)
+        log.info("ib sim: session closed at %s; next close %s", at, self._close_at)
+        return out
+
+    # --- hooks for tests and `qc sim ctl` (thread-safe) --------------------------------------------
+
+    def call(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """Run ``fn`` on the server's loop (where the model and broker live); its result as a future."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        self._post(run)
+        return future
+
+    def set_quote(self, key: MarketKey, bid: float, ask: float, last: float) -> concurrent.futures.Future[None]:
+        """Pin a con_id (or stock symbol) to this quote: the pump stops quoting it from the model."""
+        def apply() -> None:
+            self._pinned.add(key)
+            self.route(self.broker.on_market(key, bid, ask, last, self.clock.now()))
+            self.flush_all()
+
+        return self.call(apply)
+
+    def stats(self) -> dict[str, int]:
+        """Messages sent per kind, ``depth`` messages, ``errors`` sent, ``sessions`` connected, ``bytes``."""
+        out = dict(self.sent)
+        out["sessions"] = len(self.client_sessions)
+        out["errors"] = self.sent["error"]
+        out["depth"] = self.sent["depth"]
+        return out
+
+
+def next_close(now: datetime) -> datetime:
+    """The first session close after ``now`` (16:00 New York, 13:00 on early-close days)."""
+    today = clock.session(clock.new_york_date(now))
+    if today is not None and now < today.close:
+        return today.close
+    return clock.next_session_after(clock.new_york_date(now)).close

@@ -1,0 +1,150 @@
+"""Market-data message builders of the simulated gateway: L1 ticks, option greeks, 5-second bars.
+
+Pure: each function turns one market state or event into the frames one subscription receives
+(ref ib-api-protocol.md §3 "Market data"). Tick ids are IB's: 1 bid, 2 ask, 4 last, 9 close,
+0/3/5 bid/ask/last size, 8 volume, 34 auction volume, 35 auction price, 36 auction imbalance,
+61 regulatory imbalance; option computations 10 bid, 11 ask, 13 model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from qc.core.models import AuctionImbalance, FiveSecondBar, OptionQuote, Quote, Trade
+from qc.sim.ib import encode as enc
+
+BAR_SECONDS = 5
+MAX_EMPTY_GAP_S = 300  # a longer gap without prints (overnight) skips its empty bars
+OPTION_SIZE = 10.0  # displayed option size: the model quotes prices, not sizes
+
+
+@dataclass(frozen=True, slots=True)
+class Top:
+    """What a symbol's L1 stream last carried."""
+
+    bid: float
+    ask: float
+    bid_size: float
+    ask_size: float
+    volume: float
+
+
+def top_of(q: Quote) -> Top:
+    return Top(q.bid, q.ask, q.bid_size, q.ask_size, q.volume)
+
+
+def l1_snapshot(req_id: int, q: Quote, prev_close: float | None) -> list[bytes]:
+    """reqMktData's first answer for a stock: the whole top of book, last, volume and close."""
+    out = [enc.tick_price(req_id, 1, q.bid, q.bid_size), enc.tick_size(req_id, 0, q.bid_size),
+           enc.tick_price(req_id, 2, q.ask, q.ask_size), enc.tick_size(req_id, 3, q.ask_size)]
+    if q.last > 0:
+        out += [enc.tick_price(req_id, 4, q.last, q.last_size), enc.tick_size(req_id, 5, q.last_size)]
+    out.append(enc.tick_size(req_id, 8, q.volume))
+    if prev_close is not None:
+        out.append(enc.tick_price(req_id, 9, prev_close))
+    return out
+
+
+def l1_quote_change(req_id: int, old: Top | None, new: Top) -> list[bytes]:
+    """The ticks that tell a client ``old`` became ``new`` (only what changed)."""
+    out = []
+    if old is None or (old.bid, old.bid_size) != (new.bid, new.bid_size):
+        out.append(enc.tick_price(req_id, 1, new.bid, new.bid_size))
+        out.append(enc.tick_size(req_id, 0, new.bid_size))
+    if old is None or (old.ask, old.ask_size) != (new.ask, new.ask_size):
+        out.append(enc.tick_price(req_id, 2, new.ask, new.ask_size))
+        out.append(enc.tick_size(req_id, 3, new.ask_size))
+    if old is None or old.volume != new.volume:
+        out.append(enc.tick_size(req_id, 8, new.volume))
+    return out
+
+
+def l1_trade(req_id: int, t: Trade) -> list[bytes]:
+    return [enc.tick_price(req_id, 4, t.price, t.size), enc.tick_size(req_id, 5, t.size),
+            enc.tick_string(req_id, 45, str(int(t.ts.timestamp())))]
+
+
+def imbalance_ticks(req_id: int, a: AuctionImbalance) -> list[bytes]:
+    """Generic tick 225: auction volume (paired), price, imbalance, and the regulatory imbalance."""
+    return [enc.tick_size(req_id, 34, a.paired), enc.tick_price(req_id, 35, a.indicative_price),
+            enc.tick_size(req_id, 36, a.imbalance), enc.tick_size(req_id, 61, a.imbalance)]
+
+
+def option_ticks(req_id: int, q: OptionQuote, spot: float) -> list[bytes]:
+    """An option's bid/ask/last plus IB's bid, ask and model computations (IV and greeks)."""
+    out = [enc.tick_price(req_id, 1, q.bid, OPTION_SIZE), enc.tick_size(req_id, 0, OPTION_SIZE),
+           enc.tick_price(req_id, 2, q.ask, OPTION_SIZE), enc.tick_size(req_id, 3, OPTION_SIZE)]
+    if q.last > 0:
+        out.append(enc.tick_price(req_id, 4, q.last, 1.0))
+    out.append(enc.tick_size(req_id, 8, float(q.volume)))
+    mid = round(0.5 * (q.bid + q.ask), 4)
+    for tick_type, price in ((10, q.bid), (11, q.ask), (13, mid)):
+        out.append(enc.tick_option_computation(req_id, tick_type, q.iv, q.delta, price, 0.0, q.gamma, q.vega,
+                                               q.theta, spot))
+    return out
+
+
+def bar_frame(req_id: int, bar: FiveSecondBar) -> bytes:
+    """One realtimeBar message (msg 50) for ``req_id``."""
+    return enc.realtime_bar(req_id, bar.start, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.wap, bar.count)
+
+
+class BarBuilder:
+    """5-second TRADES bars of one symbol, aligned to epoch multiples of 5 s of simulated time.
+
+    A bar is complete once simulated time reaches its end; an interval without prints repeats the
+    last close with zero volume (as IB does), unless nothing has printed yet.
+    """
+
+    def __init__(self) -> None:
+        self.start: int | None = None
+        self._ohlc: list[float] = []
+        self._volume = 0.0
+        self._pv = 0.0
+        self._count = 0
+        self.last_close: float | None = None
+
+    def add(self, epoch: float, price: float, size: float) -> list[FiveSecondBar]:
+        bucket = int(epoch // BAR_SECONDS) * BAR_SECONDS
+        done = self.close_through(bucket)
+        if self.start is None:
+            self.start = bucket
+        if not self._ohlc:
+            self._ohlc = [price, price, price, price]
+        o = self._ohlc
+        o[1], o[2], o[3] = max(o[1], price), min(o[2], price), price
+        self._volume += size
+        self._pv += price * size
+        self._count += 1
+        return done
+
+    def close_through(self, epoch: float) -> list[FiveSecondBar]:
+        """Every bar that ended at or before ``epoch``."""
+        if self.start is None:
+            self.start = int(epoch // BAR_SECONDS) * BAR_SECONDS
+            return []
+        out: list[FiveSecondBar] = []
+        if epoch - self.start > MAX_EMPTY_GAP_S and not self._ohlc:
+            self.start = int(epoch // BAR_SECONDS) * BAR_SECONDS
+        while self.start + BAR_SECONDS <= epoch:
+            bar = self._finish()
+            if bar is not None:
+                out.append(bar)
+            self.start += BAR_SECONDS
+        return out
+
+    def _finish(self) -> FiveSecondBar | None:
+        assert self.start is not None
+        if self._ohlc:
+            o, h, lo, c = self._ohlc
+            wap = self._pv / self._volume if self._volume else c
+            bar = FiveSecondBar(self.start, o, h, lo, c, self._volume, round(wap, 4), self._count)
+        elif self.last_close is not None and math.isfinite(self.last_close):
+            c = self.last_close
+            bar = FiveSecondBar(self.start, c, c, c, c, 0.0, c, 0)
+        else:
+            return None
+        self.last_close = bar.close
+        self._ohlc, self._volume, self._pv, self._count = [], 0.0, 0.0, 0
+        return bar

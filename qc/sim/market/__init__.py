@@ -1,0 +1,1 @@
+"""The simulated market: seeded underlying, L2 book, prints, closing auction, option chains, history."""
