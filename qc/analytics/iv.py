@@ -24,9 +24,15 @@ eleven runs of ``benchmarks.run greeks`` (was 2.0–2.5x).
 
 NaN, never a made-up vol, where σ is not determined: non-finite input, T ≤ 0, S, K or price ≤ 0,
 price ≤ discounted intrinsic (with q), price ≥ the upper bound (S e^{−qT} call, K e^{−rT} put),
-no convergence, or σ not resolved by float64: the rounding of the time value (ε·price, or
-ε·max(F, K) in the money, where F − K is subtracted; at least the smallest subnormal) moves σ
-by more than ``SIGMA_RESOLUTION`` (vega per 1.00 σ). Convergence: a step
+no convergence, or σ not determined by the price: its noise (``PRICE_NOISE`` = 2 ulp of max(F, K)
+in the money, where a price is a difference of terms ~S and ~K; 2 ulp of the price out of it; at
+least the smallest subnormal) moves σ by more than ``SIGMA_RESOLUTION`` = 1e-9 (vega per 1.00 σ),
+or the price less (plus) that noise is past a bound. 2 ulp·max(F, K) ≤ 1e-15·S for K ≤ 2.2·S, so
+wherever a price error of 1e-15·S + 1e-14·P moves σ by ≤ 1e-9, σ is returned (to ~3e-10 measured;
+tests/unit/test_iv_determined.py). The earlier cut, 1 ulp of max(F, K) moving σ by ≤ 1e-10, was
+~4x stricter than that and returned NaN for determined short-dated in-the-money options (~0.2 % of
+random ones on the test's domain). F − K is formed as (S − K) + S·expm1((r − q)T): S − K is exact
+near the money, so the subtraction adds no ε·F of its own. Convergence: a step
 |Δs| ≤ STEP_TOL·s = 1e-4·s means the previous iterate was that close, and the step from there
 leaves ≲ 6·(1e-4)³·s (worst measured); against a 1e-10-tolerance solve of 1.3M random (x, s)
 results agree to 1.8e-15 in s wherever an ulp of price moves s by ≤ 1e-12. Tests and benchmark
@@ -47,7 +53,8 @@ BoolArray = npt.NDArray[np.bool_]
 
 DBL_EPSILON = float(np.finfo(np.float64).eps)
 _MIN_SUBNORMAL = float(np.finfo(np.float64).smallest_subnormal)
-SIGMA_RESOLUTION = 1e-10  # σ moved by one ulp of price above this → NaN (σ undetermined)
+SIGMA_RESOLUTION = 1e-9  # σ moved by the price's noise above this → NaN (σ undetermined)
+PRICE_NOISE = 2.0  # ulp of max(F, K) in the money (ulp of the price out of it): the price's noise
 STEP_TOL = 1e-4  # a step |Δs| ≤ STEP_TOL·s leaves ≲ 6·STEP_TOL³·s (worst measured): converged
 MAX_ITER = 30
 FAST_STEPS = 6  # unguarded steps before the bracketed fallback takes the rest
@@ -81,23 +88,31 @@ def _implied_vol_flat(p: FloatArray, s: FloatArray, k: FloatArray, t: FloatArray
     undiscounted = p * np.exp(r * t)
     carry = (r - q) * t
     log_fk = np.log(s / k) + carry
-    fwd = s * np.exp(carry)
+    growth = s * np.expm1(carry)
+    fwd = s + growth
+    # F − K as (S − K) + S(e^{carry} − 1): S − K is exact near the money (Sterbenz), so F − K is not
+    # left with the rounding of F (ε·F, as fwd − k would be); only that of the price remains
+    fwd_minus_k = (s - k) + growth
     sqrt_fk = np.sqrt(fwd * k)
-    intrinsic = np.maximum(np.where(call, fwd - k, k - fwd), 0.0)
+    intrinsic = np.maximum(np.where(call, fwd_minus_k, -fwd_minus_k), 0.0)
     beta = (undiscounted - intrinsic) / sqrt_fk
     x = -np.abs(log_fk)
     b_max = np.minimum(fwd, k) / sqrt_fk  # e^{x/2}, without an exp
+    # the time value's noise: the price's rounding, which in the money is that of its terms ~S and ~K
+    # (PRICE_NOISE ulp of max(F, K)), out of the money its own; at least the smallest subnormal
+    scale = np.where(intrinsic > 0, np.maximum(fwd, k), undiscounted)
+    noise = np.maximum(PRICE_NOISE * DBL_EPSILON * scale, _MIN_SUBNORMAL)
+    noise_b = noise / sqrt_fk
     sig = np.full(p.shape, np.nan)
-    inside = np.flatnonzero((beta > 0) & (beta < b_max))
+    # the price less (plus) its noise must still be above (below) the bound, else σ is not determined
+    inside = np.flatnonzero((beta > noise_b) & (beta < b_max - noise_b))
     if inside.size:
         x = x.reshape(-1)[inside]
         sol = solve_normalised(beta.reshape(-1)[inside], x, b_max.reshape(-1)[inside])
         sqrt_t = np.sqrt(t.reshape(-1)[inside])
         # undiscounted vega per 1.00 σ: √(FK)·∂b/∂s·√T, ∂b/∂s = φ(0)e^{−(x/s)²/2 − s²/8} (no cancellation)
         vega = sqrt_fk.reshape(-1)[inside] * _INV_SQRT_2PI * np.exp(-0.5 * (x / sol) ** 2 - 0.125 * sol * sol) * sqrt_t
-        # the time value's rounding: an ulp of the price, or of F and K where F − K was subtracted
-        scale = np.where(intrinsic > 0, np.maximum(fwd, k), undiscounted).reshape(-1)[inside]
-        resolved = np.maximum(DBL_EPSILON * scale, _MIN_SUBNORMAL) <= SIGMA_RESOLUTION * vega
+        resolved = noise.reshape(-1)[inside] <= SIGMA_RESOLUTION * vega
         sig.reshape(-1)[inside] = np.where(resolved, sol / sqrt_t, np.nan)
     return sig
 
