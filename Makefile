@@ -35,6 +35,7 @@ run: $(VENV)/.run
 lint: $(VENV)/.dev
 	$(BIN)/ruff check qc tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: lint
 	$(BIN)/pytest

@@ -11,8 +11,10 @@ The runbook lines operators type are a public contract (tested against this modu
     redis-cli hget analytics:SPY:gex total   # gamma exposure
     redis-cli llen signals:pending:SPY       # pending signal count
 
-Symbols are the unit of Cluster sharding: per-symbol keys put the symbol in a hash tag-free
-position so that one symbol's keys may live on different slots, and no script spans two symbols.
+Redis Cluster: these names carry no hash tags (the runbook keys must stay exactly as operators type
+them), so every key hashes to its own slot, even two keys of one symbol. Hence the rule every
+writer follows: no Lua script and no MULTI/EXEC spans two keys (the shared Alpha Vantage token
+bucket is one hash, and pipelines are only batches, never transactions, on Cluster).
 """
 
 from __future__ import annotations
