@@ -26,11 +26,15 @@ Conventions
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from datetime import date
 from enum import Enum
 from typing import Final, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from qc.analytics.bars import ny_date
 
 FloatArray = NDArray[np.float64]
 
@@ -38,6 +42,7 @@ TRADING_DAYS: Final = 252
 SESSION_MINUTES: Final = 390
 DAILY: Final = float(TRADING_DAYS)
 MINUTE: Final = float(TRADING_DAYS * SESSION_MINUTES)
+MIN_BARS: Final = 30  # fewer 1-minute bars than this give NaN realised vol, not a noisy figure
 
 VolBand = Literal["low", "normal", "high", "unknown"]
 TermState = Literal["contango", "backwardation", "unknown"]
@@ -157,6 +162,42 @@ def yang_zhang(
     var_open_close = float(np.var(np.log(c / o), ddof=1))
     var_rs = float(np.mean(_rs_terms(o, h, lo, c)))
     return _annualise(var_overnight + k * var_open_close + (1 - k) * var_rs, periods_per_year)
+
+
+@dataclass(frozen=True)
+class MinuteBars:
+    """1-minute bars, oldest first: start epoch (s) and OHLCV (the worker's warm and live windows)."""
+
+    start: FloatArray
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+
+    def __len__(self) -> int:
+        return int(self.start.size)
+
+
+def realised_vol(bars: MinuteBars, last: int = SESSION_MINUTES) -> float:
+    """Annualised Rogers-Satchell vol of the last ``last`` minutes; NaN with fewer than ``MIN_BARS`` bars."""
+    if len(bars) < MIN_BARS:
+        return math.nan
+    sl = slice(-last, None)
+    return rogers_satchell(bars.open[sl], bars.high[sl], bars.low[sl], bars.close[sl], periods_per_year=MINUTE)
+
+
+def daily_vols(bars: MinuteBars) -> dict[date, float]:
+    """Realised vol per New York date in ``bars`` (the history RV percentiles rank against);
+    dates with fewer than ``MIN_BARS`` minutes are skipped."""
+    days = np.array([ny_date(int(s * 1e9)).toordinal() for s in bars.start.tolist()], dtype=np.int64)
+    out: dict[date, float] = {}
+    for d in np.unique(days).tolist():
+        on = days == d
+        if on.sum() >= MIN_BARS:
+            out[date.fromordinal(d)] = rogers_satchell(bars.open[on], bars.high[on], bars.low[on], bars.close[on],
+                                                       periods_per_year=MINUTE)
+    return out
 
 
 def variance_risk_premium(atm_iv: float, realised: float) -> float:

@@ -62,6 +62,11 @@ def recompute_line(r: GexReport) -> str | None:
             "qc analytics uses another set")
 
 
+def spot_note(r: GexReport) -> str:
+    """Where the spot came from and how old it is now: "quote, 2 s old" or "chain, 95 s old"."""
+    return f"{r.spot_source}, {seconds(r.spot_age_s)} old"
+
+
 def headline(r: GexReport) -> str:
     when = r.as_of.isoformat(timespec="seconds")
     return (f"qc gex {r.symbol} — spot {level(r.spot)} — as of {when} (age {r.age_s:.0f} s) — "
@@ -74,6 +79,7 @@ def table_rows(r: GexReport) -> list[list[str]]:
     zg_note = lab["zero_gamma_reason"] or f"{signed_pct(f['zero_gamma_distance_pct'])} from spot"
     share = f["share_0_1dte_abs_gex"]
     return [
+        ["spot", level(r.spot), f"{spot_note(r)}: {r.spot_reason}" if r.spot_reason else spot_note(r)],
         ["net GEX", money(f["total"]), "$ per 1 % move (dealer long calls, short puts)"],
         ["DEX", money(f["dex_usd"]), "$ delta"],
         ["vanna", money(f["vanna_usd_per_volpt"]), "$ delta per vol point"],
@@ -101,7 +107,8 @@ def to_json(r: GexReport, with_curves: bool = False) -> dict[str, Any]:
         "symbol": r.symbol, "as_of": r.as_of.isoformat(), "now": r.now.isoformat(), "age_s": round(r.age_s, 3),
         "stale": r.stale, "stale_reason": "; ".join(r.stale_reasons) or None,
         "source": r.source, "recomputed": r.source == SOURCE_RECOMPUTED, "expiries_selection": r.selection,
-        "expiries": list(r.expiries), "spot_usd": r.spot,
+        "expiries": list(r.expiries), "spot_usd": r.spot, "spot_source": r.spot_source,
+        "spot_age_s": None if r.spot_age_s is None else round(r.spot_age_s, 3), "spot_reason": r.spot_reason or None,
         "net_gex_usd_per_1pct": f["total"], "dex_usd": f["dex_usd"], "vanna_usd_per_volpt": f["vanna_usd_per_volpt"],
         "charm_usd_per_day": f["charm_usd_per_day"], "zero_gamma_usd": f["zero_gamma"],
         "zero_gamma_distance_pct": f["zero_gamma_distance_pct"], "zero_gamma_reason": lab["zero_gamma_reason"],

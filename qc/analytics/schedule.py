@@ -1,4 +1,4 @@
-"""Per-task cadences inside one worker loop, and the Redis field formatting every task shares (pure).
+"""Per-task cadences inside one worker loop (pure); Redis field formatting is qc.core.codec's.
 
 Why one loop and "next due" times rather than threads: the tasks share per-symbol state (the VPIN
 window, the last net GEX the flow features need) and Redis connections; a single thread needs no
@@ -31,29 +31,6 @@ class Schedule:
         return out
 
 
-def fmt(value: float | int | str | None) -> str:
-    """A Redis hash field: "" for None/NaN/inf (a null the reader can see, never a silent 0)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int):  # counts stay integers: "632", not "632.0"
-        return str(value)
-    number = float(value)
-    return repr(number) if math.isfinite(number) else ""
-
-
-def fmt_fields(fields: Mapping[str, float | int | str | None]) -> dict[str, str]:
-    return {name: fmt(v) for name, v in fields.items()}
-
-
 def age_s(now_epoch: float, then_epoch: float | None) -> float | None:
     """Seconds from an input's stamp to now (clock time), None when the input has no stamp."""
     return None if then_epoch is None else max(0.0, now_epoch - then_epoch)
-
-
-def bucket_volume(avg_daily_volume: float, buckets_per_day: int = 50) -> float | None:
-    """VPIN bucket size V = ADV / 50 (Easley, López de Prado & O'Hara 2012: ~50 buckets a day)."""
-    if not math.isfinite(avg_daily_volume) or avg_daily_volume <= 0:
-        return None
-    return avg_daily_volume / buckets_per_day

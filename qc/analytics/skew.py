@@ -16,11 +16,13 @@ Nothing is extrapolated: a target outside the quoted strikes gives None and a re
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from qc.analytics.exposure import Chain
 from qc.analytics.greeks import bsm
 
 FloatArray = npt.NDArray[np.float64]
@@ -74,6 +76,36 @@ def zero_dte_skew(strikes: npt.ArrayLike, call_ivs: npt.ArrayLike, put_ivs: npt.
             reasons.append(f"ATM IV {iv_atm} is not positive: normalised skew undefined")
     moneyness = None if low is None or high is None else low - high
     return ZeroDteSkew(iv_put, iv_call, iv_atm, skew, normalised, moneyness, tuple(reasons))
+
+
+def skew_of_nearest(chain: Chain) -> ZeroDteSkew:
+    """Skew of the nearest unexpired expiry (0DTE on an expiry day), calls and puts matched by strike."""
+    live = chain.t_years > 0
+    if not live.any():
+        return ZeroDteSkew(None, None, None, None, None, None, ("no unexpired contracts",))
+    expiry = chain.expiry[live].min()
+    on = live & (chain.expiry == expiry)
+    strikes = np.unique(chain.strike[on])
+    ivs = {}
+    for is_call in (True, False):
+        side = on & (chain.is_call == is_call)
+        iv = np.full(strikes.shape, np.nan)
+        iv[np.searchsorted(strikes, chain.strike[side])] = chain.iv[side]
+        ivs[is_call] = iv
+    t = float(chain.t_years[on][0])
+    return zero_dte_skew(strikes, ivs[True], ivs[False], chain.spot, t, chain.rate, chain.div_yield)
+
+
+def atm_iv(chain: Chain, nearest: bool) -> float:
+    """Mean call/put IV at the strike nearest spot on the nearest (or farthest) unexpired expiry with
+    a quoted IV: the two ends of the term structure. NaN when nothing unexpired is quoted."""
+    live = (chain.t_years > 0) & np.isfinite(chain.iv)
+    if not live.any():
+        return math.nan
+    expiry = chain.expiry[live].min() if nearest else chain.expiry[live].max()
+    on = live & (chain.expiry == expiry)
+    k = chain.strike[on][np.argmin(np.abs(chain.strike[on] - chain.spot))]
+    return float(np.mean(chain.iv[on & (chain.strike == k)]))
 
 
 def _interp_or_reason(xs: FloatArray, ivs: FloatArray, target: float, what: str, axis: str,

@@ -32,7 +32,6 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
     """Compute toxicity, imbalance, dealer positioning, skew, regime and flow clusters continuously."""
     wanted = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols
     from qc.analytics.cycle.loop import NAME, AnalyticsCycle  # numpy, sklearn: only when the verb runs
-    from qc.ingest.cycle import chains as chains_cycle
     from qc.runtime.store import clock_for, connect
     from qc.runtime.worker import SystemdNotifier, Worker, install_signal_handlers
 
@@ -40,13 +39,10 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
     store.ping()
     stop = threading.Event()
     install_signal_handlers(stop)
-    av = chains_cycle.build(store, settings, wanted, stop).client if settings.alpha_vantage_api_key else None
-    cycle = AnalyticsCycle(store, wanted, av, tasks or None)
+    cycle = AnalyticsCycle(store, wanted, tasks or None)
     worker = Worker(NAME, cycle, store, clock_for(store), interval_s, stop, SystemdNotifier.from_environ(os.environ))
     try:
         code = worker.run(once=once)
     finally:
-        if av is not None:
-            av.close()
         store.close()
     raise SystemExit(code)

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 VERSION_FIELD = "v"
+MISSING = "missing"  # the reason of an Absent whose key (or field) is simply not there
+EPOCH_MAX = 4_102_444_800.0  # 2100-01-01: a Unix time past it is a unit or parsing error, not a date
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +54,7 @@ class Malformed(ValueError):
 def decode(key: str, raw: T | None, parse: Callable[[T], Any]) -> Any:
     """``parse(raw)``, or Absent: ``missing`` for None/empty, ``malformed: …`` for bad content."""
     if raw is None or (isinstance(raw, (dict, str, list)) and len(raw) == 0):
-        return Absent(key, "missing")
+        return Absent(key, MISSING)
     try:
         return parse(raw)
     except Malformed as exc:
@@ -60,12 +63,12 @@ def decode(key: str, raw: T | None, parse: Callable[[T], Any]) -> Any:
         return Absent(key, f"malformed: {type(exc).__name__}: {exc}")
 
 
-def check_version(fields: Mapping[str, str], version: int) -> None:
-    """Refuse a hash written by another schema version (field names and meanings may differ)."""
+def check_version(fields: Mapping[str, Any], version: int) -> None:
+    """Refuse a hash (or a JSON object, ``"v": 1``) written by another schema version (fields may differ)."""
     got = fields.get(VERSION_FIELD)
     if got is None:
         raise Malformed(VERSION_FIELD, f"absent: written before schema v{version} (old version)")
-    if got != str(version):
+    if str(got) != str(version) or isinstance(got, bool):
         raise Malformed(VERSION_FIELD, f"is {got!r}, this reader wants {version} (old version)")
 
 
@@ -107,6 +110,11 @@ def opt_float(raw: Any, name: str, *, lo: float = -math.inf, hi: float = math.in
     return to_float(raw, name, lo=lo, hi=hi, optional=True)
 
 
+def req_epoch(raw: Any, name: str) -> float:
+    """A Unix time in seconds in [0, 2100-01-01] (milliseconds or a negative time are malformed)."""
+    return req_float(raw, name, lo=0.0, hi=EPOCH_MAX)
+
+
 def req_int(raw: Any, name: str, *, lo: int = -(2**53), hi: int = 2**53) -> int:
     """An integer in [lo, hi] (beyond 2**53 a float cannot carry it exactly: malformed)."""
     if isinstance(raw, bool):
@@ -122,6 +130,43 @@ def req_int(raw: Any, name: str, *, lo: int = -(2**53), hi: int = 2**53) -> int:
     if not lo <= value <= hi:
         raise Malformed(name, f"is {value}, outside [{lo}, {hi}]")
     return value
+
+
+def opt_int(raw: Any, name: str, *, lo: int = -(2**53), hi: int = 2**53) -> int | None:
+    """:func:`req_int`, with "" or None read as None."""
+    return None if raw is None or raw == "" else req_int(raw, name, lo=lo, hi=hi)
+
+
+def req_str(raw: Any, name: str, *, choices: Collection[str] | None = None, empty: bool = True) -> str:
+    """A string field; with ``choices`` one of them, with ``empty=False`` a non-empty one."""
+    if not isinstance(raw, str):
+        raise Malformed(name, f"is a {type(raw).__name__}, not a string")
+    if choices is not None and raw not in choices:
+        raise Malformed(name, f"is {raw[:40]!r}, not one of {', '.join(sorted(choices))}")
+    if not empty and not raw:
+        raise Malformed(name, "is empty")
+    return raw
+
+
+def req_flag(raw: Any, name: str) -> bool:
+    """A hash flag: "1" or "0" (anything else is malformed, never read as false)."""
+    return req_str(raw, name, choices=("0", "1")) == "1"
+
+
+def req_instant(raw: Any, name: str) -> datetime:
+    """A timezone-aware ISO-8601 instant (a naive one is malformed: its zone would be a guess)."""
+    try:
+        at = datetime.fromisoformat(req_str(raw, name, empty=False))
+    except ValueError:
+        raise Malformed(name, f"is not an ISO-8601 instant ({str(raw)[:40]!r})") from None
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise Malformed(name, f"has no time zone ({raw!r})")
+    return at
+
+
+def opt_instant(raw: Any, name: str) -> datetime | None:
+    """:func:`req_instant`, with "" or None read as None."""
+    return None if raw is None or raw == "" else req_instant(raw, name)
 
 
 def fmt(value: float | int | str | None) -> str:

@@ -6,9 +6,23 @@ contracts (options). Side conventions follow IB where IB defines them and say so
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Literal
+from datetime import date, datetime, timezone
+from typing import ClassVar, Literal, cast
+
+from qc.core.codec import (
+    EPOCH_MAX,
+    Absent,
+    Malformed,
+    check_version,
+    decode,
+    dumps,
+    loads_object,
+    need,
+    req_float,
+    req_int,
+)
 
 Right = Literal["C", "P"]
 BUY, SELL, UNKNOWN_SIDE = 1, -1, 0
@@ -25,13 +39,45 @@ class DepthLevel:
 
 @dataclass(frozen=True, slots=True)
 class Trade:
-    """One print. ``side`` is the aggressor: +1 buyer lifted the ask, −1 seller hit the bid, 0 unknown."""
+    """One print. ``side`` is the aggressor: +1 buyer lifted the ask, −1 seller hit the bid, 0 unknown.
 
+    The project's one trade type: the simulator prints these and ``market:{sym}:trades`` stores them
+    (one stream entry each, ``ts`` the market-clock epoch to the millisecond).
+    """
+
+    VERSION: ClassVar[int] = 1
     ts: datetime
     price: float
     size: float
     venue: str
     side: int = UNKNOWN_SIDE
+
+    def to_redis(self) -> dict[str, str]:
+        return trade_fields(f"{self.ts.timestamp():.3f}", self.price, self.size, self.venue, self.side)
+
+    @classmethod
+    def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> Trade | Absent:
+        def parse(f: Mapping[str, str]) -> Trade:
+            ts, price, size, side = decode_trade_fields(f)
+            return cls(datetime.fromtimestamp(ts, timezone.utc), price, size, need(f, "venue"), side)
+
+        return cast("Trade | Absent", decode(key, raw, parse))
+
+
+def trade_fields(ts: str, price: float, size: float, venue: str, side: int) -> dict[str, str]:
+    """The stream's encoder (once per print, on the hot path): what ``Trade.to_redis`` gives."""
+    return {"ts": ts, "price": repr(price), "size": repr(size), "venue": venue, "side": str(side), "v": "1"}
+
+
+def decode_trade_fields(f: Mapping[str, str]) -> tuple[float, float, float, int]:
+    """A stream entry as (market epoch, price, size, side), validated; :class:`Malformed` otherwise."""
+    check_version(f, Trade.VERSION)
+    price = req_float(need(f, "price"), "price", lo=0.0)
+    if price <= 0:
+        raise Malformed("price", f"is {price!r}, not > 0")
+    side = req_int(need(f, "side"), "side", lo=-1, hi=1)
+    ts = req_float(need(f, "ts"), "ts", lo=0.0, hi=EPOCH_MAX)
+    return (ts, price, req_float(need(f, "size"), "size", lo=0.0), side)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +117,15 @@ class FiveSecondBar:
 
 @dataclass(frozen=True, slots=True)
 class Bar:
-    """An OHLCV bar starting at ``ts``; ``complete`` is False for a bar whose interval is not over."""
+    """An OHLCV bar starting at ``ts``; ``complete`` is False for a bar whose interval is not over.
 
+    The project's one bar type: the simulator's history, IB's historical bars and `qc stream`'s
+    minutes rolled up from 5-s bars (``five_second_bars`` says how many arrived; None when qc did not
+    roll it up) are all these, and ``market:{sym}:bars:1min`` stores them (one JSON item each, its
+    ``start`` the epoch second the minute begins).
+    """
+
+    VERSION: ClassVar[int] = 1
     ts: datetime
     open: float
     high: float
@@ -82,6 +135,43 @@ class Bar:
     vwap: float
     count: int
     complete: bool = True
+    five_second_bars: int | None = None
+
+    @property
+    def start(self) -> int:
+        return int(self.ts.timestamp())
+
+    def to_redis(self) -> str:
+        return dumps({"v": self.VERSION, "start": self.start, "open": self.open, "high": self.high, "low": self.low,
+                      "close": self.close, "volume": self.volume, "vwap": self.vwap, "count": self.count,
+                      "bars": self.five_second_bars, "complete": self.complete})
+
+    @classmethod
+    def from_redis(cls, raw: str | bytes | None, *, key: str) -> Bar | Absent:
+        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        return cast("Bar | Absent", decode(key, text, cls.parse))
+
+    @classmethod
+    def parse(cls, raw: str) -> Bar:
+        """One list item, or :class:`Malformed` naming the first bad field."""
+        doc = loads_object(raw, "bar")
+        check_version(doc, cls.VERSION)
+        start = req_int(need(doc, "start"), "start", lo=0, hi=int(EPOCH_MAX))
+        if start % 60:
+            raise Malformed("start", f"{start} is not on a minute boundary")
+        o, h, lo, c, vwap = (req_float(need(doc, n), n, lo=0.0) for n in ("open", "high", "low", "close", "vwap"))
+        if min(o, h, lo, c) <= 0:
+            raise Malformed("low", f"prices must be > 0 (open {o!r}, high {h!r}, low {lo!r}, close {c!r})")
+        if not lo <= min(o, c) <= max(o, c) <= h:
+            raise Malformed("high", f"{h!r} / low {lo!r} do not bracket open {o!r} and close {c!r}")
+        complete = need(doc, "complete")
+        if not isinstance(complete, bool):
+            raise Malformed("complete", f"is {complete!r}, not a boolean")
+        parts = doc.get("bars")
+        return cls(datetime.fromtimestamp(start, timezone.utc), o, h, lo, c,
+                   req_float(need(doc, "volume"), "volume", lo=0.0), vwap,
+                   req_int(need(doc, "count"), "count", lo=0), complete,
+                   None if parts is None else req_int(parts, "bars", lo=0, hi=60))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,42 +1,29 @@
-"""5-second real-time bars rolled up into 1-minute bars on minute boundaries. Pure: time passed in.
+"""5-second real-time bars rolled up into 1-minute bars on minute boundaries, and IB's history merged in.
 
 A minute is emitted once it is over: when a 5-s bar of a later minute arrives, or when
 ``close_through(now)`` sees the market clock past the minute's end plus a grace (bars stopped).
 Volume adds up, VWAP is the volume-weighted mean of the 5-s WAPs (the close when no volume), and
 ``complete`` is False when fewer than twelve 5-s bars made the minute (a gap after a reconnect, a
 feed that fell silent): downstream can tell a quiet minute from a partly missing one.
+
+History (IB's 1-minute TRADES bars, requested on every connect) is merged under the live minutes
+by :func:`merge_history`. Pure: time passed in; every minute is the project's one
+:class:`~qc.core.models.Bar`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime, timezone
 
-from qc.core.models import FiveSecondBar
+from qc.core.codec import Malformed
+from qc.core.models import Bar, FiveSecondBar
 
 BAR_S = 5
 MINUTE_S = 60
 BARS_PER_MINUTE = MINUTE_S // BAR_S
-
-
-@dataclass(frozen=True, slots=True)
-class MinuteBar:
-    """A finished minute starting at epoch ``start``, with how many of its twelve 5-s bars arrived."""
-
-    start: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    vwap: float
-    count: int
-    bars: int
-    complete: bool
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
 
 
 class MinuteRoller:
@@ -47,10 +34,10 @@ class MinuteRoller:
         self._minute: int | None = None
         self._bars: dict[int, FiveSecondBar] = {}
 
-    def add(self, bar: FiveSecondBar) -> list[MinuteBar]:
+    def add(self, bar: FiveSecondBar) -> list[Bar]:
         """Add a bar; return the minute it closed, if any (an older-minute bar is dropped)."""
         minute = bar.start - bar.start % MINUTE_S
-        out: list[MinuteBar] = []
+        out: list[Bar] = []
         if self._minute is not None and minute < self._minute:
             return out  # late bar for a minute already emitted
         if self._minute is not None and minute > self._minute:
@@ -59,23 +46,63 @@ class MinuteRoller:
         self._bars[bar.start] = bar  # a re-sent bar replaces its first copy: volume is not counted twice
         return out
 
-    def close_through(self, now_epoch: float) -> list[MinuteBar]:
+    def close_through(self, now_epoch: float) -> list[Bar]:
         """Emit the open minute once ``now_epoch`` is past its end plus the grace."""
         if self._minute is None or now_epoch < self._minute + MINUTE_S + self.grace_s:
             return []
         return [self._emit()]
 
-    def _emit(self) -> MinuteBar:
+    def _emit(self) -> Bar:
         assert self._minute is not None and self._bars
         bar = roll_up(self._minute, [self._bars[k] for k in sorted(self._bars)])
         self._minute, self._bars = None, {}
         return bar
 
 
-def roll_up(minute_start: int, bars: list[FiveSecondBar]) -> MinuteBar:
+def roll_up(minute_start: int, bars: list[FiveSecondBar]) -> Bar:
     """One minute from its 5-s bars in time order (at least one)."""
     volume = math.fsum(b.volume for b in bars)
     vwap = math.fsum(b.wap * b.volume for b in bars) / volume if volume > 0 else bars[-1].close
-    return MinuteBar(start=minute_start, open=bars[0].open, high=max(b.high for b in bars),
-                     low=min(b.low for b in bars), close=bars[-1].close, volume=volume, vwap=vwap,
-                     count=sum(b.count for b in bars), bars=len(bars), complete=len(bars) >= BARS_PER_MINUTE)
+    return Bar(datetime.fromtimestamp(minute_start, timezone.utc), open=bars[0].open, high=max(b.high for b in bars),
+               low=min(b.low for b in bars), close=bars[-1].close, volume=volume, vwap=vwap,
+               count=sum(b.count for b in bars), complete=len(bars) >= BARS_PER_MINUTE, five_second_bars=len(bars))
+
+
+def history_bar(start: datetime, open_: float, high: float, low: float, close: float, volume: float,
+                average: float, count: int) -> Bar:
+    """One IB historical bar (``BarData``) as a finished minute; IB's average is the VWAP (the close when ≤ 0)."""
+    return Bar(start.astimezone(timezone.utc), open_, high, low, close, float(volume),
+               average if average > 0 else close, max(0, int(count)), complete=True)
+
+
+def valid_bars(bars: Iterable[Bar]) -> tuple[list[Bar], Counter[str]]:
+    """The bars the bars-list codec accepts (finite, positive, high/low bracketing, on a minute); the rest counted."""
+    good: list[Bar] = []
+    rejected: Counter[str] = Counter()
+    for bar in bars:
+        try:
+            Bar.parse(bar.to_redis())
+        except (Malformed, ValueError) as exc:  # ValueError: NaN refused by the JSON encoder
+            rejected[exc.field if isinstance(exc, Malformed) else "not_finite"] += 1
+            continue
+        good.append(bar)
+    return good, rejected
+
+
+def merge_history(stored: Iterable[Bar], history: Iterable[Bar], *, now_epoch: float, keep: int,
+                  live_from: int | None = None) -> list[Bar]:
+    """The bars list after a backfill: one bar per start, in order, at most ``keep`` (the newest).
+
+    Live minutes win: a stored complete minute stays as it is; a stored *incomplete* one (a reconnect's
+    partial minute) yields to IB's whole minute, since filling that gap is what the backfill is for.
+    History drops minutes not yet over at ``now_epoch`` and those from ``live_from`` on (live minutes
+    waiting to be written after this merge).
+    """
+    by_start = {b.start: b for b in stored}
+    for bar in history:
+        if bar.start + MINUTE_S > now_epoch or (live_from is not None and bar.start >= live_from):
+            continue
+        mine = by_start.get(bar.start)
+        if mine is None or not mine.complete:
+            by_start[bar.start] = bar
+    return [by_start[s] for s in sorted(by_start)][-keep:] if keep > 0 else []

@@ -8,15 +8,14 @@ past the end by an insert falls off, as it does in TWS's ``numRows`` window). Pu
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from qc.core.models import DepthLevel
+from qc.ingest.codec import book_fields
 
 ASK, BID = 0, 1  # IB's side codes
 INSERT, UPDATE, DELETE = 0, 1, 2  # IB's operation codes
-SIDE_NAMES = ("ask", "bid")
+INF = float("inf")
 
 
 @dataclass
@@ -27,8 +26,11 @@ class DepthBook:
     sides: tuple[list[DepthLevel], list[DepthLevel]] = field(default_factory=lambda: ([], []))
 
     def apply(self, side: int, position: int, operation: int, price: float, size: float, venue: str) -> bool:
-        """Apply one depth operation; False when it cannot apply (bad side/op, position out of range)."""
+        """Apply one depth operation; False when it cannot apply (bad side/op, position out of range, or
+        an insert/update whose price is not > 0 or whose size is below 0 or NaN: never stored as a level)."""
         if side not in (ASK, BID) or position < 0:
+            return False
+        if operation != DELETE and not (price > 0 and size >= 0 and price != INF and size != INF):
             return False
         rows = self.sides[side]
         if operation == INSERT:
@@ -64,19 +66,5 @@ class DepthBook:
         return len(self.sides[ASK]) + len(self.sides[BID])
 
     def fields(self) -> dict[str, str]:
-        """The book as the Redis hash stores it: "{side}:{level}" -> JSON {price, size, venue}."""
-        out: dict[str, str] = {}
-        for side, name in enumerate(SIDE_NAMES):
-            names = FIELD_NAMES[name]
-            for i, lvl in enumerate(self.sides[side]):
-                out[names[i] if i < len(names) else f"{name}:{i}"] = level_json(lvl.price, lvl.size, lvl.venue)
-        return out
-
-
-FIELD_NAMES = {name: [f"{name}:{i}" for i in range(50)] for name in SIDE_NAMES}
-
-
-@lru_cache(maxsize=8192)
-def level_json(price: float, size: float, venue: str) -> str:
-    """One level as stored; cached, since a book write re-renders levels that mostly did not change."""
-    return f'{{"price":{price!r},"size":{size!r},"venue":{json.dumps(venue)}}}'
+        """The book as the Redis hash stores it (``qc.ingest.codec.book_fields``: cached JSON per level)."""
+        return book_fields(self.sides[ASK], self.sides[BID])

@@ -11,11 +11,13 @@ Dropped rows, each counted under one reason (first that applies):
 - ``untraded_expiry``: an expiry outside the set asked for (a whole-chain answer)
 - ``expired``: at or past its settlement instant at ``now`` (T ≤ 0)
 - ``no_two_sided_quote``: ask ≤ 0 or ask < bid (FMV and pre-market rows, §1.1), or no bid and no
-  vendor IV. A row with an ask but no bid (the far wings) is kept with the *vendor's* IV
+  vendor IV, or a strike ≤ 0. A row with an ask but no bid (the far wings) is kept with the *vendor's* IV
   (``iv_source`` "vendor"): its mark cannot define σ, yet its open interest is part of dealer
   gamma; dropping those rows moved the simulator's SPY zero gamma two strikes (550.5 → 548.5)
+- ``bad_count``: volume or open interest not an integer in [0, 2**53) (no JSON reader carries more)
 - ``iv_unsolved``: the mark is outside BSM's no-arbitrage bounds, so no σ exists
 - ``iv_out_of_range``: σ outside [0.01, 3] (the deep-ITM junk rows of §1.5)
+- ``duplicate_contract``: a second good row for an (expiry, strike, right): the first is kept
 
 Divergence: a row is ``divergent`` when |Δ_qc − Δ_vendor| > 0.05 or
 |Γ_qc − Γ_vendor| > 25 % of max(Γ_qc, 2e-4); the floor keeps far wings, where AV's 5-decimal
@@ -38,6 +40,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from qc.analytics.greeks import bsm, implied_vol, years_to_expiry
+from qc.ingest.codec import ROW_FIELDS, ChainRow
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -50,6 +53,8 @@ NUMERIC = ("strike", "bid", "ask", "mark", "volume", "open_interest")
 VENDOR = ("implied_volatility", "delta", "gamma", "theta", "vega", "rho")
 ISO_DATE_LEN = len("2026-11-24")
 QC_GREEKS = ("delta", "gamma", "vega", "theta", "rho", "vanna", "charm")
+COUNTS = ("volume", "open_interest")
+MAX_COUNT = 2.0**53
 
 
 @dataclass
@@ -128,11 +133,16 @@ def read_rows(rows: Sequence[object], wanted: Collection[date] | None, dropped: 
     two_sided = (num["bid"] > 0) & (num["ask"] >= num["bid"])
     ask_only = (num["bid"] <= 0) & np.isfinite(vendor_iv) & (vendor_iv > 0)
     quoted = (num["strike"] > 0) & (num["ask"] > 0) & (two_sided | ask_only)
+    counted = np.ones(len(call), dtype=bool)
+    for name in COUNTS:
+        with np.errstate(invalid="ignore"):
+            counted &= (num[name] >= 0) & (num[name] < MAX_COUNT) & (num[name] == np.floor(num[name]))
     for reason, mask in (("unparseable", ~readable), ("untraded_expiry", readable & ~traded),
-                         ("no_two_sided_quote", readable & traded & ~quoted)):
+                         ("no_two_sided_quote", readable & traded & ~quoted),
+                         ("bad_count", readable & traded & quoted & ~counted)):
         if n := int(mask.sum()):
             dropped[reason] += n
-    keep = readable & traded & quoted
+    keep = readable & traded & quoted & counted
     return _Columns(expiry[keep], call[keep], {n: v[keep] for n, v in num.items()},
                     {n: values[n][keep] for n in VENDOR})
 
@@ -173,16 +183,20 @@ def parse_chain(rows: Sequence[object], spot: float, now: datetime, rate: float,
                          divergence(greeks["delta"], greeks["gamma"], vendor["delta"], vendor["gamma"]), dropped)
     solved = np.isfinite(iv)
     in_range = solved & (iv >= IV_MIN) & (iv <= IV_MAX)
-    for reason, mask in (("expired", ~live), ("iv_unsolved", live & ~solved), ("iv_out_of_range", solved & ~in_range)):
+    repeated = np.zeros(len(call), dtype=bool)
+    repeated[in_range] = pd.DataFrame({"expiry": cols.expiry[in_range], "strike": num["strike"][in_range],
+                                       "call": call[in_range]}).duplicated().to_numpy()
+    for reason, mask in (("expired", ~live), ("iv_unsolved", live & ~solved), ("iv_out_of_range", solved & ~in_range),
+                         ("duplicate_contract", repeated)):
         if n := int(mask.sum()):
             dropped[reason] += n
-    return _select(parsed, in_range)
+    return _select(parsed, in_range & ~repeated)
 
 
-def chain_rows(parsed: ParsedChain) -> list[dict[str, object]]:
-    """JSON-ready rows: the quote, qc's IV and Greeks, and the vendor's beside them (None where absent)."""
+def chain_rows(parsed: ParsedChain) -> list[ChainRow]:
+    """The kept rows as the chain codec's rows: the quote, qc's IV and Greeks, the vendor's beside them."""
     cols: dict[str, list[Any]] = {
-        "expiry": np.datetime_as_string(parsed.expiry, unit="D").tolist(),
+        "expiry": parsed.expiry.astype(object).tolist(),
         "right": np.where(parsed.is_call, "C", "P").tolist(),
         "strike": parsed.num["strike"].tolist(), "bid": parsed.num["bid"].tolist(), "ask": parsed.num["ask"].tolist(),
         "mark": parsed.num["mark"].tolist(), "volume": parsed.num["volume"].astype(np.int64).tolist(),
@@ -192,8 +206,7 @@ def chain_rows(parsed: ParsedChain) -> list[dict[str, object]]:
     cols.update({n: parsed.greeks[n].tolist() for n in QC_GREEKS})
     cols["iv_vendor"] = _nullable(parsed.vendor["implied_volatility"])
     cols.update({f"{n}_vendor": _nullable(parsed.vendor[n]) for n in VENDOR[1:]})
-    names = tuple(cols)
-    return [dict(zip(names, values, strict=True)) for values in zip(*cols.values(), strict=True)]
+    return [ChainRow(*values) for values in zip(*(cols[n] for n in ROW_FIELDS), strict=True)]
 
 
 def _nullable(values: FloatArray) -> list[Any]:

@@ -3,33 +3,20 @@
 Per reference §1.8: keep each article's entry for the symbol, drop entries whose relevance is
 below ``MIN_RELEVANCE`` (passing mentions), and take the relevance-weighted mean of
 ``ticker_sentiment_score``; the label uses AV's own bands. Scores and relevances arrive as strings,
-``overall_sentiment_score`` as a number; an entry that does not parse is skipped and counted.
+``overall_sentiment_score`` as a number; an entry that does not parse, is not finite or is outside
+AV's ranges is skipped and counted.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from qc.ingest.codec import NewsSentiment
+
 MIN_RELEVANCE = 0.1
-
-
-@dataclass(frozen=True)
-class Sentiment:
-    """One symbol's news sentiment: weighted score in [−1, 1] (None without articles) and its inputs."""
-
-    score: float | None
-    label: str
-    articles: int
-    relevance_sum: float
-    skipped: int
-    latest_published: str
-
-    def fields(self) -> dict[str, str | float | int]:
-        return {"score": "" if self.score is None else round(self.score, 6), "label": self.label,
-                "articles": self.articles, "relevance_sum": round(self.relevance_sum, 6), "skipped": self.skipped,
-                "latest_published": self.latest_published}
 
 
 def label(score: float) -> str:
@@ -45,8 +32,8 @@ def label(score: float) -> str:
     return "Bullish"
 
 
-def aggregate(body: Mapping[str, Any], symbol: str) -> Sentiment:
-    """Relevance-weighted mean ticker sentiment of ``symbol`` over the feed."""
+def aggregate(body: Mapping[str, Any], symbol: str, now: datetime) -> NewsSentiment:
+    """Relevance-weighted mean ticker sentiment of ``symbol`` over the feed, as of ``now``."""
     weighted = weights = 0.0
     used = skipped = 0
     latest = ""
@@ -60,6 +47,9 @@ def aggregate(body: Mapping[str, Any], symbol: str) -> Sentiment:
         except (KeyError, TypeError, ValueError):
             skipped += 1
             continue
+        if not (math.isfinite(relevance) and 0.0 <= relevance <= 1.0 and math.isfinite(score) and -1.0 <= score <= 1.0):
+            skipped += 1  # "nan", "inf" or out of AV's ranges: junk, not an opinion
+            continue
         if relevance < MIN_RELEVANCE:
             continue
         weighted += relevance * score
@@ -67,6 +57,6 @@ def aggregate(body: Mapping[str, Any], symbol: str) -> Sentiment:
         used += 1
         latest = max(latest, str(article.get("time_published", "")))
     if weights <= 0:
-        return Sentiment(None, "none", 0, 0.0, skipped, latest)
+        return NewsSentiment(None, "none", 0, 0.0, skipped, latest, now)
     mean = weighted / weights
-    return Sentiment(mean, label(mean), used, weights, skipped, latest)
+    return NewsSentiment(round(mean, 6), label(mean), used, round(weights, 6), skipped, latest, now)

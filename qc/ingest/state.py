@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from qc.core.clock import Clock
-from qc.core.models import FiveSecondBar
+from qc.core.models import Bar, FiveSecondBar
 from qc.ingest import aggressor
-from qc.ingest.bars import MinuteBar, MinuteRoller
+from qc.ingest.bars import MinuteRoller
 from qc.ingest.book import ASK, BID, DepthBook
+from qc.ingest.codec import trade_fields
 from qc.ingest.staleness import Freshness
 
 DepthTick = tuple[int, int, int, float, float, str]  # side, position, operation, price, size, venue
@@ -41,7 +42,8 @@ class SymbolState:
     quote: dict[str, float] = field(default_factory=dict)
     auction: dict[str, float] = field(default_factory=dict)
     trades: deque[dict[str, str]] = field(default_factory=lambda: deque(maxlen=TRADES_BUFFER))
-    bars: deque[MinuteBar] = field(default_factory=lambda: deque(maxlen=BARS_BUFFER))
+    bars: deque[Bar] = field(default_factory=lambda: deque(maxlen=BARS_BUFFER))
+    history: list[Bar] | None = None  # IB's historical minutes waiting to be merged into the bars list
     pending: dict[str, float] = field(default_factory=dict)  # item -> arrival of its first unwritten update
     handed: dict[str, float] = field(default_factory=dict)  # item -> when ib_async handed that update over
     prev_price: float | None = None
@@ -99,10 +101,11 @@ class StreamState:
         ask_px = ask.price if ask is not None else state.quote.get("ask")
         market = f"{self.clock.epoch():.3f}"
         for price, size, venue in prints:
+            if not (price > 0 and size >= 0):  # also NaN: a print the trades codec would refuse
+                continue
             side = aggressor.infer_side(price, bid_px, ask_px, state.prev_price, state.prev_side)
             state.prev_price, state.prev_side = price, side
-            state.trades.append({"ts": market, "price": repr(price), "size": repr(size), "venue": venue,
-                                 "side": str(side)})
+            state.trades.append(trade_fields(market, price, size, venue, side))
         self._saw(state, "trades", "trades", arrival)
 
     def quote(self, symbol: str, fields: dict[str, float], arrival: float) -> None:
@@ -130,7 +133,14 @@ class StreamState:
         for state in self.by_symbol.values():
             self._minutes(state, state.roller.close_through(market_epoch), mono)
 
-    def _minutes(self, state: SymbolState, minutes: list[MinuteBar], arrival: float) -> None:
+    def history(self, symbol: str, bars: list[Bar], arrival: float) -> None:
+        """IB's historical minutes (validated, finished): merged into the bars list by the next flush."""
+        state = self.by_symbol[symbol]
+        state.history = bars
+        state.mark("history", arrival)
+        self.on_dirty()
+
+    def _minutes(self, state: SymbolState, minutes: list[Bar], arrival: float) -> None:
         if minutes:
             state.bars.extend(minutes)
             state.mark("bars", arrival)

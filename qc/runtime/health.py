@@ -2,14 +2,19 @@
 
 Thresholds are the product sheet's alerts. Ages are measured on the wall clock: liveness is about
 processes, not market time, so a 10x simulation does not make a healthy worker look late.
-``read`` is the only part that touches Redis; ``evaluate`` is pure and tested on its own.
+``read`` is the only part that touches Redis, through the monitoring codecs (``qc.runtime.codec``):
+a malformed, partial or old value becomes a failing row showing why, never a crash. ``evaluate``
+is pure and tested on its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from qc.core import keys
+from qc.core.codec import MISSING, Absent
+from qc.runtime.codec import AlphaVantageMetrics, Heartbeat, IbkrConnected, StaleFeeds, WorkerRegistry, is_missing
 from qc.runtime.store import Store
 
 HEARTBEAT_MAX_AGE_S = 30.0
@@ -23,15 +28,16 @@ INGESTION_MODULE = "ibkr_ingestion"
 
 @dataclass(frozen=True)
 class Readings:
-    """What the monitoring keys said at ``now_epoch``."""
+    """What the monitoring keys said at ``now_epoch``; an Absent says why a value could not be used."""
 
     now_epoch: float
-    heartbeats: dict[str, float | None]
-    ibkr_connected: str | None
-    stale: dict[str, float]
+    heartbeats: dict[str, float | Absent]  # module -> wall time of its last beat
+    ibkr_connected: bool | Absent
+    stale: Mapping[str, float] | Absent  # "{symbol}:{feed}" -> wall time of its last data
     breaches_last_hour: int
     failed_orders_last_hour: int
-    av_tokens_left: float | None
+    av_tokens_left: int | Absent
+    unreadable: tuple[Absent, ...] = ()  # values no other check owns (a malformed registry entry)
 
 
 @dataclass(frozen=True)
@@ -45,21 +51,44 @@ class Check:
 
 
 def read(store: Store, now_epoch: float) -> Readings:
-    """Read every monitoring key once (raises StoreUnavailable-worthy redis errors to the caller)."""
-    registered = set(store.hgetall(keys.worker_registry()))
-    heartbeats: dict[str, float | None] = {}
+    """Read every monitoring key once through its codec (redis errors go to the caller)."""
+    registry_key = keys.worker_registry()
+    registry = WorkerRegistry.from_redis(store.hgetall(registry_key), key=registry_key.name)
+    registered = registry.modules if isinstance(registry, WorkerRegistry) else set()
+    heartbeats: dict[str, float | Absent] = {}
     for module in sorted(registered | {INGESTION_MODULE}):
-        raw = store.get(keys.heartbeat(module))
-        if raw is not None or module in registered:
-            heartbeats[module] = float(raw) if raw is not None else None
-    stale = {feed: float(since) for feed, since in store.hgetall(keys.data_stale()).items()}
-    tokens = store.hget(keys.alpha_vantage_metrics(), "tokens_left")
+        key = keys.heartbeat(module)
+        beat = Heartbeat.from_redis(store.get(key), key=key.name)
+        if not is_missing(beat) or module in registered:
+            heartbeats[module] = beat.at_epoch if isinstance(beat, Heartbeat) else beat
+    connected_key = keys.ibkr_connected()
+    connected = IbkrConnected.from_redis(store.get(connected_key), key=connected_key.name)
     return Readings(
-        now_epoch=now_epoch, heartbeats=heartbeats, ibkr_connected=store.get(keys.ibkr_connected()),
-        stale=stale, breaches_last_hour=store.count_events(keys.risk_breaches_log(), now_epoch - HOUR_S),
+        now_epoch=now_epoch, heartbeats=heartbeats,
+        ibkr_connected=connected.connected if isinstance(connected, IbkrConnected) else connected,
+        stale=_stale(store),
+        breaches_last_hour=store.count_events(keys.risk_breaches_log(), now_epoch - HOUR_S),
         failed_orders_last_hour=store.count_events(keys.orders_failed_log(), now_epoch - HOUR_S),
-        av_tokens_left=float(tokens) if tokens is not None else None,
+        av_tokens_left=_av_tokens_left(store),
+        unreadable=tuple(registry.unreadable.values()) if isinstance(registry, WorkerRegistry) else (),
     )
+
+
+def _stale(store: Store) -> Mapping[str, float] | Absent:
+    """No hash at all means no stale feed (the stream deletes its marks as feeds recover)."""
+    key = keys.data_stale()
+    stale = StaleFeeds.from_redis(store.hgetall(key), key=key.name)
+    if isinstance(stale, StaleFeeds):
+        return stale.since
+    return {} if is_missing(stale) else stale
+
+
+def _av_tokens_left(store: Store) -> int | Absent:
+    key = keys.alpha_vantage_metrics()
+    metrics = AlphaVantageMetrics.from_redis(store.hgetall(key), key=key.name)
+    if isinstance(metrics, Absent):
+        return metrics
+    return Absent(key.name, MISSING) if metrics.tokens_left is None else metrics.tokens_left
 
 
 def evaluate(r: Readings) -> list[Check]:
@@ -67,33 +96,50 @@ def evaluate(r: Readings) -> list[Check]:
     checks = [_heartbeat_check(module, beat, r.now_epoch) for module, beat in r.heartbeats.items()]
     if not checks:
         checks.append(Check("workers", "none running", "≥ 1", False))
-    ibkr = keys.ibkr_connected().name
-    if r.ibkr_connected is None:
-        expected = INGESTION_MODULE in r.heartbeats
-        checks.append(Check(ibkr, "unknown" if expected else "n/a (qc stream not running)", "1", not expected))
-    else:
-        checks.append(Check(ibkr, r.ibkr_connected, "1", r.ibkr_connected == "1"))
-    late = {feed: r.now_epoch - since for feed, since in r.stale.items() if r.now_epoch - since > STALE_MAX_AGE_S}
-    value = ", ".join(f"{feed} {age:.0f}s" for feed, age in sorted(late.items())) or "none"
-    checks.append(Check("stale feeds", value, f"none > {STALE_MAX_AGE_S:.0f}s", not late))
+    checks.append(_ibkr_check(r))
+    checks.append(_stale_check(r))
     checks.append(Check("risk breaches/h", str(r.breaches_last_hour), f"≤ {BREACHES_PER_HOUR_MAX}",
                         r.breaches_last_hour <= BREACHES_PER_HOUR_MAX))
     checks.append(Check("failed orders/h", str(r.failed_orders_last_hour), f"≤ {FAILED_ORDERS_PER_HOUR_MAX}",
                         r.failed_orders_last_hour <= FAILED_ORDERS_PER_HOUR_MAX))
-    if r.av_tokens_left is None:
-        checks.append(Check("alpha vantage tokens", "n/a (qc chains not running)", f"≥ {AV_TOKENS_MIN:.0f}", True))
+    tokens, minimum = r.av_tokens_left, f"≥ {AV_TOKENS_MIN:.0f}"
+    if is_missing(tokens):
+        checks.append(Check("alpha vantage tokens", "n/a (qc chains not running)", minimum, True))
+    elif isinstance(tokens, Absent):
+        checks.append(Check("alpha vantage tokens", str(tokens), minimum, False))
     else:
-        checks.append(Check("alpha vantage tokens", f"{r.av_tokens_left:.0f}", f"≥ {AV_TOKENS_MIN:.0f}",
-                            r.av_tokens_left >= AV_TOKENS_MIN))
+        checks.append(Check("alpha vantage tokens", f"{tokens}", minimum, tokens >= AV_TOKENS_MIN))
+    checks += [Check(bad.key, bad.reason, "readable", False) for bad in r.unreadable]
     return checks
 
 
-def _heartbeat_check(module: str, beat: float | None, now_epoch: float) -> Check:
-    name = keys.heartbeat(module).name
-    if beat is None:
-        return Check(name, "missing (worker died?)", f"≤ {HEARTBEAT_MAX_AGE_S:.0f}s old", False)
+def _heartbeat_check(module: str, beat: float | Absent, now_epoch: float) -> Check:
+    name, threshold = keys.heartbeat(module).name, f"≤ {HEARTBEAT_MAX_AGE_S:.0f}s old"
+    if is_missing(beat):
+        return Check(name, "missing (worker died?)", threshold, False)
+    if isinstance(beat, Absent):
+        return Check(name, beat.reason, threshold, False)
     age = max(0.0, now_epoch - beat)
-    return Check(name, f"{age:.1f}s old", f"≤ {HEARTBEAT_MAX_AGE_S:.0f}s old", age <= HEARTBEAT_MAX_AGE_S)
+    return Check(name, f"{age:.1f}s old", threshold, age <= HEARTBEAT_MAX_AGE_S)
+
+
+def _ibkr_check(r: Readings) -> Check:
+    name, connected = keys.ibkr_connected().name, r.ibkr_connected
+    if is_missing(connected):
+        expected = INGESTION_MODULE in r.heartbeats
+        return Check(name, "unknown" if expected else "n/a (qc stream not running)", "1", not expected)
+    if isinstance(connected, Absent):
+        return Check(name, connected.reason, "1", False)
+    return Check(name, "1" if connected else "0", "1", connected)
+
+
+def _stale_check(r: Readings) -> Check:
+    threshold = f"none > {STALE_MAX_AGE_S:.0f}s"
+    if isinstance(r.stale, Absent):
+        return Check("stale feeds", str(r.stale), threshold, False)
+    late = {feed: r.now_epoch - since for feed, since in r.stale.items() if r.now_epoch - since > STALE_MAX_AGE_S}
+    value = ", ".join(f"{feed} {age:.0f}s" for feed, age in sorted(late.items())) or "none"
+    return Check("stale feeds", value, threshold, not late)
 
 
 def to_json(checks: list[Check]) -> list[dict[str, object]]:

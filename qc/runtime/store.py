@@ -31,9 +31,11 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from qc.core import clock, keys
+from qc.core.codec import Absent
 from qc.core.config import Settings, redact_url
 from qc.core.errors import QcError, StoreUnavailable
 from qc.core.keys import Key
+from qc.runtime.codec import HashUpdate, SimClockAnchor, is_missing
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -95,6 +97,16 @@ class Store:
         pipe.hincrby(key.name, field, amount)
         _expire(pipe, key)
         return int(pipe.execute()[0])
+
+    def hupdate(self, key: Key, update: HashUpdate) -> None:
+        """Set fields and add to counters of one hash in one round trip (a codec's ``HashUpdate``)."""
+        pipe = self.client.pipeline(transaction=False)
+        if update.fields:
+            pipe.hset(key.name, mapping=dict(update.fields))
+        for name, amount in update.increments.items():
+            pipe.hincrby(key.name, name, amount)
+        _expire(pipe, key)
+        pipe.execute()
 
     def record_event(self, counter: Key | None, log_key: Key, at_epoch: float, member: str) -> None:
         """Count an event today (unless ``counter`` is None) and log it by time, so rates can be read back."""
@@ -169,14 +181,13 @@ def _sentinel_client(url: str, options: dict[str, Any]) -> Any:
 
 def read_sim_anchor(store: Store) -> clock.SimAnchor | None:
     """The simulator's clock anchor if one is fresh in Redis (its short TTL lapses when `qc sim` dies)."""
-    fields = store.hgetall(keys.sim_clock())
-    if not fields:
+    key = keys.sim_clock()
+    anchor = SimClockAnchor.from_redis(store.hgetall(key), key=key.name)
+    if isinstance(anchor, Absent):
+        if not is_missing(anchor):
+            log.warning("ignoring the simulator clock anchor: %s", anchor)
         return None
-    try:
-        return clock.SimAnchor.from_fields(fields)
-    except (KeyError, ValueError) as exc:
-        log.warning("ignoring a malformed simulator clock anchor %s: %s", fields, exc)
-        return None
+    return anchor.anchor
 
 
 def clock_for(store: Store) -> clock.Clock:

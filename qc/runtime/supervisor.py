@@ -9,7 +9,6 @@ minute has its backoff reset.
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from datetime import datetime
 from qc.core import clock, keys
 from qc.core.backoff import backoff_s
 from qc.core.config import Settings
+from qc.runtime.codec import ChildStatus, SupervisorChildren
 from qc.runtime.store import REDIS_ERRORS, EmbeddedRedis, Store, die_with_parent, read_sim_anchor
 
 log = logging.getLogger(__name__)
@@ -123,10 +123,9 @@ class Supervisor:
             child.process = None
             log.error("%s exited with %d; restart %d in %.1f s", child.spec.name, code, child.restarts, delay)
 
-    def states(self) -> dict[str, str]:
-        """Per child: pid, state, restarts, last exit code (JSON strings for a Redis hash)."""
-        return {c.spec.name: json.dumps({"pid": c.process.pid if c.process else None, "state": c.state,
-                                         "restarts": c.restarts, "last_exit": c.last_exit})
+    def states(self) -> dict[str, ChildStatus]:
+        """Per child: pid, state, restarts, last exit code."""
+        return {c.spec.name: ChildStatus(c.process.pid if c.process else None, c.state, c.restarts, c.last_exit)
                 for c in self.children}
 
     def stop(self, timeout_s: float = 15.0) -> None:
@@ -152,7 +151,7 @@ class Supervisor:
         self.poll()
         states = self.states()
         if states:
-            self.store.hset(keys.supervisor_children(), states)
+            self.store.hset(keys.supervisor_children(), SupervisorChildren(states).to_redis())
 
 
 @dataclass(frozen=True)

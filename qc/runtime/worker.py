@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import os
 import signal
@@ -27,6 +27,7 @@ from qc.core import clock as clocks
 from qc.core import keys
 from qc.core.backoff import backoff_s
 from qc.core.clock import Clock
+from qc.runtime.codec import Heartbeat, WorkerEntry, WorkerErrors
 from qc.runtime.redis_batch import WriteBatch
 from qc.runtime.store import REDIS_ERRORS, Store
 
@@ -73,12 +74,14 @@ class Worker:
         self.max_backoff_s = max_backoff_s
         self.cycles = 0
         self.errors = 0
+        self.started = clocks.wall_epoch()
 
     def run(self, once: bool = False) -> int:
         """Loop until stopped; return the process exit code."""
         self.notifier.notify("READY=1")
         clock = self.clock
         simulated = f", simulated time at {clock.anchor.speed:g}x" if isinstance(clock, clocks.SimClock) else ""
+        self.started = clocks.wall_epoch()
         log.info("%s started (every %.1f s%s%s)", self.name, self.interval_s, simulated, ", once" if once else "")
         failures, code = 0, 0
         try:
@@ -134,35 +137,47 @@ class Worker:
         except Exception:
             self.errors += 1
             log.exception("%s: cycle failed; continuing", self.name)
-            self.store.hincrby(keys.worker_errors(), self.name)
+            self.store.hupdate(keys.worker_errors(), WorkerErrors.counted(self.name))
             return False
         finally:
             self.cycles += 1
         return True
 
     def _heartbeat(self, register: bool) -> None:
-        write_heartbeat(self.store, self.name, self.cycles, register)
+        write_heartbeat(self.store, self.name, registry_entry(self.started, self.cycles) if register else None)
 
     def _deregister(self) -> None:
         deregister(self.store, self.name)
 
 
-def write_heartbeat(store: Store, name: str, cycles: int, register: bool) -> None:
+def registry_entry(started: float, cycles: int) -> WorkerEntry:
+    """This process's ``monitoring:workers`` entry."""
+    return WorkerEntry(pid=os.getpid(), host=_hostname(), started=started, cycles=cycles)
+
+
+@functools.cache
+def _hostname() -> str:
+    return socket.gethostname()
+
+
+def write_heartbeat(store: Store, name: str, entry: WorkerEntry | None) -> None:
     """Refresh ``heartbeat:{name}`` (wall time) and, for a long-running worker, its registry entry."""
     pipe = store.client.pipeline(transaction=False)
-    stage_heartbeat(pipe, name, cycles, register)
+    stage_heartbeat(pipe, name, entry)
     pipe.execute()
 
 
-def stage_heartbeat(pipe: WriteBatch, name: str, cycles: int, register: bool) -> None:
-    """Queue ``write_heartbeat``'s writes on a pipeline (or a ``qc.runtime.redis_batch`` batch) of the caller's."""
+def stage_heartbeat(pipe: WriteBatch, name: str, entry: WorkerEntry | None) -> None:
+    """Queue ``write_heartbeat``'s writes on a pipeline (or a ``qc.runtime.redis_batch`` batch) of the caller's.
+
+    ``entry`` None: a cron run, not a worker `qc status` should expect to keep beating.
+    """
     beat = keys.heartbeat(name)
-    pipe.set(beat.name, f"{clocks.wall_epoch():.3f}", ex=beat.ttl_s)
-    if not register:  # a cron run is not a worker `qc status` should expect to keep beating
+    pipe.set(beat.name, Heartbeat(clocks.wall_epoch()).to_redis(), ex=beat.ttl_s)
+    if entry is None:
         return
-    entry = {"pid": os.getpid(), "host": socket.gethostname(), "cycles": cycles}
     registry = keys.worker_registry()
-    pipe.hset(registry.name, mapping={name: json.dumps(entry)})
+    pipe.hset(registry.name, mapping={name: entry.to_redis()})
     if registry.ttl_s is not None:
         pipe.expire(registry.name, registry.ttl_s)
 

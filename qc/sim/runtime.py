@@ -20,6 +20,7 @@ from typing import Any
 from qc.core import clock, keys
 from qc.core.clock import NEW_YORK, SimClock, SystemClock
 from qc.core.models import Bar, DepthLevel, OptionContract, OptionQuote, Quote
+from qc.runtime.codec import SimClockAnchor
 from qc.runtime.store import REDIS_ERRORS, Store
 from qc.runtime.worker import Worker
 from qc.sim.av.server import AlphaVantageServer
@@ -162,7 +163,7 @@ class Simulator:
     def publish_anchor(self, now: datetime) -> None:
         """One cycle of the publisher worker: the anchor, refreshed under its short TTL."""
         if self.store is not None:
-            self.store.hset(keys.sim_clock(), self.anchor.to_fields())
+            self.store.hset(keys.sim_clock(), SimClockAnchor.of(self.anchor).to_redis())
 
     def _withdraw_anchor(self) -> None:
         """A stopped simulator stops steering clocks now, not when its anchor's TTL lapses."""

@@ -1,4 +1,5 @@
-"""`qc analytics` behaviours beyond VPIN and positioning: AV warm start, flow labels across a restart."""
+"""`qc analytics` behaviours beyond VPIN and positioning: warm start from the backfilled bars, flow labels across a
+restart, informed flow end to end."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,43 +16,50 @@ import pytest
 
 from qc.analytics.cycle.loop import AnalyticsCycle
 from qc.analytics.flow import LABELS, FlowModel
+from qc.analytics.regime import SESSION_MINUTES
 from qc.core import keys
+from qc.core.clock import NEW_YORK
 from qc.core.clock import real_sleep as clock_sleep
-from qc.ingest.cycle import chains as chains_cycle
+from qc.ingest.codec import decode_bars
 from qc.runtime.store import Store
 from qc.sim.market.market import SimMarket
 
 from .analytics_harness import put_trades
-from .av_chains_harness import NOW, START, ScriptedAV, settings_for, sim_market
+from .av_chains_harness import NOW, START
 from .conftest import RedisServer, eventually
-from .stream_harness import SimProcess, start_sim, stop_process
+from .stream_harness import SimProcess, start_sim, start_stream, stop_process
 
 
-@pytest.fixture
-def av() -> Iterator[ScriptedAV]:
-    server = ScriptedAV(sim_market(), rpm=1000)
-    server.start()
-    yield server
-    server.stop()
-
-
-def test_warm_start_from_alpha_vantage_when_redis_has_no_bars(store: Store, av: ScriptedAV,
-                                                               redis_server: RedisServer) -> None:
-    assert store.client.llen(keys.bars_1min("SPY").name) == 0
-    settings = settings_for(redis_server.url, av)
-    client = chains_cycle.build(store, settings, ("SPY",), threading.Event()).client  # as qc/commands/analytics.py
+@pytest.mark.timeout(120)
+def test_stream_backfills_the_sessions_and_analytics_warms_from_redis_alone(store: Store, redis_server: RedisServer,
+                                                                           tmp_path: Path) -> None:
+    """Data enters only through ingestion: `qc stream` merges IB's history into the bars list on
+    connect, and `qc analytics` (no Alpha Vantage client at all) warms from that list."""
+    sim = start_sim(redis_server.url, tmp_path)
     try:
-        AnalyticsCycle(store, ("SPY",), client, tasks=("vpin",))(NOW)
+        key = keys.bars_1min("SPY").name
+        assert store.client.llen(key) == 0
+        stream = start_stream(store, redis_server.url, sim, 31, "SPY")
+        try:
+            eventually(lambda: store.client.llen(key) >= SESSION_MINUTES, timeout_s=30)
+        finally:
+            assert stop_process(stream) == 0
     finally:
-        client.close()
+        stop_process(sim.proc)
+    bars, rejected = decode_bars(store.client.lrange(key, 0, -1), key=key)
+    assert not rejected and len(bars) >= SESSION_MINUTES
+    starts = [b.start for b in bars]
+    assert starts == sorted(set(starts))  # one bar per minute, in order
+    sessions = {b.ts.astimezone(NEW_YORK).date() for b in bars}
+    assert len(sessions) == 2 and 0 < store.client.ttl(key) <= keys.MARKET_SERIES_TTL_S  # "2 D", TTL kept
+    AnalyticsCycle(store, ("SPY",), tasks=("vpin",))(bars[-1].ts + timedelta(minutes=1))
     vpin = store.hgetall(keys.vpin("SPY"))
-    assert vpin["warm_source"] == "alpha_vantage"
+    assert vpin["warm_source"] == "redis"
     assert vpin["value"] != "" and 0.0 <= float(vpin["value"]) <= 1.0, vpin
     assert store.client.zcard(keys.regime_history("SPY").name) > 0
-    assert av.stats()["by_function"].get("TIME_SERIES_INTRADAY", 0) >= 1
 
 
-def test_without_bars_or_alpha_vantage_vpin_is_null_with_a_reason(store: Store) -> None:
+def test_without_bars_vpin_is_null_with_a_reason(store: Store) -> None:
     AnalyticsCycle(store, ("SPY",), tasks=("vpin",))(NOW)
     vpin = store.hgetall(keys.vpin("SPY"))
     assert vpin["value"] == "" and vpin["reason"] != ""
@@ -102,8 +108,12 @@ def test_flow_labels_survive_a_worker_restart(store: Store) -> None:
 
 
 def start_sim_fast(redis_url: str, cwd: Path) -> SimProcess:
-    """`qc sim` at 200x (an hour of simulated tape in ~18 s), SPY only, its clock anchored in Redis."""
-    return start_sim(redis_url, cwd, ("--start", "2026-11-24 11:00", "--speed", "200", "--seed", "7", "--symbols",
+    """`qc sim` at 200x (an hour of simulated tape in ~18 s), SPY only, its clock anchored in Redis.
+
+    10:30: the stream's backfill and two process starts take ~25 simulated minutes, and the informed
+    flow should still land before the lunch lull (sparse prints fill VPIN buckets slowly).
+    """
+    return start_sim(redis_url, cwd, ("--start", "2026-11-24 10:30", "--speed", "200", "--seed", "7", "--symbols",
                                       "SPY", "--depth-rate", "10"))
 
 
@@ -124,10 +134,10 @@ def test_sim_ctl_informed_flow_raises_vpin_end_to_end(store: Store, redis_server
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "qc", "stream", "SPY"], text=True, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, env={**base, "QC_IB_PORT": str(sim.port("ib")), "QC_IB_CLIENT_ID": "43"}))
-        procs.append(subprocess.Popen(
+        eventually(lambda: store.client.llen(keys.bars_1min("SPY").name) >= SESSION_MINUTES, timeout_s=30)
+        procs.append(subprocess.Popen(  # no Alpha Vantage settings: the warm bars are the stream's backfill
             [sys.executable, "-m", "qc", "analytics", "SPY", "--task", "vpin", "--interval-s", "1"], text=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env={**base, "QC_ALPHA_VANTAGE_API_KEY": "K", "QC_ALPHA_VANTAGE_URL": f"http://127.0.0.1:{sim.port('alpha')}/query"}))
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=base))
         eventually(lambda: vpin_value(store) is not None, timeout_s=45)
         calm: list[float] = []
         for _ in range(3):  # ~3 s of wall clock, ~10 simulated minutes of calm tape
@@ -135,7 +145,7 @@ def test_sim_ctl_informed_flow_raises_vpin_end_to_end(store: Store, redis_server
             assert v is not None
             calm.append(v)
             clock_sleep(1.0)
-        assert store.hget(keys.vpin("SPY"), "warm_source") == "alpha_vantage"
+        assert store.hget(keys.vpin("SPY"), "warm_source") == "redis"
         sim.ctl("informed-flow", "SPY", "3600", "--direction", "buy")
         threshold = max(calm) + 0.05
         eventually(lambda: (vpin_value(store) or 0.0) > threshold, timeout_s=90, every_s=0.5)  # ~15 s here

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
+from qc.analytics.chain_input import QUOTE_MAX_AGE_S
+from qc.analytics.codec import GexProfile
 from qc.analytics.cycle.loop import AnalyticsCycle
 from qc.core import keys
+from qc.ingest.codec import Quote
 from qc.runtime.store import Store
 from qc.sim.market.market import SimMarket
 
@@ -64,3 +68,30 @@ def test_missing_chain_marks_gex_stale_with_a_reason_never_zero(store: Store) ->
     assert gex["total"] == ""
     vpin = store.hgetall(keys.vpin("SPY"))
     assert vpin["value"] == "" and vpin["reason"] and vpin["stale"] == "1"
+
+
+def test_positioning_follows_the_live_quote_within_one_cycle(store: Store, av: ScriptedAV, redis_server: RedisServer,
+                                                            market: SimMarket) -> None:
+    """The chain is fetched every 5 min; positioning is recomputed every 30 s at the quote's mid."""
+    cycle_for(store, settings_for(redis_server.url, av), with_news=False)(NOW)
+    worker = AnalyticsCycle(store, ("SPY",), tasks=("positioning",))
+    worker(NOW)
+    before = store.hgetall(keys.gex("SPY"))
+    assert before["spot_source"] == "chain" and "no usable quote" in before["spot_reason"]
+    moved = float(before["spot"]) * 1.01  # the market rallies 1 % after the chain was fetched
+    later = NOW + timedelta(seconds=30)
+    store.hset(keys.quote("SPY"), Quote(later.timestamp() - 2.0, bid=moved - 0.01, ask=moved + 0.01).to_redis())
+    worker(later)
+    after = store.hgetall(keys.gex("SPY"))
+    assert after["spot_source"] == "quote" and after["spot_reason"] == ""
+    assert float(after["spot"]) == pytest.approx(moved) and float(after["spot_age_s"]) == pytest.approx(2.0)
+    assert after["chain_as_of"] == before["chain_as_of"] and after["as_of"] == later.isoformat()
+    # the flip is a property of the chain's open interest; the distance to it is what moved
+    assert float(after["zero_gamma_distance_pct"]) < float(before["zero_gamma_distance_pct"]) - 0.5
+    profile = GexProfile.from_redis(store.get(keys.gex_profile("SPY")), key="profile")
+    assert isinstance(profile, GexProfile) and profile.spot == pytest.approx(moved)
+
+    stale_quote = later + timedelta(seconds=30 + QUOTE_MAX_AGE_S)  # the quote feed stops
+    worker(stale_quote)
+    last = store.hgetall(keys.gex("SPY"))
+    assert last["spot_source"] == "chain" and "s old" in last["spot_reason"]

@@ -13,6 +13,7 @@ import pytest
 from qc.analytics.greeks import bsm, years_to_expiry
 from qc.core import keys
 from qc.core.clock import FakeClock
+from qc.ingest.codec import Quote
 from qc.ingest.cycle import chains as chains_cycle
 from qc.ingest.expiries import traded_expiries
 from qc.runtime.store import Store
@@ -43,8 +44,8 @@ def av(market: SimMarket) -> Iterator[ScriptedAV]:
 
 def put_ib_quote(store: Store, market: SimMarket, age_s: float = 1.0) -> float:
     q = market.quote("SPY")
-    store.hset(keys.quote("SPY"), {"bid": q.bid, "ask": q.ask, "last": q.last,
-                                   "as_of": (NOW - timedelta(seconds=age_s)).timestamp()})
+    store.hset(keys.quote("SPY"), Quote((NOW - timedelta(seconds=age_s)).timestamp(), q.bid, q.ask,
+                                        last=q.last).to_redis())
     return (q.bid + q.ask) / 2
 
 

@@ -1,7 +1,7 @@
 """`qc gex` against a real redis-server: a real chain from the simulator's AV server, a real positioning hash.
 
-The ``analytics:{sym}:gex`` hash is written here from ``positioning()`` on that chain, in the worker's
-contract shape, so these tests do not wait for `qc analytics`. Time is the simulator's: a fresh
+The ``analytics:{sym}:gex`` hash is written here from ``positioning()`` on that chain through the
+worker's codecs (qc.analytics.codec), so these tests do not wait for `qc analytics`. Time is the simulator's: a fresh
 clock anchor in Redis makes `qc gex` measure ages in simulated time, as it does under `qc sim`.
 """
 
@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
 
+from qc.analytics.chain_input import chain_for_positioning
+from qc.analytics.codec import GexSnapshot
+from qc.analytics.cycle.loop import AnalyticsCycle
+from qc.analytics.cycle.positioning_task import profile_value, strikes_value
 from qc.analytics.positioning import Positioning, positioning
 from qc.analytics.regime import gamma_regime
-from qc.analytics.report import chain_from_doc
 from qc.cli import cli
 from qc.core import clock, keys
 from qc.core.clock import FakeClock, SimAnchor
 from qc.core.config import Settings
+from qc.ingest.codec import OptionChain, Quote
 from qc.runtime.store import Store, connect
 from qc.runtime.worker import Worker
 
@@ -42,7 +45,7 @@ def chain_json(redis_server: RedisServer) -> Iterator[str]:
     try:
         store.client.flushdb()
         q = market.quote("SPY")
-        store.hset(keys.quote("SPY"), {"bid": q.bid, "ask": q.ask, "last": q.last, "as_of": NOW.timestamp()})
+        store.hset(keys.quote("SPY"), Quote(NOW.timestamp(), q.bid, q.ask, last=q.last).to_redis())
         cycle = cycle_for(store, settings_for(redis_server.url, av), with_news=False)
         assert Worker("chains", cycle, store, FakeClock(NOW), 300.0).run(once=True) == 0
         raw = store.get(keys.option_chain("SPY"))
@@ -58,42 +61,42 @@ def sim_now(store: Store, at: datetime) -> None:
     store.hset(keys.sim_clock(), SimAnchor(clock.wall_epoch(), at.timestamp(), 1.0).to_fields())
 
 
-def _blank(value: float | None) -> str | float:
-    return "" if value is None else value
+def stored_chain(chain_json: str) -> OptionChain:
+    chain = OptionChain.from_redis(chain_json, key="options:SPY:chain")
+    assert isinstance(chain, OptionChain), chain
+    return chain
 
 
-def write_positioning(store: Store, pos: Positioning, doc: dict[str, Any], as_of: datetime,
-                      stale_reason: str | None = None) -> None:
-    """The worker's contract: the gex hash, by-strike JSON and profile JSON from one positioning()."""
+def write_positioning(store: Store, pos: Positioning, chain: OptionChain, as_of: datetime,
+                      stale_reason: str = "") -> None:
+    """The worker's values from one positioning(): the gex hash, by-strike and profile documents."""
     d = pos.to_dict()
     zg, w = d["zero_gamma"]["level"], d["walls"]
-    chain_as_of = datetime.fromisoformat(doc["as_of"])
-    store.hset(keys.gex("SPY"), {
+    numbers = {
         "total": d["gex_usd_per_1pct"], "dex_usd": d["dex_usd"], "vanna_usd_per_volpt": d["vanna_usd_per_volpt"],
-        "charm_usd_per_day": d["charm_usd_per_day"], "zero_gamma": _blank(zg),
-        "zero_gamma_reason": d["zero_gamma"]["reason"] or "",
-        "zero_gamma_distance_pct": _blank(None if zg is None else 100 * (zg - pos.spot) / pos.spot),
-        "call_wall": _blank(w["call_gamma_strike"]), "put_wall": _blank(w["put_gamma_strike"]),
-        "call_oi_wall": _blank(w["call_oi_strike"]), "put_oi_wall": _blank(w["put_oi_strike"]),
-        "share_0_1dte_abs_gex": _blank(d["share_0_1dte_abs_gex"]), "skew_25d": 0.0312,
-        "skew_25d_normalised": 0.21, "skew_moneyness": 0.011, "skew_reason": "", "regime": "calm_positive_gamma",
-        "gamma_regime": gamma_regime(pos.spot, zg, d["gex_usd_per_1pct"]).value, "spot": pos.spot,
-        "expiries": ",".join(d["expiries_used"]), "convention": d["convention"], "gamma_source": d["gamma_source"],
-        "contracts_used": d["contracts_used"], "as_of": as_of.isoformat(), "chain_as_of": doc["as_of"],
-        "chain_age_s": (as_of - chain_as_of).total_seconds(), "stale": "1" if stale_reason else "0",
-        "stale_reason": stale_reason or ""})
-    store.set(keys.gex_by_strike("SPY"), json.dumps(d["by_strike"]))
-    store.set(keys.gex_profile("SPY"), json.dumps({**d["profile"], "spot": pos.spot, "zero_gamma": zg,
-                                                   "crossings": d["zero_gamma"]["crossings"]}))
+        "charm_usd_per_day": d["charm_usd_per_day"], "zero_gamma": zg,
+        "zero_gamma_distance_pct": None if zg is None else 100 * (zg - pos.spot) / pos.spot,
+        "call_wall": w["call_gamma_strike"], "put_wall": w["put_gamma_strike"], "call_oi_wall": w["call_oi_strike"],
+        "put_oi_wall": w["put_oi_strike"], "share_0_1dte_abs_gex": d["share_0_1dte_abs_gex"], "skew_25d": 0.0312,
+        "skew_25d_normalised": 0.21, "skew_moneyness": 0.011}
+    labels = {"zero_gamma_reason": d["zero_gamma"]["reason"] or "", "skew_reason": "", "regime": "mean_reversion",
+              "gamma_regime": gamma_regime(pos.spot, zg, d["gex_usd_per_1pct"]).value,
+              "convention": d["convention"], "gamma_source": d["gamma_source"]}
+    snap = GexSnapshot(numbers, labels, pos.spot, "chain", (as_of - chain.as_of).total_seconds(),
+                       "no usable quote (test)", tuple(date.fromisoformat(e) for e in d["expiries_used"]),
+                       d["contracts_used"], as_of, chain.as_of, (as_of - chain.as_of).total_seconds(), stale_reason)
+    store.hset(keys.gex("SPY"), snap.to_redis())
+    store.set(keys.gex_by_strike("SPY"), strikes_value(pos).to_redis())
+    store.set(keys.gex_profile("SPY"), profile_value(pos).to_redis())
 
 
 @pytest.fixture
 def full(store: Store, chain_json: str) -> Positioning:
     """Chain and a fresh worker snapshot over all its expiries, computed AGE_S before now."""
     store.set(keys.option_chain("SPY"), chain_json)
-    doc = json.loads(chain_json)
-    pos = positioning(chain_from_doc(doc))
-    write_positioning(store, pos, doc, NOW)
+    chain = stored_chain(chain_json)
+    pos = positioning(chain_for_positioning(chain, chain.spot, chain.as_of))
+    write_positioning(store, pos, chain, NOW)
     sim_now(store, NOW + timedelta(seconds=AGE_S))
     return pos
 
@@ -110,7 +113,8 @@ def test_table_shows_figures_and_age_against_the_simulated_clock(redis_server: R
     assert f"spot {full.spot:.2f}" in out and "age 4" in out  # 42-43 s, simulated
     for measure in ("net GEX", "DEX", "vanna", "charm", "zero gamma", "call wall", "put wall", "gamma regime"):
         assert measure in out
-    assert "$ per 1 % move" in out and "calm_positive_gamma" in out
+    assert "$ per 1 % move" in out and "mean_reversion" in out
+    assert "chain, 4" in out and "no usable quote (test)" in out  # the spot's source, its age now and why
     assert f"{full.walls.call_gamma_strike:.2f}" in out
 
 
@@ -150,7 +154,9 @@ def test_0dte_recomputes_from_the_chain_and_differs_from_all(redis_server: Redis
     assert code == 0 and zero["recomputed"] is True and zero["expiries_selection"] == "0dte"
     assert zero["expiries"] == [NOW.date().isoformat()] and zero["contracts_used"] < everything["contracts_used"]
     assert zero["net_gex_usd_per_1pct"] != pytest.approx(everything["net_gex_usd_per_1pct"])
-    assert zero["as_of"] == json.loads(gex(redis_server.url, "SPY", "--json")[1])["chain_as_of"]
+    # the worker's computation, now: valued at the current time, at the chain's spot (no quote here)
+    assert zero["as_of"] == zero["now"] and zero["chain_as_of"] == everything["chain_as_of"]
+    assert zero["spot_source"] == "chain" and "no usable quote" in zero["spot_reason"]
     table = gex(redis_server.url, "SPY", "--expiries", "0dte")[1]
     assert table.startswith(f"recomputed from the chain for --expiries 0dte ({NOW.date().isoformat()})")
     same = json.loads(gex(redis_server.url, "SPY", "--expiries", "all", "--json")[1])
@@ -174,8 +180,7 @@ def test_missing_hash_with_chain_present_says_run_the_worker(redis_server: Redis
 
 def test_stale_hash_prints_stale_line_above_table_and_in_json(redis_server: RedisServer, store: Store,
                                                               chain_json: str, full: Positioning) -> None:
-    doc = json.loads(chain_json)
-    write_positioning(store, full, doc, NOW, stale_reason="option chain 1260 s old")
+    write_positioning(store, full, stored_chain(chain_json), NOW, stale_reason="option chain 1260 s old")
     code, out, _ = gex(redis_server.url, "SPY")
     assert code == 0
     first = out.splitlines()[0]
@@ -201,3 +206,30 @@ def test_past_ttl_says_no_data_or_stale_chain(redis_server: RedisServer, store: 
     err = gex(redis_server.url, "SPY", "--json")[2]
     assert err.count("\n") == 1 and f"stale: no chain for SPY since {since.isoformat(timespec='seconds')}" in err
     assert "0dte: no option chain" in gex(redis_server.url, "SPY", "--expiries", "0dte")[2]
+
+
+def test_before_the_first_chain_says_what_to_start_in_one_line(redis_server: RedisServer, store: Store) -> None:
+    """Right after the stack starts: `qc analytics` has run, `qc chains` has not yet written QQQ's chain."""
+    AnalyticsCycle(store, ("QQQ",), tasks=("positioning",))(NOW)
+    assert store.hget(keys.gex("QQQ"), "stale") == "1" and store.hget(keys.gex("QQQ"), "total") == ""
+    for args in (("QQQ",), ("QQQ", "--json"), ("QQQ", "--profile")):
+        code, out, err = gex(redis_server.url, *args)
+        assert code == 1 and out == "" and err.count("\n") == 1, (args, err)
+        assert "no dealer positioning for QQQ yet: no option chain in Redis (options:QQQ:chain)" in err
+        assert "start `qc chains` and `qc analytics` (or `qc up`)" in err and "internal error" not in err
+
+
+@pytest.mark.parametrize(("fields", "why"), [
+    ({"total": "1.5e9", "spot": "500.0"}, "old version"),  # written before the schema had a version
+    ({"v": "2", "kind": "positioning", "total": "1.5e9"}, "old version"),  # a newer writer's schema
+    ({"v": "1", "kind": "positioning", "total": "1.5e9"}, "partial value"),
+    ({"v": "1", "kind": "pending", "total": "", "stale": "1", "stale_reason": "", "as_of": NOW.isoformat()},
+     "malformed"),
+])
+def test_unreadable_hash_is_one_line_never_internal_error(redis_server: RedisServer, store: Store,
+                                                          fields: dict[str, str], why: str) -> None:
+    store.hset(keys.gex("SPY"), fields)
+    code, out, err = gex(redis_server.url, "SPY")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "cannot read dealer positioning for SPY: analytics:SPY:gex" in err and why in err
+    assert "restart `qc analytics`" in err and "internal error" not in err

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from qc.cli import cli
 from qc.core import clock, keys
+from qc.runtime.codec import AlphaVantageMetrics, Heartbeat, IbkrConnected, StaleFeeds, WorkerEntry, WorkerRegistry
 from qc.runtime.store import Store
 
 from .conftest import RedisServer, free_port
@@ -22,10 +23,15 @@ def run_status(url: str, *args: str, env: dict[str, str] | None = None) -> tuple
     return result.exit_code, result.stdout
 
 
+def register(store: Store, module: str) -> None:
+    entry = WorkerEntry(pid=os.getpid(), host="test", started=clock.wall_epoch() - 60, cycles=1)
+    store.hset(keys.worker_registry(), WorkerRegistry({module: entry}).to_redis())
+
+
 def beat(store: Store, module: str, age_s: float, registered: bool = True) -> None:
-    store.set(keys.heartbeat(module), clock.wall_epoch() - age_s)
+    store.set(keys.heartbeat(module), Heartbeat(clock.wall_epoch() - age_s).to_redis())
     if registered:
-        store.hset(keys.worker_registry(), {module: "{}"})
+        register(store, module)
 
 
 def test_healthy(store: Store, redis_server: RedisServer) -> None:
@@ -39,28 +45,44 @@ def test_healthy(store: Store, redis_server: RedisServer) -> None:
     assert set(doc) == {"healthy", "as_of", "redis_url", "checks", "settings"}
 
 
-@pytest.mark.parametrize("breakage", ["late", "missing", "stale", "breaches", "failed", "tokens", "ibkr"])
+@pytest.mark.parametrize("breakage", ["late", "missing", "stale", "breaches", "failed", "tokens", "ibkr",
+                                      "malformed"])
 def test_unhealthy(store: Store, redis_server: RedisServer, breakage: str) -> None:
     beat(store, "supervisor", age_s=1)
     now = clock.wall_epoch()
     if breakage == "late":
         beat(store, "analytics", age_s=45)
     elif breakage == "missing":
-        store.hset(keys.worker_registry(), {"analytics": "{}"})
+        register(store, "analytics")
     elif breakage == "stale":
-        store.hset(keys.data_stale(), {"SPY:depth": now - 25})
+        store.hset(keys.data_stale(), StaleFeeds({StaleFeeds.field("SPY", "depth"): now - 25}).to_redis())
     elif breakage in ("breaches", "failed"):
         counter, log = ((keys.risk_breaches_count(), keys.risk_breaches_log()) if breakage == "breaches"
                         else (keys.orders_failed_count(), keys.orders_failed_log()))
         for i in range(6):
             store.record_event(counter, log, now - 60 * i, member=str(i))
     elif breakage == "tokens":
-        store.hset(keys.alpha_vantage_metrics(), {"tokens_left": 3})
+        store.hupdate(keys.alpha_vantage_metrics(), AlphaVantageMetrics.tokens(3))
     elif breakage == "ibkr":
-        store.set(keys.ibkr_connected(), "0")
+        store.set(keys.ibkr_connected(), IbkrConnected(False).to_redis())
+    elif breakage == "malformed":
+        store.hset(keys.worker_registry(), {"analytics": "{}"})  # an entry from before the codec
     code, out = run_status(redis_server.url)
     assert code == 1, out
     assert "UNHEALTHY" in out and "ALERT" in out
+
+
+def test_malformed_values_are_alerts_with_their_reason_in_json(store: Store, redis_server: RedisServer) -> None:
+    beat(store, "supervisor", age_s=1)
+    store.set(keys.ibkr_connected(), "yes")
+    store.hset(keys.data_stale(), {"SPY:depth": "nan"})
+    store.hset(keys.worker_registry(), {"analytics": '{"pid": 1}'})
+    code, out = run_status(redis_server.url, "--json")
+    assert code == 1, out
+    checks = {c["check"]: c for c in json.loads(out)["checks"]}
+    assert not checks["ibkr:connected"]["ok"] and "'yes'" in checks["ibkr:connected"]["value"]
+    assert not checks["stale feeds"]["ok"] and "not finite" in checks["stale feeds"]["value"]
+    assert "old version" in checks["monitoring:workers[analytics]"]["value"]
 
 
 def test_no_workers_is_unhealthy(store: Store, redis_server: RedisServer) -> None:

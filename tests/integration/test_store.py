@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from qc.core import keys
-from qc.core.clock import SimAnchor, SimClock, SystemClock, wall_epoch
+from qc.core.clock import SimClock, SystemClock, wall_epoch
 from qc.core.errors import QcError
+from qc.runtime.codec import SimClockAnchor
 from qc.runtime.store import EmbeddedRedis, Store, clock_for
 
 from .conftest import RedisServer, free_port
@@ -69,7 +70,7 @@ def test_embedded_refuses_a_foreign_redis_on_its_port(redis_server: RedisServer,
 def test_clock_is_simulated_exactly_when_a_fresh_anchor_is_present(store: Store) -> None:
     assert isinstance(clock_for(store), SystemClock)
     sim_start = datetime(2026, 11, 24, 20, 40, tzinfo=timezone.utc).timestamp()  # 15:40 New York
-    store.hset(keys.sim_clock(), SimAnchor(wall_epoch(), sim_start, 10.0).to_fields())
+    store.hset(keys.sim_clock(), SimClockAnchor(wall_epoch(), sim_start, 10.0).to_redis())
     chosen = clock_for(store)
     assert isinstance(chosen, SimClock)
     assert abs(chosen.epoch() - sim_start) < 10

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from qc.core import clock, keys
+from qc.core.codec import Absent
+from qc.ingest.codec import Bar, Book, DepthLevel, Quote, decode_trades
 from qc.runtime.health import INGESTION_MODULE
 from qc.runtime.store import Store
 
@@ -25,8 +27,11 @@ def test_runbook_lines_and_every_feed_then_a_clean_stop(sim: SimProcess, store: 
         assert book["bid:0"]["price"] < book["ask:0"]["price"] and book["bid:0"]["venue"]
         assert [book[f"bid:{i}"]["price"] for i in range(10)] == sorted((book[f"bid:{i}"]["price"] for i in range(10)),
                                                                       reverse=True)
-        quote = store.hgetall(keys.quote("SPY"))
-        assert float(quote["bid"]) < float(quote["ask"])
+        quote = Quote.from_redis(store.hgetall(keys.quote("SPY")), key="quote")
+        assert isinstance(quote, Quote) and quote.bid is not None and quote.ask is not None and quote.bid < quote.ask
+        assert Book.from_redis(store.hgetall(keys.book("SPY")), key="book") == Book(
+            tuple(DepthLevel(**book[f"bid:{i}"]) for i in range(10)), tuple(DepthLevel(**book[f"ask:{i}"])
+                                                                           for i in range(10)))
         eventually(lambda: store.hget(keys.venue_shares("SPY"), "bid:herfindahl"), timeout_s=5)
         shares = store.hgetall(keys.venue_shares("SPY"))
         bid_share = sum(float(v) for k, v in shares.items() if k.startswith("bid:") and k != "bid:herfindahl")
@@ -34,11 +39,14 @@ def test_runbook_lines_and_every_feed_then_a_clean_stop(sim: SimProcess, store: 
         eventually(lambda: store.client.xlen(keys.trades("SPY").name) > 5)
         sides = {f["side"] for _, f in store.client.xrange(keys.trades("SPY").name)}
         assert sides <= {"1", "-1", "0"} and {"1", "-1"} <= sides
+        rows, rejected = decode_trades(store.client.xrange(keys.trades("SPY").name), key="trades")
+        assert rows and not rejected
         assert store.get(keys.ibkr_connected()) == "1"
         eventually(lambda: "depth_p99_ms" in store.hgetall(keys.ingest_latency()))
         assert store.hgetall(keys.data_stale()) == {}
         eventually(lambda: store.client.llen(keys.bars_1min("SPY").name) >= 1, timeout_s=20)
         minute = json.loads(store.client.lindex(keys.bars_1min("SPY").name, -1))
+        assert not isinstance(Bar.from_redis(json.dumps(minute), key="bars"), Absent)
         assert minute["start"] % 60 == 0 and minute["low"] <= minute["vwap"] <= minute["high"]
         assert INGESTION_MODULE in store.hgetall(keys.worker_registry())
     finally:

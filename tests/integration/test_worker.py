@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from datetime import datetime
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from qc.core import clock, keys
 from qc.core.clock import FakeClock
+from qc.runtime.codec import Heartbeat, WorkerErrors, WorkerRegistry
 from qc.runtime.store import Store
 from qc.runtime.worker import SystemdNotifier, Worker
 
@@ -16,11 +18,12 @@ from .conftest import RedisServer, eventually
 
 
 def heartbeat(store: Store, name: str) -> float:
+    key = keys.heartbeat(name)
     try:
-        raw = store.get(keys.heartbeat(name))
+        beat = Heartbeat.from_redis(store.get(key), key=key.name)
     except Exception:
         return 0.0
-    return float(raw) if raw else 0.0
+    return beat.at_epoch if isinstance(beat, Heartbeat) else 0.0
 
 
 def test_once_runs_one_cycle_and_beats(store: Store) -> None:
@@ -48,7 +51,8 @@ def test_failed_cycle_is_counted_and_survived(store: Store) -> None:
     eventually(lambda: calls >= 3)
     stop.set()
     thread.join(5)
-    assert store.hget(keys.worker_errors(), "flaky") == "1"
+    errors = WorkerErrors.from_redis(store.hgetall(keys.worker_errors()), key="errors")
+    assert isinstance(errors, WorkerErrors) and errors.counts == {"flaky": 1}
     assert worker.errors == 1
     assert store.hgetall(keys.worker_registry()) == {}  # clean stop leaves the registry
 
@@ -68,7 +72,10 @@ def test_worker_survives_redis_kill_and_restart(store: Store, redis_server: Redi
         redis_server.restart()  # empty: no persistence in the test server
         eventually(lambda: heartbeat(store, "survivor") > down_at, timeout_s=15)
         assert thread.is_alive()
-        assert "survivor" in store.hgetall(keys.worker_registry())
+        registry = WorkerRegistry.from_redis(store.hgetall(keys.worker_registry()), key="registry")
+        assert isinstance(registry, WorkerRegistry) and not registry.unreadable
+        entry = registry.workers["survivor"]
+        assert entry.pid == os.getpid() and entry.started <= clock.wall_epoch() and entry.cycles >= 1
     finally:
         stop.set()
         thread.join(5)

@@ -1,4 +1,4 @@
-"""The analytics worker's pure helpers: per-task cadence, Redis field formatting, bucket size."""
+"""The analytics worker's pure helpers: per-task cadence, Redis field formatting (qc.core.codec), bucket size."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import math
 
 import pytest
 
-from qc.analytics.schedule import Schedule, age_s, bucket_volume, fmt, fmt_fields
+from qc.analytics.schedule import Schedule, age_s
+from qc.analytics.vpin import bucket_volume
+from qc.core.codec import fmt, fmt_fields
 
 
 def test_every_task_is_due_first_then_on_its_own_period() -> None:

@@ -51,15 +51,15 @@ def test_strings_parse_and_qc_greeks_match_avs_at_the_same_t() -> None:
             assert parsed.vendor[name][i] == float(AV_ROWS[right][name])
     assert parsed.num["open_interest"].tolist() == [517, 517] and not parsed.divergent.any()
     out = chain_parse.chain_rows(parsed)
-    assert out[0]["right"] == "C" and out[0]["expiry"] == "2026-10-16" and out[0]["delta_vendor"] == 0.46377
-    assert out[0]["iv_vendor"] == 0.32707 and out[0]["open_interest"] == 517 and out[0]["divergent"] is False
+    assert out[0].right == "C" and out[0].expiry == date(2026, 10, 16) and out[0].delta_vendor == 0.46377
+    assert out[0].iv_vendor == 0.32707 and out[0].open_interest == 517 and out[0].divergent is False
 
 
 def test_missing_vendor_greeks_are_none_and_never_divergent() -> None:
     bare = {k: v for k, v in row().items() if k not in AV_ROWS["C"]}
     parsed = parse_chain([bare], S, NOW, R, 0.0)
     assert len(parsed) == 1 and not parsed.divergent.any()
-    assert chain_parse.chain_rows(parsed)[0]["gamma_vendor"] is None
+    assert chain_parse.chain_rows(parsed)[0].gamma_vendor is None
 
 
 @pytest.mark.parametrize(("bad", "reason"), [
@@ -73,6 +73,11 @@ def test_missing_vendor_greeks_are_none_and_never_divergent() -> None:
     ({"bid": "9.00", "ask": "8.00"}, "no_two_sided_quote"),
     ({"mark": "0.01"}, "iv_unsolved"),  # far below intrinsic of a 220 call at 227
     ({"expiration": "2026-11-20"}, "untraded_expiry"),
+    ({"open_interest": "-1"}, "bad_count"),
+    ({"volume": "1.5"}, "bad_count"),
+    ({"open_interest": str(2**53)}, "bad_count"),
+    ({"strike": "-220"}, "no_two_sided_quote"),
+    ({}, "duplicate_contract"),  # the same (expiry, strike, right) twice: the first is kept
 ])
 def test_junk_rows_are_dropped_with_one_counted_reason(bad: dict[str, str], reason: str) -> None:
     base = row("C", strike=220.0)
@@ -128,11 +133,11 @@ def test_news_relevance_weighted_and_labelled() -> None:
     feed = [article("0.3", "0.8", "20261124T140000"), article("-0.1", "0.2", "20261124T150000"),
             article("0.9", "0.05", "20261124T160000"), article("0.9", "0.9", "20261124T170000", ticker="QQQ"),
             article("oops", "0.9", "20261124T120000")]
-    s = news.aggregate({"feed": feed}, "SPY")
+    s = news.aggregate({"feed": feed}, "SPY", NOW)
     assert s.score == pytest.approx((0.3 * 0.8 - 0.1 * 0.2) / 1.0) and s.label == "Somewhat-Bullish"
     assert (s.articles, s.skipped, s.latest_published) == (2, 1, "20261124T150000")
-    empty = news.aggregate({"Information": "No articles found."}, "SPY")
-    assert (empty.score, empty.label, empty.articles, empty.fields()["score"]) == (None, "none", 0, "")
+    empty = news.aggregate({"Information": "No articles found."}, "SPY", NOW)
+    assert (empty.score, empty.label, empty.articles, empty.to_redis()["score"]) == (None, "none", 0, "")
     assert [news.label(x) for x in (-0.35, -0.2, 0.0, 0.15, 0.35)] == [
         "Bearish", "Somewhat-Bearish", "Neutral", "Somewhat-Bullish", "Bullish"]
 

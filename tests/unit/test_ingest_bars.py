@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qc.core.models import FiveSecondBar
-from qc.ingest.bars import MinuteRoller, roll_up
+from qc.core.models import Bar, FiveSecondBar
+from qc.ingest.bars import MinuteRoller, history_bar, merge_history, roll_up, valid_bars
 
 T0 = 1_773_153_000  # a minute boundary (multiple of 60)
 
@@ -39,8 +40,8 @@ def test_a_minute_closes_on_the_first_bar_of_the_next() -> None:
     roller = MinuteRoller()
     assert all(roller.add(bar(T0 + 5 * i)) == [] for i in range(12))
     (done,) = roller.add(bar(T0 + 60))
-    assert (done.start, done.bars, done.complete, done.volume) == (T0, 12, True, 120.0)
-    assert json.loads(done.to_json())["complete"] is True
+    assert (done.start, done.five_second_bars, done.complete, done.volume) == (T0, 12, True, 120.0)
+    assert json.loads(done.to_redis())["complete"] is True
 
 
 def test_a_minute_missing_bars_is_flagged_incomplete() -> None:
@@ -48,7 +49,7 @@ def test_a_minute_missing_bars_is_flagged_incomplete() -> None:
     for i in (0, 1, 2, 9, 10, 11):  # 15 s lost to a reconnect
         roller.add(bar(T0 + 5 * i))
     (done,) = roller.add(bar(T0 + 60))
-    assert (done.bars, done.complete) == (6, False)
+    assert (done.five_second_bars, done.complete) == (6, False)
 
 
 def test_silent_bars_close_the_minute_after_the_grace() -> None:
@@ -67,3 +68,40 @@ def test_a_resent_bar_is_not_counted_twice_and_a_late_one_is_dropped() -> None:
     (done,) = roller.add(bar(T0 + 60))
     assert done.volume == 10
     assert roller.add(bar(T0 + 5)) == []  # belongs to the minute already written
+
+
+def minute(start: int, close: float = 100.0, complete: bool = True, parts: int | None = None) -> Bar:
+    return Bar(datetime.fromtimestamp(start, timezone.utc), close, close + 1, close - 1, close, 10.0, close, 3,
+               complete, parts)
+
+
+def test_history_merges_under_live_minutes_once_per_start_in_order_and_bounded() -> None:
+    stored = [minute(T0 + 120, 200.0, parts=12), minute(T0 + 180, 201.0, complete=False, parts=4)]
+    history = [minute(T0 + 60 * i, 100.0 + i) for i in range(6)]  # T0 .. T0+300
+    merged = merge_history(stored, history, now_epoch=T0 + 300, keep=10, live_from=T0 + 240)
+    assert [b.start for b in merged] == [T0, T0 + 60, T0 + 120, T0 + 180]  # T0+240 on: live or not over yet
+    assert merged[2].close == 200.0  # a complete live minute wins
+    assert merged[3].close == 103.0 and merged[3].complete  # an incomplete live minute yields to IB's whole one
+    assert [b.start for b in merge_history(stored, history, now_epoch=T0 + 1e6, keep=2)] == [T0 + 240, T0 + 300]
+    assert merge_history(stored, history, now_epoch=T0, keep=0) == []
+
+
+@given(st.lists(st.integers(0, 50), max_size=30), st.lists(st.integers(0, 50), max_size=30), st.integers(1, 40))
+def test_merge_is_sorted_unique_bounded_and_keeps_every_complete_stored_minute(
+        stored_at: list[int], history_at: list[int], keep: int) -> None:
+    stored = [minute(T0 + 60 * i, 1.0 + i) for i in stored_at]
+    merged = merge_history(stored, [minute(T0 + 60 * i, 500.0) for i in history_at], now_epoch=T0 + 1e6, keep=keep)
+    starts = [b.start for b in merged]
+    assert starts == sorted(set(starts)) and len(merged) <= keep
+    kept = {b.start: b for b in merged}
+    assert all(kept[b.start] == b for b in stored if b.start in kept)
+
+
+def test_ib_history_bars_are_validated_like_the_list_reader_would() -> None:
+    at = datetime.fromtimestamp(T0, timezone.utc)
+    good = history_bar(at, 10.0, 10.5, 9.5, 10.2, 100, 0.0, -1)
+    assert (good.vwap, good.count, good.complete, good.five_second_bars) == (10.2, 0, True, None)
+    bars, rejected = valid_bars([good, history_bar(at, 10.0, 9.0, 9.5, 10.2, 100, 10.0, 1),
+                                 history_bar(at, math.nan, 10.5, 9.5, 10.2, 100, 10.0, 1),
+                                 history_bar(at + timedelta(seconds=30), 10.0, 10.5, 9.5, 10.2, 100, 10.0, 1)])
+    assert bars == [good] and sum(rejected.values()) == 3

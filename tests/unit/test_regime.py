@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import date, datetime, time
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from qc.analytics import regime
-from qc.analytics.regime import DAILY, MINUTE, GammaRegime
+from qc.analytics.regime import DAILY, MIN_BARS, MINUTE, GammaRegime, MinuteBars, daily_vols, realised_vol
+from qc.core.clock import NEW_YORK
 
 N = DAILY
 
@@ -261,3 +263,49 @@ def test_gamma_regime(spot: float, zero_gamma: float | None, net_gex: float, exp
 )
 def test_regime_label_table(gamma: GammaRegime, band: regime.VolBand, ratio: float, label: str) -> None:
     assert regime.regime_label(gamma, band, ratio) == label
+
+
+# --- realised vol of the worker's minute bars --------------------------------------------------------
+
+
+def _minute_bars(day: date, n: int, seed: int, hh: int = 9, mm: int = 30) -> MinuteBars:
+    """``n`` random-walk 1-minute OHLC bars from ``hh:mm`` New York on ``day``."""
+    rng = np.random.default_rng(seed)
+    first = datetime.combine(day, time(hh, mm), NEW_YORK).timestamp()
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 5e-4, n)))
+    open_ = np.r_[100.0, close[:-1]]
+    high = np.maximum(open_, close) * (1.0 + rng.uniform(0.0, 3e-4, n))
+    low = np.minimum(open_, close) * (1.0 - rng.uniform(0.0, 3e-4, n))
+    start = first + 60.0 * np.arange(n, dtype=np.float64)
+    return MinuteBars(start, open_, high, low, close, rng.uniform(100.0, 1_000.0, n))
+
+
+def _concat(*parts: MinuteBars) -> MinuteBars:
+    return MinuteBars(*(np.concatenate([getattr(b, f) for b in parts])
+                        for f in ("start", "open", "high", "low", "close", "volume")))
+
+
+def test_realised_vol_is_nan_under_min_bars_then_rogers_satchell_of_the_last_session() -> None:
+    assert math.isnan(realised_vol(_minute_bars(date(2026, 11, 24), MIN_BARS - 1, 1)))
+    b = _minute_bars(date(2026, 11, 24), MIN_BARS, 1)
+    assert realised_vol(b) == regime.rogers_satchell(b.open, b.high, b.low, b.close, periods_per_year=MINUTE)
+    long = _concat(_minute_bars(date(2026, 11, 23), 390, 2), _minute_bars(date(2026, 11, 24), 390, 3))
+    last = slice(-390, None)
+    assert realised_vol(long) == regime.rogers_satchell(long.open[last], long.high[last], long.low[last],
+                                                        long.close[last], periods_per_year=MINUTE)
+    assert realised_vol(long, last=60) != realised_vol(long)
+
+
+def test_daily_vols_one_per_new_york_date_short_days_skipped() -> None:
+    mon, tue, wed = date(2026, 11, 23), date(2026, 11, 24), date(2026, 11, 25)
+    # Tuesday's evening minutes (20:00-20:59 New York) are Wednesday in UTC but Tuesday in New York
+    parts = (_minute_bars(mon, 390, 4), _minute_bars(tue, 100, 5), _minute_bars(tue, 60, 6, hh=20, mm=0),
+             _minute_bars(wed, MIN_BARS - 1, 7))
+    got = daily_vols(_concat(*parts))
+    assert list(got) == [mon, tue]
+    m = parts[0]
+    assert got[mon] == regime.rogers_satchell(m.open, m.high, m.low, m.close, periods_per_year=MINUTE)
+    t = _concat(parts[1], parts[2])
+    assert got[tue] == pytest.approx(regime.rogers_satchell(t.open, t.high, t.low, t.close, periods_per_year=MINUTE),
+                                     rel=1e-15)
+    assert daily_vols(_minute_bars(mon, 0, 1)) == {}

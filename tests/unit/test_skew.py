@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
+from qc.analytics.exposure import Chain
 from qc.analytics.greeks import bsm
-from qc.analytics.skew import interpolate_bracketed, zero_dte_skew
+from qc.analytics.skew import atm_iv, interpolate_bracketed, skew_of_nearest, zero_dte_skew
 
 SPOT, T, R, Q = 100.0, 3.0 / (365 * 24), 0.04, 0.01  # three hours before the close
 STRIKES = np.round(np.arange(97.0, 103.0001, 0.05), 2)
@@ -92,3 +95,54 @@ def test_interpolate_bracketed_never_extrapolates() -> None:
 def test_mismatched_inputs_raise() -> None:
     with pytest.raises(ValueError, match="1-D of one length"):
         zero_dte_skew([99.0, 100.0], [0.2], [0.2, 0.2], SPOT, T, R, Q)
+
+
+# --- chain helpers: which expiry and strike they read ------------------------------------------------
+
+
+def _chain(rows: list[tuple[str, float, float, bool, float]], spot: float = 100.0) -> Chain:
+    """(expiry, years to it, strike, is_call, iv) rows; ≤ 0 years means settled."""
+    exp, t, k, call, iv = zip(*rows, strict=True)
+    return Chain(spot, np.array(k), np.array(exp, dtype="datetime64[D]"), np.array(t), np.array(call),
+                 np.array(iv), np.ones(len(rows)), np.datetime64("2026-11-24", "D"))
+
+
+TERM = _chain([
+    ("2026-11-23", 0.0, 100.0, True, 0.90),  # settled yesterday: never read
+    ("2026-11-24", 0.001, 99.0, True, 0.30), ("2026-11-24", 0.001, 101.5, True, 0.31),
+    ("2026-11-24", 0.001, 99.0, False, 0.34), ("2026-11-24", 0.001, 101.5, False, 0.35),
+    ("2026-12-18", 0.07, 95.0, True, 0.22), ("2026-12-18", 0.07, 100.5, True, 0.20),
+    ("2026-12-18", 0.07, 100.5, False, 0.24), ("2026-12-18", 0.07, 105.0, False, 0.26),
+    ("2027-01-15", 0.15, 100.0, True, float("nan")),  # farthest, but not quoted: skipped
+])
+
+
+def test_atm_iv_reads_the_strike_nearest_spot_on_the_nearest_and_farthest_quoted_expiry() -> None:
+    assert atm_iv(TERM, nearest=True) == pytest.approx((0.30 + 0.34) / 2)  # 99 is nearer 100 than 101.5
+    assert atm_iv(TERM, nearest=False) == pytest.approx((0.20 + 0.24) / 2)  # Dec 100.5, calls and puts
+
+
+def test_atm_iv_is_nan_without_a_quoted_unexpired_contract() -> None:
+    assert math.isnan(atm_iv(_chain([("2026-11-23", 0.0, 100.0, True, 0.2),
+                                     ("2026-12-18", 0.07, 100.0, False, float("nan"))]), nearest=True))
+
+
+def test_skew_of_nearest_is_the_nearest_unexpired_smile() -> None:
+    chain = _chain([("2026-11-23", 0.0, k, c, 0.9) for k in STRIKES for c in (True, False)]
+                   + [("2026-11-24", T, k, c, iv) for k, iv in zip(STRIKES, _put_skewed(STRIKES), strict=True)
+                      for c in (True, False)]
+                   + [("2026-12-18", 0.07, k, c, 0.2) for k in STRIKES for c in (True, False)], spot=SPOT)
+    direct = zero_dte_skew(STRIKES, _put_skewed(STRIKES), _put_skewed(STRIKES), SPOT, T, 0.0, 0.0)
+    assert skew_of_nearest(chain) == direct
+
+
+def test_skew_of_nearest_matches_calls_and_puts_by_strike() -> None:
+    calls_only_high = [("2026-11-24", T, k, True, 0.2) for k in STRIKES if k >= SPOT]
+    puts_only_low = [("2026-11-24", T, k, False, 0.2) for k in STRIKES if k <= SPOT]
+    got = skew_of_nearest(_chain(puts_only_low + calls_only_high, spot=SPOT))
+    assert got.moneyness_skew == pytest.approx(0.0, abs=1e-15)  # OTM puts and calls line up on one grid
+
+
+def test_skew_of_nearest_without_unexpired_contracts_says_so() -> None:
+    got = skew_of_nearest(_chain([("2026-11-23", 0.0, 100.0, True, 0.2)]))
+    assert got.skew_25d is None and got.reasons == ("no unexpired contracts",)

@@ -14,9 +14,13 @@ from hypothesis.extra.numpy import arrays
 from qc.analytics.bars import build_bars, session_ns
 from qc.analytics.vpin import (
     StreamingVpin,
+    bucket_volume,
+    bvc_buy_fraction,
+    in_session,
     price_change_sigma,
     vpin_batch,
     vpin_from_bars,
+    vpin_from_buys,
     vpin_true_sign,
 )
 from qc.core.clock import NEW_YORK
@@ -244,3 +248,37 @@ def test_true_sign_hand_case() -> None:
     stamps, vpin = vpin_true_sign(ts, [30.0, 0.0, 0.0], [0.0, 10.0, 40.0], 40.0, 2)
     assert stamps.tolist() == [ny_ns(TUE, 10, 2)]
     assert vpin.tolist() == [pytest.approx((20.0 + 40.0) / 80.0)]
+
+
+# --- bucket size, sessions, known buy volume -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("adv", [0.0, -1.0, math.nan, math.inf, -math.inf])
+def test_bucket_volume_needs_a_finite_positive_adv(adv: float) -> None:
+    assert bucket_volume(adv) is None
+
+
+@given(st.floats(1e-6, 1e12), st.integers(1, 500))
+def test_bucket_volume_is_adv_over_buckets_per_day(adv: float, per_day: int) -> None:
+    assert bucket_volume(adv) == adv / 50
+    assert bucket_volume(adv, per_day) == adv / per_day
+
+
+def test_in_session_marks_regular_session_minutes_only() -> None:
+    thu, fri = date(2026, 11, 26), date(2026, 11, 27)  # Thanksgiving; Friday closes at 13:00
+    starts = [ny_ns(TUE, 9, 29), ny_ns(TUE, 9, 30), ny_ns(TUE, 15, 59), ny_ns(TUE, 16, 0), ny_ns(thu, 10, 0),
+              ny_ns(fri, 12, 59), ny_ns(fri, 13, 0)]
+    assert in_session(starts).tolist() == [False, True, True, False, False, True, False]
+
+
+@given(tapes(), st.integers(1, 500), st.integers(1, 5))
+def test_vpin_from_buys_is_vpin_from_bars_given_the_bvc_buys(
+        tape: tuple[np.ndarray, np.ndarray, np.ndarray], bucket_volume_: int, n: int) -> None:
+    ts, px, sz = tape
+    bars = build_bars(ts, px, sz)
+    dp = np.diff(bars.close, prepend=bars.close[:1])
+    buys = bars.volume * bvc_buy_fraction(dp, price_change_sigma(bars.close))
+    got_ts, got = vpin_from_buys(bars.end_ns, bars.volume, buys, float(bucket_volume_), n)
+    want_ts, want = vpin_from_bars(bars.end_ns, bars.close, bars.volume, float(bucket_volume_), n)
+    assert got_ts.tolist() == want_ts.tolist()
+    assert np.allclose(got, want, rtol=0.0, atol=1e-12)

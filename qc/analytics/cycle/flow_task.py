@@ -7,18 +7,20 @@ hedging direction comes from the latest net GEX (``hedge_direction_from_gex``), 
 
 from __future__ import annotations
 
-import json
+import logging
 from collections import deque
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 
+from qc.analytics.codec import FlowClusters, FlowModelDoc
 from qc.analytics.cycle.inputs import Trades
 from qc.analytics.flow import FlowModel, fit_clusters, hedge_direction_from_gex, window_features
 from qc.core import keys
+from qc.core.codec import Absent
 from qc.runtime.store import Store
 
+log = logging.getLogger(__name__)
 KEEP_S = 30 * 60.0
 
 
@@ -40,25 +42,33 @@ class TradeTape:
 
 
 def load_model(store: Store, symbol: str) -> FlowModel | None:
-    raw = store.get(keys.flow_model(symbol))
-    return FlowModel.from_dict(json.loads(raw)) if raw else None
+    """The stored model to refit from; None (logged) when absent, malformed or made for other features."""
+    key = keys.flow_model(symbol)
+    doc = FlowModelDoc.from_redis(store.get(key), key=key.name)
+    if isinstance(doc, Absent):
+        if doc.reason != "missing":
+            log.warning("%s: refitting from scratch: %s", symbol, doc)
+        return None
+    try:
+        return FlowModel.from_dict(doc.as_dict())
+    except ValueError as exc:  # another feature set or label set: its labels cannot carry over
+        log.warning("%s: refitting from scratch: %s: %s", symbol, key.name, exc)
+        return None
 
 
-def run(store: Store, symbol: str, tape: TradeTape, net_gex: float, now: datetime) -> dict[str, Any]:
-    """Refit and write; returns the document written to ``analytics:flow_clusters:{sym}``."""
+def run(store: Store, symbol: str, tape: TradeTape, net_gex: float, now: datetime) -> FlowClusters:
+    """Refit and write; returns the value written to ``analytics:flow_clusters:{sym}``."""
     t = tape.window(now.timestamp())
     feats = window_features((t.ts * 1e9).astype(np.int64), t.price, t.size, t.side,
                             hedge_direction_from_gex(net_gex))
     got = fit_clusters(feats, load_model(store, symbol))
     labels = got.labels
-    doc: dict[str, Any] = {
-        "as_of": now.isoformat(), "windows": len(feats), "trades": int(t.ts.size),
-        "input_age_s": round(now.timestamp() - float(t.ts.max()), 3) if t.ts.size else None,
-        "current": labels[-1] if labels else None, "reason": got.reason,
-        "counts": {label: labels.count(label) for label in sorted(set(labels))},
-        "model": got.model.to_dict() if got.model is not None else None,
-    }
-    store.set(keys.flow_clusters(symbol), json.dumps(doc, separators=(",", ":")))
-    if got.model is not None:
-        store.set(keys.flow_model(symbol), json.dumps(got.model.to_dict(), separators=(",", ":")))
-    return doc
+    model = None if got.model is None else FlowModelDoc.from_dict(got.model.to_dict())
+    value = FlowClusters(
+        now, len(feats), int(t.ts.size), round(max(0.0, now.timestamp() - float(t.ts.max())), 3) if t.ts.size else None,
+        labels[-1] if labels else None, got.reason, {label: labels.count(label) for label in sorted(set(labels))},
+        model)
+    store.set(keys.flow_clusters(symbol), value.to_redis())
+    if model is not None:
+        store.set(keys.flow_model(symbol), model.to_redis())
+    return value

@@ -1,49 +1,67 @@
-"""Redis → arrays: what ingestion wrote (`qc stream`, `qc chains`), parsed once for the tasks.
+"""Redis → arrays: what ingestion wrote (`qc stream`, `qc chains`), decoded by its codecs for the tasks.
 
-Formats are ingestion's (qc/ingest/cycle/stream_writer.py, chains_cycle.py); a malformed item raises
-ValueError/KeyError, which the caller logs and counts rather than turning into a zero.
+Every value goes through ``qc.ingest.codec``: a missing, partial, old-version or malformed value
+comes back as :class:`~qc.core.codec.Absent` with the reason (the caller logs it or writes it into
+its output), and bad list items or stream entries are dropped, counted and logged, never raised.
 """
 
 from __future__ import annotations
 
-import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from qc.analytics.exposure import Chain, chain_at
+from qc.analytics.chain_input import chain_for_positioning
+from qc.analytics.exposure import Chain
+from qc.analytics.regime import MinuteBars
 from qc.core import keys
+from qc.core.codec import Absent
+from qc.ingest import codec
+from qc.ingest.codec import OptionChain, Quote, TradeRow
 from qc.runtime.store import Store
 
+log = logging.getLogger(__name__)
+
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+Bars = MinuteBars  # 1-minute OHLCV bars: the library's type (realised vol reads it), the tasks' name
 
 
 @dataclass(frozen=True)
 class ChainInput:
-    """An option chain as the library wants it, plus the stamps the gex hash reports."""
+    """An option chain as the library wants it (valued at the chain's own spot), and the decoded chain."""
 
     chain: Chain
-    doc: dict[str, Any]
-    as_of_epoch: float
-    expiries: list[str]
+    option_chain: OptionChain
+
+    @property
+    def as_of_epoch(self) -> float:
+        return self.option_chain.as_of_epoch
+
+    @property
+    def expiries(self) -> list[str]:
+        return [d.isoformat() for d in self.option_chain.expiries]
 
 
-def read_chain(store: Store, symbol: str, now: datetime) -> ChainInput | None:
-    """``options:{sym}:chain`` valued at ``now``; None when the key is absent."""
-    raw = store.get(keys.option_chain(symbol))
-    if raw is None:
-        return None
-    doc = json.loads(raw)
-    rows = doc["rows"]
-    chain = chain_at(now, float(doc["spot"]), [r["strike"] for r in rows],
-                     np.array([r["expiry"] for r in rows], dtype="datetime64[D]"),
-                     [r["right"] == "C" for r in rows],
-                     [np.nan if r["iv"] is None else r["iv"] for r in rows],
-                     [r["open_interest"] for r in rows],
-                     rate=float(doc.get("rate", 0.0)), div_yield=float(doc.get("div_yield", 0.0)))
-    return ChainInput(chain, doc, float(doc["as_of_epoch"]), list(doc.get("expiries", [])))
+def read_option_chain(store: Store, symbol: str) -> OptionChain | Absent:
+    """``options:{sym}:chain`` decoded (bad rows dropped and counted in ``rejected``), or why not."""
+    key = keys.option_chain(symbol)
+    got = OptionChain.from_redis(store.get(key), key=key.name)
+    if isinstance(got, OptionChain) and got.rejected:
+        log.warning("%s: %d chain rows rejected (%s)", key.name, sum(got.rejected.values()), dict(got.rejected))
+    return got
+
+
+def read_chain(store: Store, symbol: str, now: datetime) -> ChainInput | Absent:
+    """``options:{sym}:chain`` valued at ``now`` and the chain's spot; Absent with the reason otherwise."""
+    got = read_option_chain(store, symbol)
+    if isinstance(got, Absent):
+        return got
+    return ChainInput(chain_for_positioning(got, got.spot, now), got)
 
 
 @dataclass(frozen=True)
@@ -54,54 +72,42 @@ class Book:
     ask_sz: FloatArray
 
 
-def read_book(store: Store, symbol: str) -> Book | None:
-    """``market:{sym}:book`` ("{side}:{level}" → JSON) as level-ordered arrays; None when a side is empty."""
-    fields = store.hgetall(keys.book(symbol))
-    sides: dict[str, list[tuple[int, float, float]]] = {"bid": [], "ask": []}
-    for name, value in fields.items():
-        side, level = name.split(":")
-        row = json.loads(value)
-        sides[side].append((int(level), float(row["price"]), float(row["size"])))
-    if not sides["bid"] or not sides["ask"]:
-        return None
-    bid, ask = sorted(sides["bid"]), sorted(sides["ask"])
-    return Book(np.array([r[1] for r in bid]), np.array([r[2] for r in bid]),
-                np.array([r[1] for r in ask]), np.array([r[2] for r in ask]))
+def read_book(store: Store, symbol: str) -> Book | Absent:
+    """``market:{sym}:book`` as level-ordered arrays; Absent when missing, malformed or one-sided."""
+    key = keys.book(symbol)
+    got = codec.Book.from_redis(store.hgetall(key), key=key.name)
+    if isinstance(got, Absent):
+        return got
+    if not got.two_sided:
+        return Absent(key.name, f"one-sided ({len(got.bids)} bid, {len(got.asks)} ask levels)")
+    return Book(np.array([lv.price for lv in got.bids]), np.array([lv.size for lv in got.bids]),
+                np.array([lv.price for lv in got.asks]), np.array([lv.size for lv in got.asks]))
+
+
+def read_quote(store: Store, symbol: str) -> Quote | Absent:
+    key = keys.quote(symbol)
+    return Quote.from_redis(store.hgetall(key), key=key.name)
 
 
 def quote_as_of(store: Store, symbol: str) -> float | None:
-    """Clock epoch of the last quote/book update `qc stream` stamped, the age proxy for the book."""
-    value = store.hget(keys.quote(symbol), "as_of")
-    return float(value) if value else None
+    """Clock epoch of the last quote update `qc stream` stamped (the age proxy for the book); None without one."""
+    got = read_quote(store, symbol)
+    return None if isinstance(got, Absent) else got.as_of
 
 
-@dataclass(frozen=True)
-class Bars:
-    """1-minute bars, oldest first: start epoch (s) and OHLCV."""
-
-    start: FloatArray
-    open: FloatArray
-    high: FloatArray
-    low: FloatArray
-    close: FloatArray
-    volume: FloatArray
-
-    def __len__(self) -> int:
-        return int(self.start.size)
-
-
-def bars_from_rows(rows: list[dict[str, Any]]) -> Bars:
-    rows = sorted(rows, key=lambda r: float(r["start"]))
-    cols = [np.array([float(r[n]) for r in rows], dtype=np.float64)
+def bars_of(bars: Sequence[codec.Bar]) -> Bars:
+    """Decoded bars (time order) as columns."""
+    cols = [np.array([getattr(b, n) for b in bars], dtype=np.float64)
             for n in ("start", "open", "high", "low", "close", "volume")]
     return Bars(*cols)
 
 
 def read_bars(store: Store, symbol: str) -> Bars:
-    """``market:{sym}:bars:1min`` (JSON per minute, complete minutes only)."""
-    raw = store.client.lrange(keys.bars_1min(symbol).name, 0, -1)
-    rows = [json.loads(r) for r in raw]
-    return bars_from_rows([r for r in rows if r.get("complete", True)])
+    """``market:{sym}:bars:1min``: complete minutes, one per start, oldest first (bad items logged, dropped)."""
+    key = keys.bars_1min(symbol)
+    bars, rejected = codec.decode_bars(store.client.lrange(key.name, 0, -1), key=key.name)
+    _log_rejected(key.name, "bars", rejected)
+    return bars_of([b for b in bars if b.complete])
 
 
 @dataclass(frozen=True)
@@ -114,10 +120,16 @@ class Trades:
     side: FloatArray
 
 
-def trades_from_entries(entries: list[tuple[str, dict[str, str]]]) -> Trades:
-    cols = [np.array([float(f[n]) for _, f in entries], dtype=np.float64) for n in ("ts", "price", "size")]
-    side = np.array([float(f.get("side") or 0) for _, f in entries], dtype=np.float64)
-    return Trades(cols[0], cols[1], cols[2], side)
+def trades_of(rows: Sequence[TradeRow]) -> Trades:
+    cols = np.array(rows, dtype=np.float64).reshape(len(rows), 4)
+    return Trades(cols[:, 0].copy(), cols[:, 1].copy(), cols[:, 2].copy(), cols[:, 3].copy())
+
+
+def trades_from_entries(entries: list[tuple[str, dict[str, str]]], key: str = "trades") -> Trades:
+    """Stream entries as columns; a malformed entry is dropped, counted and logged."""
+    rows, rejected = codec.decode_trades(entries, key=key)
+    _log_rejected(key, "trade entries", rejected)
+    return trades_of(rows)
 
 
 def last_trade_id(store: Store, symbol: str) -> str:
@@ -144,4 +156,9 @@ def read_trades(store: Store, since: dict[str, str], limit: int = 20_000, rounds
             full = full or len(entries) == limit
         if not full:
             break
-    return {sym: trades_from_entries(entries) for sym, entries in got.items()}
+    return {sym: trades_from_entries(entries, keys.trades(sym).name) for sym, entries in got.items()}
+
+
+def _log_rejected(key: str, what: str, rejected: Counter[str]) -> None:
+    if rejected:
+        log.warning("%s: %d %s dropped (%s)", key, sum(rejected.values()), what, dict(rejected))

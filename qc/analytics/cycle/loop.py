@@ -14,12 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from qc.analytics.codec import Imbalance, Vpin
 from qc.analytics.cycle import flow_task, inputs, positioning_task, regime_task, warm
 from qc.analytics.cycle.flow_task import TradeTape
 from qc.analytics.imbalance import book_imbalance, microprice
-from qc.analytics.schedule import Schedule, age_s, fmt_fields
+from qc.analytics.regime import daily_vols
+from qc.analytics.schedule import Schedule, age_s
 from qc.analytics.toxicity import VpinWindow
 from qc.core import keys
+from qc.core.codec import Absent, finite_or_none
 from qc.runtime.store import REDIS_ERRORS, Store
 
 log = logging.getLogger(__name__)
@@ -39,12 +42,11 @@ class SymbolState:
 class AnalyticsCycle:
     """Callable ``cycle(now)`` for ``qc.runtime.worker.Worker``; holds the per-symbol windows between cycles."""
 
-    def __init__(self, store: Store, symbols: tuple[str, ...], av: warm.BarSource | None = None,
-                 tasks: tuple[str, ...] | None = None) -> None:
+    def __init__(self, store: Store, symbols: tuple[str, ...], tasks: tuple[str, ...] | None = None) -> None:
         unknown = set(tasks or ()) - set(PERIODS)
         if unknown:
             raise ValueError(f"tasks: unknown {sorted(unknown)}; known: {', '.join(PERIODS)}")
-        self.store, self.symbols, self.av = store, symbols, av
+        self.store, self.symbols = store, symbols
         self.state = {s: SymbolState() for s in symbols}
         self.schedule = Schedule({name: p for name, p in PERIODS.items() if tasks is None or name in tasks})
         self.since: dict[str, str] = {}
@@ -77,11 +79,11 @@ class AnalyticsCycle:
             self._guarded("warm", sym, self._warm, now)
 
     def _warm(self, sym: str, now: datetime) -> None:
-        bars, source = warm.past_bars(self.store, sym, self.av)
+        bars, source = warm.past_bars(self.store, sym)
         st = self.state[sym]
         st.vpin.warm(bars)
         st.warm_source = source
-        regime_task.record_history(self.store, sym, regime_task.daily_vols(bars))
+        regime_task.record_history(self.store, sym, daily_vols(bars))
         log.info("%s warm start at %s: %d bars from %s", sym, now.isoformat(), len(bars), source)
 
     def vpin(self, sym: str, now: datetime) -> None:
@@ -90,38 +92,37 @@ class AnalyticsCycle:
         r = win.reading()
         age = age_s(now.timestamp(), win.last_input)
         stale = "no input yet" if age is None else (f"no trades for {age:.0f} s" if age > INPUT_STALE_S else "")
-        self.store.hset(keys.vpin(sym), fmt_fields({
-            "value": r.value, "bucket_volume": r.bucket_volume, "buckets_in_window": r.buckets_in_window,
-            "mode": r.mode, "reason": r.reason, "warm_source": self.state[sym].warm_source,
-            "as_of": now.isoformat(), "input_age_s": age, "stale": "1" if stale else "0", "stale_reason": stale}))
+        self.store.hset(keys.vpin(sym), Vpin(
+            finite_or_none(r.value), finite_or_none(r.bucket_volume), r.buckets_in_window, r.mode, r.reason,
+            self.state[sym].warm_source, now, age, stale).to_redis())
 
     def imbalance(self, sym: str, now: datetime) -> None:
         book = inputs.read_book(self.store, sym)
         age = age_s(now.timestamp(), inputs.quote_as_of(self.store, sym))
-        if book is None:
-            self.store.hset(keys.book_imbalance(sym), {"imbalance": "", "microprice": "", "stale": "1",
-                                                       "stale_reason": "book missing or one-sided",
-                                                       "as_of": now.isoformat()})
+        if isinstance(book, Absent):
+            self.store.hset(keys.book_imbalance(sym), Imbalance(None, None, None, None, now, age, str(book)).to_redis())
             return
         stale = f"book {age:.0f} s old" if age is not None and age > INPUT_STALE_S else ""
-        self.store.hset(keys.book_imbalance(sym), fmt_fields({
-            "imbalance": float(book_imbalance(book.bid_sz, book.ask_sz)),
-            "microprice": float(microprice(book.bid_px[0], book.bid_sz[0], book.ask_px[0], book.ask_sz[0])),
-            "spread": float(book.ask_px[0] - book.bid_px[0]), "levels": int(book.bid_sz.size + book.ask_sz.size),
-            "as_of": now.isoformat(), "input_age_s": age, "stale": "1" if stale else "0", "stale_reason": stale}))
+        self.store.hset(keys.book_imbalance(sym), Imbalance(
+            finite_or_none(float(book_imbalance(book.bid_sz, book.ask_sz))),
+            finite_or_none(float(microprice(book.bid_px[0], book.bid_sz[0], book.ask_px[0], book.ask_sz[0]))),
+            float(book.ask_px[0] - book.bid_px[0]), int(book.bid_sz.size + book.ask_sz.size),
+            now, age, stale).to_redis())
 
     def positioning(self, sym: str, now: datetime) -> None:
-        inp = inputs.read_chain(self.store, sym, now)
-        if inp is None:
-            reason = f"no option chain in Redis ({keys.option_chain(sym).name}): is `qc chains` running?"
+        """Every 30 s, chain changed or not: revalued at the live spot (see qc.analytics.chain_input)."""
+        chain, quote = inputs.read_option_chain(self.store, sym), inputs.read_quote(self.store, sym)
+        if isinstance(chain, Absent):
+            reason = (f"no option chain in Redis ({chain.key}): is `qc chains` running?" if chain.reason == "missing"
+                      else f"option chain unusable ({chain}): is `qc chains` up to date?")
             log.warning("%s: %s", sym, reason)
             positioning_task.write_missing(self.store, sym, now, reason)
             return
-        snap = positioning_task.compute(inp)
+        snap = positioning_task.compute(chain, quote, now)
         history = regime_task.history_vols(self.store, sym)
-        regime = regime_task.regime_fields(snap, self.state[sym].vpin.bars(), history, now)
-        self.store.hset(keys.regime(sym), regime)
-        positioning_task.write(self.store, sym, snap, positioning_task.gex_fields(snap, inp, now, regime))
+        regime = regime_task.regime_value(snap, self.state[sym].vpin.bars(), history, now)
+        self.store.hset(keys.regime(sym), regime.to_redis())
+        positioning_task.write(self.store, sym, snap, positioning_task.gex_snapshot(snap, now, regime))
         self.state[sym].net_gex = snap.pos.gex_usd_per_1pct
 
     def flow(self, sym: str, now: datetime) -> None:

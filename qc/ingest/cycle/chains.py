@@ -22,7 +22,6 @@ ETF yields, approximate); both are written into the chain so any consumer can re
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
@@ -33,8 +32,10 @@ from qc.core import clock, keys
 from qc.core.config import Settings
 from qc.core.errors import DataError
 from qc.ingest import chain_parse, expiries, news
+from qc.ingest.codec import Absent, OptionChain, Quote
 from qc.ingest.cycle.alphavantage import AlphaVantageClient, ProviderError, RetryPolicy
 from qc.ingest.cycle.ratelimit import BucketShape, BudgetExhausted, TokenBucket
+from qc.runtime.codec import OPTIONS_CHAIN_FEED, AlphaVantageMetrics, StaleFeeds
 from qc.runtime.store import Store
 
 log = logging.getLogger(__name__)
@@ -80,20 +81,16 @@ class ChainsCycle:
         except (ProviderError, BudgetExhausted, DataError) as exc:
             self._keep_last(symbol, now, exc)
             return False
-        self.store.set(keys.option_chain(symbol), json.dumps(doc, separators=(",", ":")))
-        counts = doc["counts"]
-        self.store.hset(keys.alpha_vantage_metrics(), {
-            f"chain_ok_at:{symbol}": f"{clock.wall_epoch():.3f}", f"chain_age_s:{symbol}": 0,
-            f"rows:{symbol}": counts["rows"], f"divergent:{symbol}": counts["divergent"]})
-        for reason, n in counts["dropped"].items():
-            self.store.hincrby(keys.alpha_vantage_metrics(), f"dropped:{reason}", n)
-        self.store.hdel(keys.data_stale(), f"{symbol}:options_chain")
+        self.store.set(keys.option_chain(symbol), doc.to_redis())
+        self.store.hupdate(keys.alpha_vantage_metrics(), AlphaVantageMetrics.chain_refreshed(
+            symbol, clock.wall_epoch(), len(doc.rows), doc.divergent, doc.dropped))
+        self.store.hdel(keys.data_stale(), StaleFeeds.field(symbol, OPTIONS_CHAIN_FEED))
         log.info("%s chain: %d rows over %s (%d divergent from vendor, dropped %s), spot %.2f from %s", symbol,
-                 counts["rows"], ",".join(doc["expiries"]), counts["divergent"], dict(counts["dropped"]) or "none",
-                 doc["spot"], doc["spot_source"])
+                 len(doc.rows), ",".join(d.isoformat() for d in doc.expiries), doc.divergent,
+                 dict(doc.dropped) or "none", doc.spot, doc.spot_source)
         return True
 
-    def _chain(self, symbol: str, now: datetime, traded: expiries.TradedExpiries) -> dict[str, Any]:
+    def _chain(self, symbol: str, now: datetime, traded: expiries.TradedExpiries) -> OptionChain:
         spot, spot_source = self._spot(symbol, now)
         rows: list[Any] = []
         missing = []
@@ -113,23 +110,23 @@ class ChainsCycle:
         parsed = chain_parse.parse_chain(rows, spot, now, RATE, q, wanted=set(traded.dates))
         if len(parsed) == 0:
             raise DataError(f"{symbol}: all {len(rows)} rows dropped ({dict(parsed.dropped)})")
-        return {"symbol": symbol, "as_of": now.isoformat(), "as_of_epoch": now.timestamp(), "source": SOURCE,
-                "spot": spot, "spot_source": spot_source, "rate": RATE, "div_yield": q,
-                "expiries": [d.isoformat() for d in traded.dates], "expiry_roles": traded.roles(),
-                "missing_expiries": missing, "units": UNITS,
-                "counts": {"rows": len(parsed), "divergent": int(parsed.divergent.sum()),
-                           "dropped": {k: n for k, n in sorted(parsed.dropped.items()) if n}},
-                "rows": chain_parse.chain_rows(parsed)}
+        return OptionChain(symbol=symbol, as_of=now, spot=spot, rate=RATE, div_yield=q, expiries=tuple(traded.dates),
+                           rows=tuple(chain_parse.chain_rows(parsed)), source=SOURCE, spot_source=spot_source,
+                           expiry_roles=traded.roles(), missing_expiries=tuple(missing), units=UNITS,
+                           dropped={k: n for k, n in sorted(parsed.dropped.items()) if n})
 
     def _keep_last(self, symbol: str, now: datetime, exc: Exception) -> None:
         kind = exc.kind if isinstance(exc, ProviderError) else type(exc).__name__
         metrics = keys.alpha_vantage_metrics()
-        self.store.hincrby(metrics, "chain_failures")
-        last = self.store.get(keys.option_chain(symbol))
-        age = f"{now.timestamp() - float(json.loads(last)['as_of_epoch']):.0f}" if last else "none"
-        self.store.hset(metrics, {f"chain_age_s:{symbol}": age, f"last_error:{symbol}": str(exc)[:300]})
-        since = self.store.hget(metrics, f"chain_ok_at:{symbol}") or f"{clock.wall_epoch():.3f}"
-        self.store.hset(keys.data_stale(), {f"{symbol}:options_chain": since})
+        key = keys.option_chain(symbol)
+        last = OptionChain.from_redis(self.store.get(key), key=key.name)
+        age_s = now.timestamp() - last.as_of_epoch if isinstance(last, OptionChain) else None
+        age = "none" if age_s is None else f"{age_s:.0f}"
+        self.store.hupdate(metrics, AlphaVantageMetrics.chain_kept(symbol, age_s, str(exc)))
+        recorded = AlphaVantageMetrics.from_redis(self.store.hgetall(metrics), key=metrics.name)
+        ok_at = recorded.chain_ok_at(symbol) if isinstance(recorded, AlphaVantageMetrics) else None
+        stale = StaleFeeds({StaleFeeds.field(symbol, OPTIONS_CHAIN_FEED): ok_at or clock.wall_epoch()})
+        self.store.hset(keys.data_stale(), stale.to_redis())
         if isinstance(exc, ProviderError) and exc.fatal:
             self.fatal = exc
             self.stop.set()
@@ -140,7 +137,8 @@ class ChainsCycle:
     # --- spot and news -------------------------------------------------------------------------
 
     def _spot(self, symbol: str, now: datetime) -> tuple[float, str]:
-        ib = ib_spot(self.store.hgetall(keys.quote(symbol)), now)
+        key = keys.quote(symbol)
+        ib = ib_spot(Quote.from_redis(self.store.hgetall(key), key=key.name), now)
         if ib is not None:
             return ib, "ib_quote"
         got = self.client.get("GLOBAL_QUOTE", symbol=symbol)
@@ -158,26 +156,19 @@ class ChainsCycle:
         try:
             got = self.client.get("NEWS_SENTIMENT", tickers=symbol, sort="LATEST", limit="50")
         except (ProviderError, BudgetExhausted) as exc:
-            self.store.hincrby(keys.alpha_vantage_metrics(), "news_failures")
+            self.store.hupdate(keys.alpha_vantage_metrics(), AlphaVantageMetrics.news_failed())
             log.warning("%s news not refreshed: %s", symbol, exc)
             return
-        sentiment = news.aggregate(got.body or {}, symbol)
-        self.store.hset(keys.news_sentiment(symbol), {**sentiment.fields(), "as_of": now.isoformat()})
+        self.store.hset(keys.news_sentiment(symbol), news.aggregate(got.body or {}, symbol, now).to_redis())
 
 
-def ib_spot(quote: dict[str, str], now: datetime) -> float | None:
-    """Mid of a fresh two-sided IB quote, else its last; None when missing, stale or unreadable."""
-    try:
-        raw = quote["as_of"]
-        as_of = float(raw) if raw.replace(".", "", 1).isdigit() else datetime.fromisoformat(raw).timestamp()
-        bid, ask, last = (float(quote.get(f) or "nan") for f in ("bid", "ask", "last"))
-    except (KeyError, ValueError):
+def ib_spot(quote: Quote | Absent, now: datetime) -> float | None:
+    """Mid of a fresh two-sided IB quote, else its last; None when absent, malformed or stale."""
+    if isinstance(quote, Absent) or not -5.0 <= quote.age_s(now.timestamp()) <= QUOTE_MAX_AGE_S:
+        if isinstance(quote, Absent):
+            log.debug("no IB quote for spot: %s", quote)
         return None
-    if not -5.0 <= now.timestamp() - as_of <= QUOTE_MAX_AGE_S:
-        return None
-    if bid > 0 and ask >= bid:
-        return (bid + ask) / 2.0
-    return last if last > 0 else None
+    return quote.spot
 
 
 def tokens_left(store: Store, shape: BucketShape, now_epoch: float) -> int:
@@ -200,11 +191,10 @@ def build(store: Store, settings: Settings, symbols: tuple[str, ...], stop: thre
 
     def acquire() -> None:
         bucket.acquire(ACQUIRE_MAX_WAIT_S)
-        store.hset(metrics, {"tokens_left": str(tokens_left(store, bucket.shape, clock.wall_epoch()))})
+        store.hupdate(metrics, AlphaVantageMetrics.tokens(tokens_left(store, bucket.shape, clock.wall_epoch())))
 
     def observe(kind: str) -> None:
-        store.hincrby(metrics, "requests")
-        store.hincrby(metrics, kind)
+        store.hupdate(metrics, AlphaVantageMetrics.response(kind))
 
     client = AlphaVantageClient(settings.alpha_vantage_url, settings.alpha_vantage_api_key, acquire, observe,
                                 retry=retry, stop=stop)

@@ -6,6 +6,15 @@ any reconnect it re-qualifies and resubscribes everything itself. A feed still s
 ``max_resubscribes`` resubscriptions escalates to a reconnect. No Redis: everything goes into
 ``StreamState``.
 
+Backfill (data enters only through ingestion): on every (re)connect, each symbol's last two
+sessions of 1-minute TRADES bars (``reqHistoricalDataAsync``, regular hours, epoch dates) go into
+``StreamState.history``; the writer merges them under the live minutes in ``market:{sym}:bars:1min``
+(``qc.ingest.bars.merge_history``), so `qc analytics` warms from Redis alone and a reconnect's gap
+is filled. IB rather than Alpha Vantage's TIME_SERIES_INTRADAY: no request budget spent, the same
+prints the live bars come from, and the connection is already there. One request per symbol per
+connect stays far inside IB's pacing (six per contract per 2 s, 60 per 10 minutes). The requests
+run as tasks beside the subscriptions, so a slow history answer never delays live data.
+
 *Arrival* of a message is the start of the socket read that delivered it: ib_async stamps
 ``wrapper.time`` (wall) in ``tcpDataArrived`` before decoding and emits ``pendingTickersEvent``
 (or ``barUpdateEvent``) in the same synchronous call; the handler converts that wall stamp to the
@@ -20,6 +29,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from ib_async import Contract, RealTimeBarList, Stock, Ticker
 
@@ -27,6 +37,7 @@ from qc.core import clock
 from qc.core.errors import QcError
 from qc.ib.connection import ConnectionOptions, IBConnection
 from qc.ib.errors import Action
+from qc.ingest.bars import history_bar, valid_bars
 from qc.ingest.cycle import ib_events
 from qc.ingest.staleness import FEEDS
 from qc.ingest.state import StreamState
@@ -34,6 +45,7 @@ from qc.ingest.state import StreamState
 log = logging.getLogger(__name__)
 
 TICK_BY_TICK = "AllLast"
+HISTORY_DURATION = "2 D"  # two sessions: what the bars list keeps (stream_writer.BARS_KEEP)
 MIN_RESUBSCRIBE_S = {"trades": 15.0}  # IB: one tick-by-tick request per instrument per 15 s (ref §11)
 
 
@@ -51,6 +63,7 @@ class FeedOptions:
     backoff_cap_s: float = 30.0
     resubscribe_every_s: float = 5.0
     max_resubscribes: int = 3
+    history_timeout_s: float = 60.0
 
     def connection(self) -> ConnectionOptions:
         return ConnectionOptions(self.host, self.port, self.client_id, readonly=True,
@@ -77,6 +90,7 @@ class IBFeed(IBConnection):
         self._resets: dict[str, list[int]] = {}
         self._tries: Counter[tuple[str, str]] = Counter()
         self._last_resub: dict[tuple[str, str], float] = {}
+        self._backfills: set[asyncio.Task[None]] = set()
         self.ib.pendingTickersEvent += self.guard(self._on_tickers)
         self.ib.barUpdateEvent += self.guard(self._on_bar)
 
@@ -98,6 +112,9 @@ class IBFeed(IBConnection):
                 continue
             for feed in FEEDS:
                 self._subscribe(sub, feed)
+            task = asyncio.ensure_future(self._backfill(sub.symbol, sub.contract))
+            self._backfills.add(task)
+            task.add_done_callback(self._backfills.discard)
         now_mono, now_market = clock.monotonic(), self.state.clock.epoch()
         self.state.freshness.reset_baseline(now_mono, now_market)
         log.info("ib %s:%d connected as client %d; %d symbols subscribed", o.host, o.port, o.client_id,
@@ -119,6 +136,26 @@ class IBFeed(IBConnection):
             self._resets.setdefault(symbol, []).append(len(ticker.domTicks) if ticker is not None else 0)
         else:
             super().on_ib_error(action, req_id, code, message, contract)
+
+    # --- history -------------------------------------------------------------------------------
+
+    async def _backfill(self, symbol: str, contract: Contract) -> None:
+        """The last ``HISTORY_DURATION`` of finished 1-minute TRADES bars into the state (merged by the writer)."""
+        try:
+            got = await self.ib.reqHistoricalDataAsync(contract, endDateTime="", durationStr=HISTORY_DURATION,
+                                                       barSizeSetting="1 min", whatToShow="TRADES", useRTH=True,
+                                                       formatDate=2, timeout=self.options.history_timeout_s)
+        except ConnectionError as exc:  # the socket went; the next connect asks again (a timeout returns no bars)
+            log.warning("ib: %s history not fetched (%s); the bars list keeps what it has", symbol, exc)
+            return
+        bars, rejected = valid_bars(history_bar(b.date, b.open, b.high, b.low, b.close, b.volume, b.average,
+                                                b.barCount) for b in got or [] if isinstance(b.date, datetime))
+        if rejected:
+            log.warning("ib: %s history: %d bars refused (%s)", symbol, sum(rejected.values()), dict(rejected))
+        if not bars:
+            log.warning("ib: %s history: no 1-minute bars came back", symbol)
+            return
+        self.state.history(symbol, bars, clock.monotonic())
 
     # --- subscriptions -------------------------------------------------------------------------
 

@@ -14,14 +14,16 @@ import logging
 from qc.core import clock as clocks
 from qc.core import keys
 from qc.core.clock import Clock
+from qc.core.codec import Absent
 from qc.core.keys import Key
 from qc.ingest.cycle.ib_feed import IBFeed
 from qc.ingest.cycle.stream_writer import StreamWriter
 from qc.ingest.staleness import FEEDS
 from qc.ingest.state import StreamState
+from qc.runtime.codec import IbkrConnected, IngestLatency, IngestRecoveries, StaleFeeds, WorkerErrors
 from qc.runtime.redis_batch import WriteBatch
 from qc.runtime.store import REDIS_ERRORS, Store
-from qc.runtime.worker import SystemdNotifier, stage_heartbeat
+from qc.runtime.worker import SystemdNotifier, registry_entry, stage_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class Monitor:
         self._errors_reported = 0
         self._stale_written: set[str] = set(self._all_fields())
         self._rewritten_at = -1e18
+        self.started = clocks.wall_epoch()
 
     def _all_fields(self) -> list[str]:
         return [f"{s}:{f}" for s in self.state.symbols for f in FEEDS]
@@ -67,7 +70,7 @@ class Monitor:
             self.writer.rewrite_all()
             self._rewritten_at = mono
         wall = clocks.wall_epoch()
-        fields = {f"{s}:{f}": f"{wall - (mono - last):.3f}" for (s, f), last in stale.items()}
+        fields = StaleFeeds({StaleFeeds.field(s, f): wall - (mono - last) for (s, f), last in stale.items()}).to_redis()
         new_errors = self.feed.errors - self._errors_reported
         try:
             if not self.writer.flush(extra=lambda pipe: self._stage(pipe, fields, new_errors)):
@@ -86,16 +89,22 @@ class Monitor:
         if fresh:
             pipe.hdel(stale_key.name, *fresh)
         connected = keys.ibkr_connected()
-        pipe.set(connected.name, "1" if self.state.connected else "0", ex=connected.ttl_s)
-        latency = self.writer.latency.summary()
-        _hset(pipe, keys.ingest_latency(), {k: str(v) for k, v in latency.items()})
-        recoveries = {f"{s}:{f}": str(n) for (s, f), n in self.feed.resubscriptions.items()}
-        recoveries["reconnects"] = str(self.feed.reconnects)
-        _hset(pipe, keys.ingest_recoveries(), recoveries)
+        pipe.set(connected.name, IbkrConnected(self.state.connected).to_redis(), ex=connected.ttl_s)
+        latency_key = keys.ingest_latency()
+        latency = IngestLatency.from_summary(self.writer.latency.summary(), key=latency_key.name)
+        if isinstance(latency, Absent):  # never store a NaN or a negative latency as data
+            log.warning("%s: latency not published: %s", self.name, latency)
+        else:
+            _hset(pipe, latency_key, latency.to_redis())
+        recoveries = IngestRecoveries(self.feed.reconnects, {
+            StaleFeeds.field(s, f): n for (s, f), n in self.feed.resubscriptions.items()})
+        _hset(pipe, keys.ingest_recoveries(), recoveries.to_redis())
         if new_errors:
-            pipe.hincrby(keys.worker_errors().name, self.name, new_errors)
-            _expire(pipe, keys.worker_errors())
-        stage_heartbeat(pipe, self.name, self.cycles, self.register)
+            errors = keys.worker_errors()
+            for module, n in WorkerErrors.counted(self.name, new_errors).increments.items():
+                pipe.hincrby(errors.name, module, n)
+            _expire(pipe, errors)
+        stage_heartbeat(pipe, self.name, registry_entry(self.started, self.cycles) if self.register else None)
 
 
 def _hset(pipe: WriteBatch, key: Key, fields: dict[str, str]) -> None:

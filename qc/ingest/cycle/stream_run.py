@@ -24,6 +24,7 @@ from qc.ingest.cycle.stream_monitor import Monitor
 from qc.ingest.cycle.stream_writer import StreamWriter
 from qc.ingest.staleness import FEEDS
 from qc.ingest.state import StreamState
+from qc.runtime.codec import StaleFeeds
 from qc.runtime.health import INGESTION_MODULE
 from qc.runtime.store import REDIS_ERRORS, Store
 from qc.runtime.worker import SystemdNotifier, deregister
@@ -176,7 +177,7 @@ def _leave(store: Store, state: StreamState, monitor: Monitor, writer: StreamWri
         writer.retry_at = 0.0
         writer.flush()
         store.delete(keys.ibkr_connected())
-        store.hdel(keys.data_stale(), *[f"{s}:{f}" for s in state.symbols for f in FEEDS])
+        store.hdel(keys.data_stale(), *[StaleFeeds.field(s, f) for s in state.symbols for f in FEEDS])
     except REDIS_ERRORS as exc:
         log.warning("stream: final write skipped, redis unreachable (%s)", exc)
     deregister(store, monitor.name)

@@ -24,7 +24,9 @@ from qc.analytics.imbalance import venue_attribution
 from qc.core import clock, keys
 from qc.core.backoff import backoff_s
 from qc.core.keys import Key
+from qc.ingest.bars import merge_history
 from qc.ingest.book import ASK, BID, DepthBook
+from qc.ingest.codec import VenueShares, auction_fields, decode_bars, quote_fields
 from qc.ingest.state import StreamState, SymbolState
 from qc.runtime.redis_batch import WriteBatch, batcher_for
 from qc.runtime.store import REDIS_ERRORS, Store
@@ -32,7 +34,7 @@ from qc.runtime.store import REDIS_ERRORS, Store
 log = logging.getLogger(__name__)
 
 TRADES_MAXLEN = 100_000
-BARS_KEEP = 390  # one regular session of minutes
+BARS_KEEP = 2 * 390  # two regular sessions of minutes: the backfill's "2 D", the warm start's realised vols
 LATENCY_WINDOW = 4096
 VENUES_EVERY_S = 0.25  # venue shares are a slow aggregate: refreshed at most 4x/s, not per book write
 FEED_OF_ITEM = {"book": "depth", "quote": "quotes", "trades": "trades", "bars": "bars", "auction": "auction"}
@@ -145,6 +147,8 @@ class StreamWriter:
             return False
         if not (dirty or venues or extra):
             return True
+        if not all(self._merge_history(s) for s in dirty if s.history is not None):
+            return False
         pipe = self.batch()
         staged: list[tuple[str, dict[str, str]]] = []
         self._ttl_staged = set()
@@ -184,10 +188,9 @@ class StreamWriter:
             staged.append(self._hash(pipe, keys.book(s.symbol), s.book.fields()))
             self._venues_due.setdefault(s.symbol, s.pending["book"])
         if "quote" in s.pending:
-            staged.append(self._hash(pipe, keys.quote(s.symbol), {k: repr(v) for k, v in s.quote.items()}))
+            staged.append(self._hash(pipe, keys.quote(s.symbol), quote_fields(s.quote)))
         if "auction" in s.pending:
-            staged.append(self._hash(pipe, keys.auction_imbalance(s.symbol),
-                                     {k: repr(v) for k, v in s.auction.items()}))
+            staged.append(self._hash(pipe, keys.auction_imbalance(s.symbol), auction_fields(s.auction)))
         if s.trades:
             key = keys.trades(s.symbol)
             for fields in s.trades:
@@ -195,9 +198,37 @@ class StreamWriter:
             self._expire(pipe, key)
         if s.bars:
             key = keys.bars_1min(s.symbol)
-            pipe.rpush(key.name, *[b.to_json() for b in s.bars])
+            pipe.rpush(key.name, *[b.to_redis() for b in s.bars])
             pipe.ltrim(key.name, -BARS_KEEP, -1)
             self._expire(pipe, key)
+
+    def _merge_history(self, s: SymbolState) -> bool:
+        """Backfill: read the bars list, merge IB's history under the live minutes, replace the list.
+
+        A synchronous read-modify-write on the event loop, once per symbol and (re)connect (a few ms
+        for two sessions of minutes, off the per-message path). Nothing else writes the key meanwhile:
+        the loop runs one thing at a time, and the live minutes still in ``s.bars`` are appended after
+        it by this same flush. One MULTI on one key: readers never see the list empty or half-built.
+        """
+        assert s.history is not None
+        key = keys.bars_1min(s.symbol)
+        try:
+            stored, rejected = decode_bars(self.store.client.lrange(key.name, 0, -1), key=key.name)
+            merged = merge_history(stored, s.history, now_epoch=self.state.clock.epoch(), keep=BARS_KEEP - len(s.bars),
+                                   live_from=min((b.start for b in s.bars), default=None))
+            pipe = self.store.client.pipeline(transaction=True)
+            pipe.delete(key.name)
+            if merged:
+                pipe.rpush(key.name, *[b.to_redis() for b in merged])
+                pipe.expire(key.name, key.ttl_s)
+            pipe.execute()
+        except REDIS_ERRORS as exc:
+            self.failed(exc)
+            return False
+        log.info("%s: %d historical minutes merged into %s (%d minutes now%s)", s.symbol, len(s.history), key.name,
+                 len(merged), f"; dropped unreadable {dict(rejected)}" if rejected else "")
+        s.history = None
+        return True
 
     def _hash(self, pipe: WriteBatch, key: Key, fields: dict[str, str]) -> tuple[str, dict[str, str]]:
         """Replace a hash without an empty moment: HSET what changed since the last write, HDEL what vanished."""
@@ -220,13 +251,10 @@ class StreamWriter:
 
 
 def venue_fields(book: DepthBook) -> dict[str, str]:
-    """"{side}:{venue}" -> share of that side's displayed size, and "{side}:herfindahl"."""
+    """The ``VenueShares`` hash: "{side}:{venue}" -> share of that side's displayed size, "{side}:herfindahl"."""
     bids, asks = book.sides[BID], book.sides[ASK]
     got = venue_attribution([lv.venue for lv in bids], [lv.size for lv in bids],
                             [lv.venue for lv in asks], [lv.size for lv in asks])
-    out: dict[str, str] = {}
-    for name, side in (("bid", got.bid), ("ask", got.ask)):
-        out |= {f"{name}:{venue}": f"{share:.6f}" for venue, share in side.shares.items()}
-        if side.shares:
-            out[f"{name}:herfindahl"] = f"{side.herfindahl:.6f}"
-    return out
+    return VenueShares(dict(got.bid.shares), dict(got.ask.shares),
+                       float(got.bid.herfindahl) if got.bid.shares else None,
+                       float(got.ask.herfindahl) if got.ask.shares else None).to_redis()
