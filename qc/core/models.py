@@ -6,6 +6,7 @@ contracts (options). Side conventions follow IB where IB defines them and say so
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -70,7 +71,17 @@ def trade_fields(ts: str, price: float, size: float, venue: str, side: int) -> d
 
 
 def decode_trade_fields(f: Mapping[str, str]) -> tuple[float, float, float, int]:
-    """A stream entry as (market epoch, price, size, side), validated; :class:`Malformed` otherwise."""
+    """A stream entry as (market epoch, price, size, side), validated; :class:`Malformed` otherwise.
+
+    A catch-up after a pause reads hundreds of thousands of prints: the plainly good ones take a
+    short path (same checks, no per-field calls); anything else goes through the checks that name
+    the bad field. ``tests/unit/test_ingest_codec.py`` holds the two paths equal.
+    """
+    return _plain_trade(f) or checked_trade_fields(f)
+
+
+def checked_trade_fields(f: Mapping[str, str]) -> tuple[float, float, float, int]:
+    """:func:`decode_trade_fields` field by field: :class:`Malformed` names the first bad one."""
     check_version(f, Trade.VERSION)
     price = req_float(need(f, "price"), "price", lo=0.0)
     if price <= 0:
@@ -79,6 +90,22 @@ def decode_trade_fields(f: Mapping[str, str]) -> tuple[float, float, float, int]
     ts = req_float(need(f, "ts"), "ts", lo=0.0, hi=EPOCH_MAX)
     return (ts, price, req_float(need(f, "size"), "size", lo=0.0), side)
 
+
+
+_TRADE_VERSION = str(Trade.VERSION)
+
+
+def _plain_trade(f: Mapping[str, str]) -> tuple[float, float, float, int] | None:
+    """The entry when it is plainly good (current version, finite, in range); None to check it field by field."""
+    if f.get("v") != _TRADE_VERSION:
+        return None
+    try:
+        ts, price, size, side = float(f["ts"]), float(f["price"]), float(f["size"]), int(f["side"])
+    except (KeyError, TypeError, ValueError):
+        return None  # the checked path names the field and the reason
+    if 0.0 < price < math.inf and 0.0 <= size < math.inf and 0.0 <= ts <= EPOCH_MAX and -1 <= side <= 1:
+        return ts, price, size, side
+    return None
 
 @dataclass(frozen=True, slots=True)
 class Quote:

@@ -10,9 +10,11 @@ import pytest
 
 from qc.analytics.chain_input import QUOTE_MAX_AGE_S
 from qc.analytics.codec import GexProfile
+from qc.analytics.cycle.inputs import ChainReader
 from qc.analytics.cycle.loop import AnalyticsCycle
 from qc.core import keys
-from qc.ingest.codec import Quote
+from qc.core.codec import Absent
+from qc.ingest.codec import OptionChain, Quote
 from qc.runtime.store import Store
 from qc.sim.market.market import SimMarket
 
@@ -95,3 +97,19 @@ def test_positioning_follows_the_live_quote_within_one_cycle(store: Store, av: S
     worker(stale_quote)
     last = store.hgetall(keys.gex("SPY"))
     assert last["spot_source"] == "chain" and "s old" in last["spot_reason"]
+
+
+def test_the_chain_is_decoded_again_only_when_qc_chains_rewrote_it(store: Store, av: ScriptedAV,
+                                                                    redis_server: RedisServer) -> None:
+    read = ChainReader(store)
+    assert isinstance(read("SPY"), Absent)
+    chains = cycle_for(store, settings_for(redis_server.url, av), with_news=False)
+    chains(NOW)
+    first = read("SPY")
+    assert isinstance(first, OptionChain)
+    assert read("SPY") is first  # unchanged text: the last decode is reused
+    chains(NOW + timedelta(minutes=5))  # the next `qc chains` cycle rewrites the document
+    second = read("SPY")
+    assert isinstance(second, OptionChain) and second is not first and second.as_of > first.as_of
+    store.delete(keys.option_chain("SPY"))
+    assert isinstance(read("SPY"), Absent)  # a vanished chain is never served from the cache

@@ -12,9 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qc.core.codec import Absent
+from qc.core.codec import Absent, Malformed
+from qc.core.models import checked_trade_fields, decode_trade_fields
 from qc.ingest.book import ASK, BID, INSERT, DepthBook
 from qc.ingest.codec import (
+    ROW_FIELDS,
     AuctionImbalance,
     Bar,
     Book,
@@ -28,6 +30,7 @@ from qc.ingest.codec import (
     auction_fields,
     decode_bars,
     decode_trades,
+    fast_row,
     quote_fields,
     trade_fields,
 )
@@ -315,6 +318,37 @@ def test_chain_round_trips(chain: OptionChain) -> None:
     assert OptionChain.from_redis(chain.to_redis(), key=K) == chain
 
 
+
+json_values = (st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=True)
+               | st.text(max_size=12) | st.sampled_from(("C", "P", "mark", "vendor", "2026-03-20", "2026-02-30", "")))
+
+
+@given(rows, st.dictionaries(st.sampled_from(ROW_FIELDS), json_values, max_size=3),
+       st.lists(st.sampled_from(ROW_FIELDS), max_size=2))
+def test_the_fast_row_path_agrees_with_the_checked_one(row: ChainRow, change: dict[str, Any],
+                                                       drop: list[str]) -> None:
+    """fast_row accepts only what ChainRow.from_json accepts, with the same values; else it defers."""
+    doc = {**row.to_json(), **change}
+    for name in drop:
+        doc.pop(name, None)
+    fast = fast_row(doc)
+    try:
+        checked: ChainRow | None = ChainRow.from_json(doc)
+    except Malformed:
+        checked = None
+    if fast is not None:
+        assert checked is not None and tuple(fast) == tuple(checked)
+        assert all(type(a) is type(b) for a, b in zip(fast, checked, strict=True))
+    if not change and not drop:
+        assert fast is not None  # a well-formed row takes the fast path
+
+
+def test_fast_row_builds_rows_in_field_order() -> None:
+    doc = chain_doc()["rows"][0]
+    assert fast_row(doc) == ChainRow.from_json(doc)
+    assert ROW_FIELDS[:12] == ("expiry", "right", "strike", "bid", "ask", "mark", "volume", "open_interest",
+                               "t_years", "iv", "iv_source", "divergent")
+
 def chain_doc(**change: Any) -> dict[str, Any]:
     row = ChainRow(date(2026, 3, 20), "C", 500.0, 1.0, 1.2, 1.1, 10, 100, 0.05, 0.2, "mark", False,
                    0.5, 0.01, 0.2, -0.1, 0.02, 0.0, 0.0)
@@ -368,3 +402,25 @@ def test_chain_accessors() -> None:
     assert got.rows[0].contract == (date(2026, 3, 20), 500.0, "C")
     assert OptionChain.from_redis(json.dumps(doc).encode(), key=K) == got  # a bytes client reads the same
     assert got.as_of - timedelta(seconds=1) < NOW
+
+
+trade_values = st.none() | st.sampled_from(("", "nan", "inf", "-1", "0", "1", "-2", "1.0", "1e400", "abc", "2",
+                                            "9999999999", "1700000000.5", "5e-324"))
+
+
+@given(st.dictionaries(st.sampled_from(("ts", "price", "size", "side", "v", "venue")), trade_values),
+       st.booleans())
+def test_the_plain_trade_path_agrees_with_the_checked_one(change: dict[str, str | None], drop_v: bool) -> None:
+    fields = {**trade_fields("1700000000.5", 10.0, 5.0, "ARCA", 1), **change}
+    if drop_v:
+        fields.pop("v")
+    entry = {k: v for k, v in fields.items() if v is not None}
+    try:
+        checked: tuple[float, float, float, int] | None = checked_trade_fields(entry)
+    except Malformed:
+        checked = None
+    try:
+        got: tuple[float, float, float, int] | None = decode_trade_fields(entry)
+    except Malformed:
+        got = None
+    assert got == checked

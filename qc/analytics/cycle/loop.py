@@ -50,6 +50,7 @@ class AnalyticsCycle:
         self.state = {s: SymbolState() for s in symbols}
         self.schedule = Schedule({name: p for name, p in PERIODS.items() if tasks is None or name in tasks})
         self.since: dict[str, str] = {}
+        self.read_chain = inputs.ChainReader(store)
 
     def __call__(self, now: datetime) -> None:
         if not self.since:
@@ -111,7 +112,7 @@ class AnalyticsCycle:
 
     def positioning(self, sym: str, now: datetime) -> None:
         """Every 30 s, chain changed or not: revalued at the live spot (see qc.analytics.chain_input)."""
-        chain, quote = inputs.read_option_chain(self.store, sym), inputs.read_quote(self.store, sym)
+        chain, quote = self.read_chain(sym), inputs.read_quote(self.store, sym)
         if isinstance(chain, Absent):
             reason = (f"no option chain in Redis ({chain.key}): is `qc chains` running?" if chain.reason == "missing"
                       else f"option chain unusable ({chain}): is `qc chains` up to date?")
