@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 MAX_DTE: dict[str, int | None] = {"0dte": 0, "1dte": 1, "14dte": 14, "all": None}
 MAX_AGE_S = 120.0  # `qc analytics` refreshes every 30 s: four missed cycles is stale
-MAX_CHAIN_AGE_S = 600.0  # `qc chains` refreshes every 300 s: two missed cycles is stale
 SOURCE_WORKER = "qc_analytics"
 SOURCE_RECOMPUTED = "recomputed_from_chain"
 NUMBERS = GEX_NUMBERS
@@ -128,8 +127,8 @@ def chain_report(symbol: str, chain: OptionChain, quote: Quote | Absent, selecti
     source = GammaSource(worker.labels.get("gamma_source") or GammaSource.MODEL.value) if worker else GammaSource.MODEL
     live = positioning_at_live_spot(chain, quote, now, convention=convention, gamma_source=source,
                                     max_dte=MAX_DTE[selection])
-    age = (now - chain.as_of).total_seconds()
-    reasons = (f"option chain is {age:.0f} s old (qc chains refreshes every 300 s)",) if age > MAX_CHAIN_AGE_S else ()
+    stale = chain.stale_reason(now.timestamp())
+    reasons = (stale,) if stale else ()
     return replace(report_from_positioning(symbol, live, chain.as_of, now), selection=selection,
                    stale_reasons=reasons)
 

@@ -1,4 +1,5 @@
-"""Dataclasses shared across subsystems: market data, option quotes.
+"""Market-data types shared by the producers and consumers of Redis values (and by the simulator):
+the L2 level, the IB 5-second bar, the one 1-minute bar and the one trade.
 
 Times are tz-aware UTC datetimes; prices in the instrument's currency; sizes in shares (stock) or
 contracts (options). Side conventions follow IB where IB defines them and say so.
@@ -9,8 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import ClassVar, Literal, cast
+from datetime import datetime, timezone
+from typing import ClassVar, cast
 
 from qc.core.codec import (
     EPOCH_MAX,
@@ -25,7 +26,6 @@ from qc.core.codec import (
     req_int,
 )
 
-Right = Literal["C", "P"]
 BUY, SELL, UNKNOWN_SIDE = 1, -1, 0
 
 
@@ -107,23 +107,6 @@ def _plain_trade(f: Mapping[str, str]) -> tuple[float, float, float, int] | None
         return ts, price, size, side
     return None
 
-@dataclass(frozen=True, slots=True)
-class Quote:
-    """Top of book plus the last trade and the session's volume so far."""
-
-    ts: datetime
-    bid: float
-    ask: float
-    bid_size: float
-    ask_size: float
-    last: float
-    last_size: float
-    volume: float
-
-    @property
-    def mid(self) -> float:
-        return 0.5 * (self.bid + self.ask)
-
 
 @dataclass(frozen=True, slots=True)
 class FiveSecondBar:
@@ -201,48 +184,3 @@ class Bar:
                    None if parts is None else req_int(parts, "bars", lo=0, hi=60))
 
 
-@dataclass(frozen=True, slots=True)
-class AuctionImbalance:
-    """Closing-auction imbalance: signed shares (+ buy), paired shares, indicative clearing price."""
-
-    ts: datetime
-    imbalance: float
-    paired: float
-    indicative_price: float
-
-
-@dataclass(frozen=True, slots=True)
-class OptionContract:
-    """A listed equity option; ``occ_symbol`` is the OCC form IB uses as localSymbol."""
-
-    underlying: str
-    expiry: date
-    strike: float
-    right: Right
-    multiplier: int = 100
-
-    @property
-    def occ_symbol(self) -> str:
-        """E.g. ``SPY   240119C00450000``: root padded to 6, YYMMDD, C/P, strike × 1000 in 8 digits."""
-        return f"{self.underlying:<6}{self.expiry:%y%m%d}{self.right}{round(self.strike * 1000):08d}"
-
-
-@dataclass(frozen=True, slots=True)
-class OptionQuote:
-    """A quoted option with its Greeks in qc's units (see ``qc/analytics/greeks.py``)."""
-
-    contract: OptionContract
-    bid: float
-    ask: float
-    last: float
-    iv: float
-    delta: float
-    gamma: float
-    vega: float
-    theta: float
-    open_interest: int
-    volume: int
-
-    @property
-    def mark(self) -> float:
-        return 0.5 * (self.bid + self.ask)

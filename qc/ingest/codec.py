@@ -502,9 +502,18 @@ class OptionChain:
     dropped: Mapping[str, int] = field(default_factory=dict)
     rejected: Mapping[str, int] = field(default_factory=dict)
 
+    MAX_AGE_S: ClassVar[float] = 600.0  # `qc chains` rewrites every 300 s: two missed cycles is stale
+
     @property
     def as_of_epoch(self) -> float:
         return self.as_of.timestamp()
+
+    def stale_reason(self, now_epoch: float) -> str:
+        """Why figures computed from this chain are stale now ("" when they are not): the one threshold."""
+        age = now_epoch - self.as_of_epoch
+        if age <= self.MAX_AGE_S:
+            return ""
+        return f"option chain is {age:.0f} s old (> {self.MAX_AGE_S:.0f} s; `qc chains` refreshes every 300 s)"
 
     @property
     def divergent(self) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 from qc.core import clock, keys
 from qc.core.clock import NEW_YORK, SimClock, SystemClock
-from qc.core.models import Bar, DepthLevel, OptionContract, OptionQuote, Quote
+from qc.core.models import Bar, DepthLevel
 from qc.runtime.codec import SimClockAnchor
 from qc.runtime.store import REDIS_ERRORS, Store
 from qc.runtime.worker import Worker
@@ -30,6 +30,7 @@ from qc.sim.ib.server import IBGatewayServer
 from qc.sim.market import timeline
 from qc.sim.market.events import MarketEvent
 from qc.sim.market.market import SimMarket
+from qc.sim.market.models import OptionContract, OptionQuote, Quote
 from qc.sim.market.params import SimParams
 
 log = logging.getLogger(__name__)

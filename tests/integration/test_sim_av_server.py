@@ -17,11 +17,12 @@ import requests
 
 from qc.analytics.greeks import bsm
 from qc.core import clock
-from qc.core.models import Bar, DepthLevel, OptionContract, OptionQuote, Quote, Right
+from qc.core.models import Bar, DepthLevel
 from qc.sim.av import payloads as av_payloads
 from qc.sim.av.server import AV_RATE, AlphaVantageServer
 from qc.sim.market.events import MarketEvent
 from qc.sim.market.market import SimMarket
+from qc.sim.market.models import OptionContract, OptionQuote, Quote, Right
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)  # Tuesday 10:00 New York
 SPOT = 500.0

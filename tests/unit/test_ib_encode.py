@@ -15,7 +15,6 @@ import pytest
 from ib_async import LimitOrder, Option, Order, Stock
 from ib_async.objects import DOMLevel, TickByTickAllLast, TickByTickBidAsk, TickByTickMidPoint
 
-from qc.core.models import OptionContract
 from qc.sim.ib import encode as enc
 from qc.sim.ib import wire_orders as orders
 from qc.sim.ib.wire import FrameSplitter
@@ -32,6 +31,7 @@ from qc.sim.ib.wire_types import (
     option_wire_contract,
 )
 from qc.sim.market.events import DepthOp
+from qc.sim.market.models import OptionContract
 from tests.unit.ib_session import ACCOUNT, CLIENT_ID, FIRST_ID, Session
 
 SPY_ID = 756733

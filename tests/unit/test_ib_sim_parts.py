@@ -7,12 +7,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from qc.core.clock import NEW_YORK
-from qc.core.models import OptionContract
 from qc.sim.ib import history as hist
 from qc.sim.ib.catalog import Catalog
 from qc.sim.ib.ticks import BarBuilder
 from qc.sim.ib.wire_types import WireContract
 from qc.sim.market.market import SimMarket
+from qc.sim.market.models import OptionContract
 from qc.sim.market.params import SimParams
 
 T0 = 1_773_153_000  # a multiple of 5

@@ -7,10 +7,11 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from qc.core.models import Bar, OptionContract, OptionQuote, Quote
+from qc.core.models import Bar
 from qc.ingest.cycle.alphavantage import FATAL, Classified, classify
 from qc.sim.av import news as av_news
 from qc.sim.av import payloads as av_payloads
+from qc.sim.market.models import OptionContract, OptionQuote, Quote
 
 DEMO = ("The **demo** API key is for demo purposes only. Please claim your free API key at "
         "(https://www.alphavantage.co/support/#api-key) to explore our full API offerings.")

@@ -9,8 +9,8 @@ import pytest
 
 from qc.analytics.greeks import bsm, implied_vol, years_to_expiry
 from qc.core.clock import NEW_YORK
-from qc.core.models import OptionContract, OptionQuote
 from qc.sim.market.market import SimMarket
+from qc.sim.market.models import OptionContract, OptionQuote
 from qc.sim.market.params import SimParams
 
 NOW = datetime(2026, 3, 10, 11, 0, tzinfo=NEW_YORK).astimezone(timezone.utc)

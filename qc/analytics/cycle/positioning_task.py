@@ -30,8 +30,6 @@ from qc.core.codec import Absent, finite_or_none
 from qc.ingest.codec import OptionChain, Quote
 from qc.runtime.store import Store
 
-CHAIN_STALE_S = 600.0  # two `qc chains` cycles (300 s) of clock time
-
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -40,19 +38,21 @@ class Snapshot:
     chain: Chain
     spot: Spot
     chain_as_of: datetime
+    chain_stale: str  # why the chain is too old ("" when it is not): OptionChain.stale_reason, the one threshold
 
 
 def compute(chain: OptionChain, quote: Quote | Absent, now: datetime) -> Snapshot:
     """Positioning and 0DTE skew of ``chain`` valued at ``now`` and the live spot."""
     live = positioning_at_live_spot(chain, quote, now)
-    return Snapshot(live.pos, skew_of_nearest(live.chain), live.chain, live.spot, chain.as_of)
+    return Snapshot(live.pos, skew_of_nearest(live.chain), live.chain, live.spot, chain.as_of,
+                    chain.stale_reason(now.timestamp()))
 
 
 def gex_snapshot(snap: Snapshot, now: datetime, regime: Regime) -> GexSnapshot:
     """The `analytics:{sym}:gex` hash (contract with `qc gex`)."""
     p, s, zg = snap.pos, snap.skew, snap.pos.zero_gamma.level
     age = now.timestamp() - snap.chain_as_of.timestamp()
-    stale_reason = f"chain is {age:.0f} s old (> {CHAIN_STALE_S:.0f} s)" if age > CHAIN_STALE_S else ""
+    stale_reason = snap.chain_stale
     skew_reason = "; ".join(s.reasons) if s.skew_25d is None or s.moneyness_skew is None else ""
     numbers = {
         "total": p.gex_usd_per_1pct, "dex_usd": p.dex_usd, "vanna_usd_per_volpt": p.vanna_usd_per_volpt,

@@ -18,11 +18,12 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta, timezone
 
 from qc.core import clock
-from qc.core.models import Bar, OptionQuote
+from qc.core.models import Bar
 from qc.sim.av import news as av_news
 from qc.sim.av import payloads as av_payloads
 from qc.sim.av.payloads import Json
 from qc.sim.market.events import MarketModel
+from qc.sim.market.models import OptionQuote
 
 Params = Mapping[str, str]
 INTERVALS = {"1min": 1, "5min": 5, "15min": 15, "30min": 30, "60min": 60}

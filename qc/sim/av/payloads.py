@@ -20,7 +20,8 @@ import numpy as np
 
 from qc.analytics.greeks import bsm
 from qc.core.clock import NEW_YORK
-from qc.core.models import Bar, OptionContract, OptionQuote, Quote
+from qc.core.models import Bar
+from qc.sim.market.models import OptionContract, OptionQuote, Quote
 
 Json = dict[str, Any]
 

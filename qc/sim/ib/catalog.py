@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from qc.core import clock
-from qc.core.models import OptionContract
 from qc.sim.broker.orders import ContractKey
 from qc.sim.ib.wire_types import WireContract, WireContractDetails, option_wire_contract
 from qc.sim.market.events import MarketModel
+from qc.sim.market.models import OptionContract
 
 REAL_CON_IDS = {"SPY": 756733, "QQQ": 320227571, "IWM": 9579970}
 PRIMARY = {"SPY": "ARCA", "QQQ": "NASDAQ", "IWM": "ARCA"}

@@ -18,10 +18,11 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from qc.core import clock
-from qc.core.models import FiveSecondBar, OptionContract
+from qc.core.models import FiveSecondBar
 from qc.sim.ib import encode as enc
 from qc.sim.ib import ticks
 from qc.sim.market.events import DepthOp, ImbalanceEvent, MarketEvent, MarketModel, QuoteEvent, TradeEvent
+from qc.sim.market.models import OptionContract
 
 log = logging.getLogger(__name__)
 

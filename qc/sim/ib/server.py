@@ -29,7 +29,6 @@ from typing import TypeVar
 
 from qc.core import clock
 from qc.core.clock import Clock
-from qc.core.models import OptionContract
 from qc.sim.broker.engine import SimBroker
 from qc.sim.broker.matching import MarketKey
 from qc.sim.broker.reports import BrokerEvent
@@ -39,6 +38,7 @@ from qc.sim.ib.faults import FaultSwitches
 from qc.sim.ib.feeds import Feeds
 from qc.sim.ib.session import IBSession
 from qc.sim.market.events import MarketModel, QuoteEvent
+from qc.sim.market.models import OptionContract
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from qc.core.models import AuctionImbalance, FiveSecondBar, OptionQuote, Quote, Trade
+from qc.core.models import FiveSecondBar, Trade
 from qc.sim.ib import encode as enc
+from qc.sim.market.models import AuctionImbalance, OptionQuote, Quote
 
 BAR_SECONDS = 5
 MAX_EMPTY_GAP_S = 300  # a longer gap without prints (overnight) skips its empty bars

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qc.core.models import OptionContract
+from qc.sim.market.models import OptionContract
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from qc.core.models import DepthLevel, Quote, Trade
+from qc.core.models import DepthLevel, Trade
 from qc.sim.market.events import ASK, BID, DELETE, INSERT, UPDATE, DepthOp, MarketEvent, QuoteEvent, TradeEvent
+from qc.sim.market.models import Quote
 
 MIN_TOP_SIZE = 100.0
 

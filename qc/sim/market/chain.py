@@ -25,8 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from qc.analytics.greeks import bsm, years_to_expiry
-from qc.core.models import OptionContract, OptionQuote
 from qc.sim.market import underlying as und
+from qc.sim.market.models import OptionContract, OptionQuote
 from qc.sim.market.params import SimParams, UnderlyingParams, rng_for
 
 FloatArray = npt.NDArray[np.float64]

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from qc.core.models import AuctionImbalance, Bar, DepthLevel, OptionContract, OptionQuote, Quote, Trade
+from qc.core.models import Bar, DepthLevel, Trade
+from qc.sim.market.models import AuctionImbalance, OptionContract, OptionQuote, Quote
 
 ASK, BID = 0, 1
 INSERT, UPDATE, DELETE = 0, 1, 2

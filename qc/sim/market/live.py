@@ -19,10 +19,10 @@ import numpy as np
 import numpy.typing as npt
 
 from qc.core import clock
-from qc.core.models import AuctionImbalance
 from qc.sim.market import underlying as und
 from qc.sim.market.book import Ladder
 from qc.sim.market.events import ImbalanceEvent, MarketEvent
+from qc.sim.market.models import AuctionImbalance
 from qc.sim.market.params import VENUES, SimParams, UnderlyingParams, rng_for
 
 CHUNK, AUCTION = 6, 9

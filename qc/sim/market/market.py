@@ -34,13 +34,14 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 
 from qc.core import clock
-from qc.core.models import Bar, DepthLevel, OptionContract, OptionQuote, Quote
+from qc.core.models import Bar, DepthLevel
 from qc.sim.market import chain as ch
 from qc.sim.market import history as hist
 from qc.sim.market import underlying as und
 from qc.sim.market.book import apply_op
 from qc.sim.market.events import DepthOp, MarketEvent, QuoteEvent, TradeEvent
 from qc.sim.market.live import LiveSymbol, SecondWork
+from qc.sim.market.models import OptionContract, OptionQuote, Quote
 from qc.sim.market.params import SimParams
 
 SECOND = timedelta(seconds=1)
