@@ -120,8 +120,7 @@ class Vpin:
 
     @classmethod
     def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> Vpin | Absent:
-        result: Vpin | Absent = decode(key, raw, cls._parse)
-        return result
+        return decode(key, raw, cls._parse)
 
     @classmethod
     def _parse(cls, h: Mapping[str, str]) -> Vpin:
@@ -162,8 +161,7 @@ class Imbalance:
 
     @classmethod
     def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> Imbalance | Absent:
-        result: Imbalance | Absent = decode(key, raw, cls._parse)
-        return result
+        return decode(key, raw, cls._parse)
 
     @classmethod
     def _parse(cls, h: Mapping[str, str]) -> Imbalance:
@@ -277,8 +275,7 @@ def gex_from_redis(raw: Mapping[str, str] | None, *, key: str) -> GexSnapshot | 
         kind = req_str(need(h, "kind"), "kind", choices=(GEX_SNAPSHOT, GEX_PENDING))
         return GexSnapshot._parse(h) if kind == GEX_SNAPSHOT else GexPending._parse(h)
 
-    result: GexSnapshot | GexPending | Absent = decode(key, raw, parse)
-    return result
+    return decode(key, raw, parse)
 
 
 # --- analytics:{sym}:gex:strikes and :gex:profile (JSON) --------------------------------------
@@ -306,8 +303,7 @@ class GexStrikes:
 
     @classmethod
     def from_redis(cls, raw: str | None, *, key: str) -> GexStrikes | Absent:
-        result: GexStrikes | Absent = decode(key, raw, cls._parse)
-        return result
+        return decode(key, raw, cls._parse)
 
     @classmethod
     def _parse(cls, raw: str) -> GexStrikes:
@@ -337,8 +333,7 @@ class GexProfile:
 
     @classmethod
     def from_redis(cls, raw: str | None, *, key: str) -> GexProfile | Absent:
-        result: GexProfile | Absent = decode(key, raw, cls._parse)
-        return result
+        return decode(key, raw, cls._parse)
 
     @classmethod
     def _parse(cls, raw: str) -> GexProfile:
@@ -380,8 +375,7 @@ class Regime:
 
     @classmethod
     def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> Regime | Absent:
-        result: Regime | Absent = decode(key, raw, cls._parse)
-        return result
+        return decode(key, raw, cls._parse)
 
     @classmethod
     def _parse(cls, h: Mapping[str, str]) -> Regime:
@@ -415,8 +409,7 @@ class RegimeDay:
 
     @classmethod
     def from_redis(cls, raw: str | None, *, key: str) -> RegimeDay | Absent:
-        result: RegimeDay | Absent = decode(key, raw, cls._parse)
-        return result
+        return decode(key, raw, cls._parse)
 
     @classmethod
     def _parse(cls, raw: str) -> RegimeDay:
@@ -464,8 +457,7 @@ class FlowModelDoc:
 
     @classmethod
     def from_redis(cls, raw: str | None, *, key: str) -> FlowModelDoc | Absent:
-        result: FlowModelDoc | Absent = decode(key, raw, lambda r: cls.from_dict(_json_doc(r, "flow model")))
-        return result
+        return decode(key, raw, lambda r: cls.from_dict(_json_doc(r, "flow model")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,8 +481,7 @@ class FlowClusters:
 
     @classmethod
     def from_redis(cls, raw: str | None, *, key: str) -> FlowClusters | Absent:
-        result: FlowClusters | Absent = decode(key, raw, cls._parse)
-        return result
+        return decode(key, raw, cls._parse)
 
     @classmethod
     def _parse(cls, raw: str) -> FlowClusters:

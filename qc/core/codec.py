@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 VERSION_FIELD = "v"
 MISSING = "missing"  # the reason of an Absent whose key (or field) is simply not there
 EPOCH_MAX = 4_102_444_800.0  # 2100-01-01: a Unix time past it is a unit or parsing error, not a date
@@ -51,7 +52,7 @@ class Malformed(ValueError):
         self.field, self.why = field, why
 
 
-def decode(key: str, raw: T | None, parse: Callable[[T], Any]) -> Any:
+def decode(key: str, raw: R | None, parse: Callable[[R], T]) -> T | Absent:
     """``parse(raw)``, or Absent: ``missing`` for None/empty, ``malformed: …`` for bad content."""
     if raw is None or (isinstance(raw, (dict, str, list)) and len(raw) == 0):
         return Absent(key, MISSING)

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import ClassVar, cast
+from typing import ClassVar
 
 from qc.core.codec import (
     EPOCH_MAX,
@@ -62,7 +62,7 @@ class Trade:
             ts, price, size, side = decode_trade_fields(f)
             return cls(datetime.fromtimestamp(ts, timezone.utc), price, size, need(f, "venue"), side)
 
-        return cast("Trade | Absent", decode(key, raw, parse))
+        return decode(key, raw, parse)
 
 
 def trade_fields(ts: str, price: float, size: float, venue: str, side: int) -> dict[str, str]:
@@ -159,7 +159,7 @@ class Bar:
     @classmethod
     def from_redis(cls, raw: str | bytes | None, *, key: str) -> Bar | Absent:
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-        return cast("Bar | Absent", decode(key, text, cls.parse))
+        return decode(key, text, cls.parse)
 
     @classmethod
     def parse(cls, raw: str) -> Bar:

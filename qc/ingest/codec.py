@@ -154,7 +154,7 @@ class Quote:
             sizes = {n: opt_float(f.get(n), n, lo=0.0) for n in QUOTE_SIZES}
             return cls(as_of=epoch(need(f, "as_of"), "as_of"), **prices, **sizes)
 
-        return cast("Quote | Absent", decode(key, raw, parse))
+        return decode(key, raw, parse)
 
 
 QUOTE_BLANK = dict.fromkeys((*QUOTE_PRICES, *QUOTE_SIZES), "") | {"v": str(Quote.VERSION)}
@@ -236,7 +236,7 @@ class Book:
             return cls(tuple(sides["bid"][i] for i in range(len(sides["bid"]))),
                        tuple(sides["ask"][i] for i in range(len(sides["ask"]))))
 
-        return cast("Book | Absent", decode(key, raw, parse))
+        return decode(key, raw, parse)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +276,7 @@ class VenueShares:
                     shares[side][venue] = share
             return cls(shares["bid"], shares["ask"], hhi["bid"], hhi["ask"])
 
-        return cast("VenueShares | Absent", decode(key, raw, parse))
+        return decode(key, raw, parse)
 
 
 # --- auction, news ------------------------------------------------------------------------------
@@ -306,7 +306,7 @@ class AuctionImbalance:
                        indicative_price=positive(f.get("indicative_price"), "indicative_price", optional=True),
                        regulatory_imbalance=opt_float(f.get("regulatory_imbalance"), "regulatory_imbalance"))
 
-        return cast("AuctionImbalance | Absent", decode(key, raw, parse))
+        return decode(key, raw, parse)
 
 
 AUCTION_FIELDS = ("as_of", "imbalance", "paired", "indicative_price", "regulatory_imbalance")
@@ -351,7 +351,7 @@ class NewsSentiment:
                        latest_published=req_str(need(f, "latest_published"), "latest_published"),
                        as_of=req_instant(need(f, "as_of"), "as_of"))
 
-        return cast("NewsSentiment | Absent", decode(key, raw, parse))
+        return decode(key, raw, parse)
 
 
 # --- bars and trades ----------------------------------------------------------------------------
@@ -568,7 +568,7 @@ class OptionChain:
                        dropped={str(k): count(n, f"counts.dropped.{k}") for k, n in dropped.items()},
                        rejected=dict(rejected))
 
-        return cast("OptionChain | Absent", decode(key, as_text(raw), parse))
+        return decode(key, as_text(raw), parse)
 
 
 # --- the fast path for well-formed rows (the slow path above is the authority and names the field) ---

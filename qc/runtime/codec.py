@@ -40,18 +40,11 @@ from qc.core.codec import (
 )
 
 T = TypeVar("T")
-R = TypeVar("R")
 VERSION = 1
 COUNT_MAX = 2**53
 SPEED_MIN, SPEED_MAX = 0.01, 1e6  # `qc sim --speed` accepts ≥ 0.01
 LAST_ERROR_CHARS = 300
 OPTIONS_CHAIN_FEED = "options_chain"  # the feed `qc chains` marks stale in monitoring:data:stale
-
-
-def _decode(key: str, raw: R | None, parse: Callable[[R], T]) -> T | Absent:
-    """``qc.core.codec.decode``, typed."""
-    value: T | Absent = decode(key, raw, parse)
-    return value
 
 
 def _count(raw: Any, name: str) -> int:
@@ -107,7 +100,7 @@ class Heartbeat:
 
     @classmethod
     def from_redis(cls, raw: str | None, *, key: str) -> Heartbeat | Absent:
-        return _decode(key, raw, lambda text: cls(req_epoch(text, "heartbeat")))
+        return decode(key, raw, lambda text: cls(req_epoch(text, "heartbeat")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +114,7 @@ class IbkrConnected:
 
     @classmethod
     def from_redis(cls, raw: str | None, *, key: str) -> IbkrConnected | Absent:
-        return _decode(key, raw, lambda text: cls(req_flag(text, "value")))
+        return decode(key, raw, lambda text: cls(req_flag(text, "value")))
 
 
 # --- hashes of independent entries ------------------------------------------------------------
@@ -147,7 +140,7 @@ class WorkerEntry:
             return cls(req_int(need(doc, "pid"), "pid", lo=1), req_str(need(doc, "host"), "host", empty=False),
                        req_epoch(need(doc, "started"), "started"), _count(need(doc, "cycles"), "cycles"))
 
-        return _decode(key, raw, parse)
+        return decode(key, raw, parse)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +162,7 @@ class WorkerRegistry:
 
     @classmethod
     def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> WorkerRegistry | Absent:
-        return _decode(key, raw, lambda fields: cls(*_entries(key, fields, WorkerEntry.from_redis)))
+        return decode(key, raw, lambda fields: cls(*_entries(key, fields, WorkerEntry.from_redis)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +187,7 @@ class ChildStatus:
                        req_str(need(doc, "state"), "state", empty=False), _count(need(doc, "restarts"), "restarts"),
                        None if last_exit is None else req_int(last_exit, "last_exit", lo=-255, hi=255))
 
-        return _decode(key, raw, parse)
+        return decode(key, raw, parse)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +202,7 @@ class SupervisorChildren:
 
     @classmethod
     def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> SupervisorChildren | Absent:
-        return _decode(key, raw, lambda fields: cls(*_entries(key, fields, ChildStatus.from_redis)))
+        return decode(key, raw, lambda fields: cls(*_entries(key, fields, ChildStatus.from_redis)))
 
 
 # --- counters and marks -----------------------------------------------------------------------
@@ -231,7 +224,7 @@ class WorkerErrors:
 
     @classmethod
     def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> WorkerErrors | Absent:
-        return _decode(key, raw, lambda fields: cls({m: _count(n, m) for m, n in fields.items()}))
+        return decode(key, raw, lambda fields: cls({m: _count(n, m) for m, n in fields.items()}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +242,7 @@ class StaleFeeds:
 
     @classmethod
     def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> StaleFeeds | Absent:
-        return _decode(key, raw, lambda fields: cls(
+        return decode(key, raw, lambda fields: cls(
             {_symbol_feed(name): req_epoch(at, name) for name, at in fields.items()}))
 
 
@@ -271,7 +264,7 @@ class IngestRecoveries:
             return cls(_count(need(fields, "reconnects"), "reconnects"),
                        {_symbol_feed(name): _count(n, name) for name, n in rest.items()})
 
-        return _decode(key, raw, parse)
+        return decode(key, raw, parse)
 
 
 # --- latency ----------------------------------------------------------------------------------
@@ -305,12 +298,12 @@ class IngestLatency:
 
     @classmethod
     def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> IngestLatency | Absent:
-        return _decode(key, raw, lambda fields: cls._parse(_versioned(fields)))
+        return decode(key, raw, lambda fields: cls._parse(_versioned(fields)))
 
     @classmethod
     def from_summary(cls, summary: Mapping[str, float], *, key: str) -> IngestLatency | Absent:
         """The writer's numbers checked as the reader will check them (a NaN is refused, not stored)."""
-        return _decode(key, dict(summary), cls._parse)
+        return decode(key, dict(summary), cls._parse)
 
     @classmethod
     def _parse(cls, fields: Mapping[str, Any]) -> IngestLatency:
@@ -432,7 +425,7 @@ class AlphaVantageMetrics:
 
     @classmethod
     def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> AlphaVantageMetrics | Absent:
-        return _decode(key, raw, cls._parse)
+        return decode(key, raw, cls._parse)
 
     @classmethod
     def _parse(cls, fields: Mapping[str, str]) -> AlphaVantageMetrics:
@@ -500,7 +493,7 @@ class SimClockAnchor:
 
     @classmethod
     def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> SimClockAnchor | Absent:
-        return _decode(key, raw, lambda f: cls(
+        return decode(key, raw, lambda f: cls(
             req_epoch(need(f, "real_epoch"), "real_epoch"), req_epoch(need(f, "sim_epoch"), "sim_epoch"),
             req_float(need(f, "speed"), "speed", lo=SPEED_MIN, hi=SPEED_MAX)))
 

@@ -8,8 +8,12 @@ clock anchor in Redis makes `qc gex` measure ages in simulated time, as it does 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -29,7 +33,8 @@ from qc.runtime.store import Store, connect
 from qc.runtime.worker import Worker
 
 from .av_chains_harness import NOW, ScriptedAV, cycle_for, settings_for, sim_market
-from .conftest import RedisServer
+from .conftest import RedisServer, eventually
+from .stream_harness import start_sim, stop_process
 
 AGE_S = 42.0
 
@@ -233,3 +238,29 @@ def test_unreadable_hash_is_one_line_never_internal_error(redis_server: RedisSer
     assert code == 1 and out == "" and err.count("\n") == 1
     assert "cannot read dealer positioning for SPY: analytics:SPY:gex" in err and why in err
     assert "restart `qc analytics`" in err and "internal error" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_qc_gex_right_after_the_stack_starts_without_a_chain(redis_server: RedisServer, store: Store,
+                                                              tmp_path: Path) -> None:
+    """`qc sim`, `qc stream` and `qc analytics` as processes, no `qc chains` yet: `qc gex QQQ` is one line, exit 1."""
+    sim = start_sim(redis_server.url, tmp_path)
+    base = {**os.environ, "QC_REDIS_URL": redis_server.url}
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "qc", "stream", "QQQ"], cwd=tmp_path, text=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env={**base, "QC_IB_PORT": str(sim.port("ib")), "QC_IB_CLIENT_ID": "44"}),
+        subprocess.Popen([sys.executable, "-m", "qc", "analytics", "QQQ", "--task", "positioning"], cwd=tmp_path,
+                         text=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=base)]
+    try:
+        eventually(lambda: store.hget(keys.gex("QQQ"), "kind") == "pending", timeout_s=90)
+        got = subprocess.run([sys.executable, "-m", "qc", "gex", "QQQ"], cwd=tmp_path, env=base, text=True,
+                             capture_output=True, timeout=60)
+        assert got.returncode == 1 and got.stdout == "" and got.stderr.count("\n") == 1, got.stderr
+        assert "no dealer positioning for QQQ yet" in got.stderr and "qc chains" in got.stderr
+        assert "internal error" not in got.stderr and "Traceback" not in got.stderr
+    finally:
+        for p in procs:
+            stop_process(p)
+        stop_process(sim.proc)
