@@ -468,6 +468,7 @@ class ChainRow(NamedTuple):
 
 
 ROW_FIELDS: tuple[str, ...] = ChainRow._fields
+OPTIONAL_ROW_FIELDS = ROW_FIELDS[12:]  # qc's Greeks, then the vendor's: None or a finite number
 
 
 def volatility(raw: Any, name: str) -> float | None:
@@ -573,7 +574,7 @@ class OptionChain:
 
 # --- the fast path for well-formed rows (the slow path above is the authority and names the field) ---
 
-_FLOAT_FIELDS = ("bid", "ask", "mark", "strike", "t_years")
+_OPTIONAL_TYPES = frozenset({float, type(None)})
 
 
 @lru_cache(maxsize=256)
@@ -581,59 +582,38 @@ def _iso_date(raw: str) -> date:
     return date.fromisoformat(raw)
 
 
-def _finite(v: Any) -> float | None:
-    """``v`` as a float when it is a JSON number that is finite; None when the slow path must judge it."""
-    t = type(v)
-    if t is float:
-        return v if math.isfinite(v) else None
-    if t is int and -MAX_COUNT <= v <= MAX_COUNT:
-        return float(v)
-    return None
-
-
-def _optional(doc: dict[str, Any], names: tuple[str, ...]) -> list[float | None] | None:
-    """The optional numbers in ``names`` order (None where absent); None when one needs the checked path."""
-    out: list[float | None] = []
-    for n in names:
-        v = doc.get(n)
-        if v is None:
-            out.append(None)
-            continue
-        f = _finite(v)
-        if f is None:
-            return None
-        out.append(f)
-    return out
-
-
 def fast_row(doc: Any) -> ChainRow | None:
-    """:meth:`ChainRow.from_json` for a row that is plainly well formed (JSON numbers, in range);
-    None when anything is unusual, for the checked path to accept or refuse with its reason.
+    """:meth:`ChainRow.from_json` for a row that is plainly well formed (JSON floats and ints where
+    the writer puts them, in range); None when anything is unusual, for the checked path to accept
+    or refuse with its reason.
 
-    Why: a chain is ~3,000 rows per symbol read every 30 s; the checked path's per-field calls cost
-    ~4x this. ``tests/unit/test_ingest_codec.py`` holds the two paths equal on random rows.
+    Why: a chain is ~1,000–14,000 rows per symbol; the checked path's per-field calls cost ~3x this
+    (comparisons inline, one ``isfinite`` map over the optional Greeks, rows built positionally).
+    ``tests/unit/test_ingest_codec.py`` holds the two paths equal on random and corrupted rows.
     """
     if type(doc) is not dict:
         return None
-    right, expiry, divergent, source = doc.get("right"), doc.get("expiry"), doc.get("divergent"), doc.get("iv_source")
+    get = doc.get
+    right, expiry, divergent, source = get("right"), get("expiry"), get("divergent"), get("iv_source")
     if right not in ("C", "P") or type(expiry) is not str or len(expiry) != 10 or type(divergent) is not bool \
             or source not in IV_SOURCES:
         return None
-    bid, ask, mark, strike, t_years = (_finite(doc.get(n)) for n in _FLOAT_FIELDS)
-    if bid is None or ask is None or mark is None or strike is None or t_years is None:
+    bid, ask, mark, strike, t_years = get("bid"), get("ask"), get("mark"), get("strike"), get("t_years")
+    if type(bid) is not float or type(ask) is not float or type(mark) is not float or type(strike) is not float \
+            or type(t_years) is not float:
         return None
-    if not (bid >= 0.0 and ask > 0.0 and ask >= bid and mark >= 0.0 and strike > 0.0 and t_years >= 0.0):
+    # NaN fails every comparison; the upper bounds refuse inf
+    if not (0.0 <= bid <= ask < math.inf and ask > 0.0 and 0.0 <= mark < math.inf and 0.0 < strike < math.inf
+            and 0.0 <= t_years < math.inf):
         return None
-    volume, oi = doc.get("volume"), doc.get("open_interest")
+    volume, oi, iv = get("volume"), get("open_interest"), get("iv")
     if type(volume) is not int or type(oi) is not int or not (0 <= volume <= MAX_COUNT and 0 <= oi <= MAX_COUNT):
         return None
-    iv_raw = doc.get("iv")
-    iv = None if iv_raw is None else _finite(iv_raw)
-    if iv_raw is not None and (iv is None or not 0.0 < iv <= MAX_IV):
+    if iv is not None and (type(iv) is not float or not 0.0 < iv <= MAX_IV):
         return None
-    greeks = _optional(doc, QC_GREEKS)
-    vendor = _optional(doc, VENDOR_FIELDS)
-    if greeks is None or vendor is None:
+    optional = [get(n) for n in OPTIONAL_ROW_FIELDS]
+    if not _OPTIONAL_TYPES.issuperset(map(type, optional)) \
+            or not all(map(math.isfinite, [v for v in optional if v is not None])):
         return None
     try:
         day = _iso_date(expiry)
@@ -641,8 +621,7 @@ def fast_row(doc: Any) -> ChainRow | None:
         return None
     # positional, in ROW_FIELDS order: tuple.__new__ skips the keyword-parsing __new__ (half the cost)
     return tuple.__new__(ChainRow, (day, right, strike, bid, ask, mark, volume, oi, t_years, iv, source, divergent,
-                                    *greeks, *vendor))
-
+                                    *optional))
 
 def parse_rows(raw_rows: Iterable[Any]) -> tuple[list[ChainRow], Counter[str]]:
     """Good rows in order; a bad or duplicate row is dropped and counted under its reason."""

@@ -16,7 +16,10 @@ from qc.core.codec import Absent, Malformed
 from qc.core.models import checked_trade_fields, decode_trade_fields
 from qc.ingest.book import ASK, BID, INSERT, DepthBook
 from qc.ingest.codec import (
+    OPTIONAL_ROW_FIELDS,
+    QC_GREEKS,
     ROW_FIELDS,
+    VENDOR_FIELDS,
     AuctionImbalance,
     Bar,
     Book,
@@ -348,6 +351,7 @@ def test_fast_row_builds_rows_in_field_order() -> None:
     assert fast_row(doc) == ChainRow.from_json(doc)
     assert ROW_FIELDS[:12] == ("expiry", "right", "strike", "bid", "ask", "mark", "volume", "open_interest",
                                "t_years", "iv", "iv_source", "divergent")
+    assert OPTIONAL_ROW_FIELDS == QC_GREEKS + VENDOR_FIELDS
 
 def chain_doc(**change: Any) -> dict[str, Any]:
     row = ChainRow(date(2026, 3, 20), "C", 500.0, 1.0, 1.2, 1.1, 10, 100, 0.05, 0.2, "mark", False,
