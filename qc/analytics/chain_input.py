@@ -91,3 +91,16 @@ def positioning_at_live_spot(chain: OptionChain, quote: Quote | Absent, now: dat
     pos = positioning(valued, convention=convention, gamma_source=gamma_source, max_dte=max_dte,
                       n_levels=PROFILE_LEVELS)
     return LivePositioning(pos, spot, valued)
+
+
+def positioning_figures(p: Positioning) -> dict[str, float | None]:
+    """The headline numbers of the gex contract (``total`` … walls, 0–1 DTE share) from one positioning:
+    the one mapping, for the worker's hash and `qc gex`'s recompute alike."""
+    zg = p.zero_gamma.level
+    return {
+        "total": p.gex_usd_per_1pct, "dex_usd": p.dex_usd, "vanna_usd_per_volpt": p.vanna_usd_per_volpt,
+        "charm_usd_per_day": p.charm_usd_per_day, "zero_gamma": zg,
+        "zero_gamma_distance_pct": None if zg is None else (zg / p.spot - 1.0) * 100.0,
+        "call_wall": p.walls.call_gamma_strike, "put_wall": p.walls.put_gamma_strike,
+        "call_oi_wall": p.walls.call_oi_strike, "put_oi_wall": p.walls.put_oi_strike,
+        "share_0_1dte_abs_gex": p.share_0_1dte_abs_gex}

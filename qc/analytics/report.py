@@ -135,18 +135,13 @@ def chain_report(symbol: str, chain: OptionChain, quote: Quote | Absent, selecti
 
 def report_from_positioning(symbol: str, live: LivePositioning, chain_as_of: datetime, now: datetime) -> GexReport:
     """A report from a fresh ``positioning()`` result, computed now at ``live.spot``."""
+    from qc.analytics.chain_input import positioning_figures
     from qc.analytics.regime import gamma_regime
 
     pos = live.pos
     d = pos.to_dict()
-    zg, spot = d["zero_gamma"]["level"], pos.spot
-    w = d["walls"]
-    numbers = {"total": d["gex_usd_per_1pct"], "dex_usd": d["dex_usd"],
-               "vanna_usd_per_volpt": d["vanna_usd_per_volpt"], "charm_usd_per_day": d["charm_usd_per_day"],
-               "zero_gamma": zg, "zero_gamma_distance_pct": None if zg is None else 100.0 * (zg - spot) / spot,
-               "call_wall": w["call_gamma_strike"], "put_wall": w["put_gamma_strike"],
-               "call_oi_wall": w["call_oi_strike"], "put_oi_wall": w["put_oi_strike"],
-               "share_0_1dte_abs_gex": d["share_0_1dte_abs_gex"]}
+    zg, spot = pos.zero_gamma.level, pos.spot
+    numbers = positioning_figures(pos)
     labels: dict[str, str | None] = {
         "zero_gamma_reason": d["zero_gamma"]["reason"], "convention": d["convention"],
         "gamma_source": d["gamma_source"], "gamma_regime": gamma_regime(spot, zg, d["gex_usd_per_1pct"]).value}

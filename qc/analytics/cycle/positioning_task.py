@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from qc.analytics.chain_input import Spot, positioning_at_live_spot
+from qc.analytics.chain_input import Spot, positioning_at_live_spot, positioning_figures
 from qc.analytics.codec import (
     STRIKE_COLUMNS,
     GexPending,
@@ -50,18 +50,12 @@ def compute(chain: OptionChain, quote: Quote | Absent, now: datetime) -> Snapsho
 
 def gex_snapshot(snap: Snapshot, now: datetime, regime: Regime) -> GexSnapshot:
     """The `analytics:{sym}:gex` hash (contract with `qc gex`)."""
-    p, s, zg = snap.pos, snap.skew, snap.pos.zero_gamma.level
+    p, s = snap.pos, snap.skew
     age = now.timestamp() - snap.chain_as_of.timestamp()
     stale_reason = snap.chain_stale
     skew_reason = "; ".join(s.reasons) if s.skew_25d is None or s.moneyness_skew is None else ""
-    numbers = {
-        "total": p.gex_usd_per_1pct, "dex_usd": p.dex_usd, "vanna_usd_per_volpt": p.vanna_usd_per_volpt,
-        "charm_usd_per_day": p.charm_usd_per_day, "zero_gamma": zg,
-        "zero_gamma_distance_pct": None if zg is None else (zg / p.spot - 1.0) * 100.0,
-        "call_wall": p.walls.call_gamma_strike, "put_wall": p.walls.put_gamma_strike,
-        "call_oi_wall": p.walls.call_oi_strike, "put_oi_wall": p.walls.put_oi_strike,
-        "share_0_1dte_abs_gex": p.share_0_1dte_abs_gex, "skew_25d": s.skew_25d,
-        "skew_25d_normalised": s.normalised_25d, "skew_moneyness": s.moneyness_skew}
+    numbers = {**positioning_figures(p), "skew_25d": s.skew_25d, "skew_25d_normalised": s.normalised_25d,
+               "skew_moneyness": s.moneyness_skew}
     labels = {"zero_gamma_reason": p.zero_gamma.reason or "", "skew_reason": skew_reason, "regime": regime.label,
               "gamma_regime": regime.gamma_regime, "convention": p.convention.value,
               "gamma_source": p.gamma_source.value}
