@@ -32,7 +32,8 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
     """Compute toxicity, imbalance, dealer positioning, skew, regime and flow clusters continuously."""
     wanted = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols
     from qc.analytics.cycle.loop import NAME, AnalyticsCycle  # numpy, sklearn: only when the verb runs
-    from qc.runtime.store import clock_for, connect
+    from qc.runtime.simclock import clock_for
+    from qc.runtime.store import connect
     from qc.runtime.worker import SystemdNotifier, Worker, install_signal_handlers
 
     store = connect(settings)

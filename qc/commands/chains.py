@@ -35,7 +35,8 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
         raise ConfigError(KEY_ENV, "is not set", f"export {KEY_ENV}=<your Alpha Vantage key> or put it in .env")
     wanted = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols
     from qc.ingest.cycle import chains as chains_cycle  # numpy, pandas, requests: only when the verb runs
-    from qc.runtime.store import clock_for, connect
+    from qc.runtime.simclock import clock_for
+    from qc.runtime.store import connect
     from qc.runtime.worker import SystemdNotifier, Worker, install_signal_handlers
 
     store = connect(settings)

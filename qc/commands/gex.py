@@ -34,7 +34,8 @@ def command(settings: Settings, symbol: str, as_json: bool, profile: bool, expir
                       "for it", "add it to QC_SYMBOLS and restart `qc chains` and `qc analytics`")
     from qc.analytics import render as gex_render
     from qc.analytics import report as gex_report
-    from qc.runtime.store import REDIS_ERRORS, clock_for, connect
+    from qc.runtime.simclock import clock_for
+    from qc.runtime.store import REDIS_ERRORS, connect
 
     store = connect(settings)
     try:

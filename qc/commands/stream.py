@@ -34,7 +34,8 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, once_wait:
     """Stream IB market data for SYMBOLS (default: QC_SYMBOLS) into Redis, reconnecting by itself."""
     from qc.ingest.cycle.ib_feed import FeedOptions  # ib_async: only when the verb runs
     from qc.ingest.cycle.stream_run import StreamOptions, run
-    from qc.runtime.store import clock_for, connect
+    from qc.runtime.simclock import clock_for
+    from qc.runtime.store import connect
     from qc.runtime.worker import SystemdNotifier
 
     chosen = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols

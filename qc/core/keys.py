@@ -63,6 +63,11 @@ def worker_errors() -> Key:
     return Key("monitoring:errors", RISK_TTL_S)
 
 
+def input_rejects() -> Key:
+    """Hash: "{surface}:{reason}" -> outside values refused today (HINCRBY), e.g. "av.chain:negative_bid"."""
+    return Key("monitoring:rejects", RISK_TTL_S)
+
+
 def ibkr_connected() -> Key:
     """"1" while the IB API socket is up, "0" otherwise."""
     return Key("ibkr:connected", MONITORING_TTL_S)

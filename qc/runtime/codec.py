@@ -228,6 +228,38 @@ class WorkerErrors:
 
 
 @dataclass(frozen=True, slots=True)
+class InputRejects:
+    """``monitoring:rejects``: "{surface}:{reason}" -> outside values refused today (HINCRBY).
+
+    A surface is one boundary (``av.chain``, ``av.quote``, ``av.news``, ``av.intraday``, ``ib.depth``,
+    ``ib.bar``, ``ib.tick``...); the reason is the codec's short class of refusal (``not_finite``,
+    ``negative_size``, ``duplicate_contract``...). Every process counts into the same hash.
+    """
+
+    counts: Mapping[str, int]
+
+    @staticmethod
+    def counted(surface: str, reasons: Mapping[str, int]) -> HashUpdate:
+        """Add ``reasons`` (reason -> n) refused at ``surface``: increments only, zero counts skipped."""
+        return HashUpdate({}, {f"{surface}:{reason}": n for reason, n in reasons.items() if n})
+
+    def by_surface(self) -> dict[str, dict[str, int]]:
+        """{surface: {reason: n}} for ``qc status --json``."""
+        out: dict[str, dict[str, int]] = {}
+        for name, n in sorted(self.counts.items()):
+            surface, _, reason = name.partition(":")
+            out.setdefault(surface, {})[reason] = n
+        return out
+
+    def to_redis(self) -> dict[str, str]:
+        return {name: str(n) for name, n in self.counts.items()}
+
+    @classmethod
+    def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> InputRejects | Absent:
+        return decode(key, raw, lambda fields: cls({_symbol_feed(n): _count(v, n) for n, v in fields.items()}))
+
+
+@dataclass(frozen=True, slots=True)
 class StaleFeeds:
     """``monitoring:data:stale``: "{symbol}:{feed}" -> wall-clock time of its last data, stale feeds only."""
 

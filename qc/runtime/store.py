@@ -31,11 +31,10 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from qc.core import clock, keys
-from qc.core.codec import Absent
 from qc.core.config import Settings, redact_url
 from qc.core.errors import QcError, StoreUnavailable
 from qc.core.keys import Key
-from qc.runtime.codec import HashUpdate, SimClockAnchor, is_missing
+from qc.runtime.codec import HashUpdate, InputRejects
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -108,6 +107,12 @@ class Store:
         _expire(pipe, key)
         pipe.execute()
 
+    def count_rejects(self, surface: str, reasons: Mapping[str, int]) -> None:
+        """Count outside values refused at ``surface`` by reason into ``monitoring:rejects`` (no-op if none)."""
+        update = InputRejects.counted(surface, reasons)
+        if update.increments:
+            self.hupdate(keys.input_rejects(), update)
+
     def record_event(self, counter: Key | None, log_key: Key, at_epoch: float, member: str) -> None:
         """Count an event today (unless ``counter`` is None) and log it by time, so rates can be read back."""
         pipe = self.client.pipeline(transaction=False)
@@ -174,44 +179,6 @@ def _sentinel_client(url: str, options: dict[str, Any]) -> Any:
     sentinel = Sentinel(hosts, sentinel_kwargs={"socket_timeout": CONNECT_TIMEOUT_S}, ssl=ssl,  # type: ignore[no-untyped-call]
                         **options)
     return sentinel.master_for(path[0], db=db, **auth)  # type: ignore[no-untyped-call]
-
-
-# --- which clock -----------------------------------------------------------------------------
-
-
-def read_sim_anchor(store: Store) -> clock.SimAnchor | None:
-    """The simulator's clock anchor if one is fresh in Redis (its short TTL lapses when `qc sim` dies)."""
-    key = keys.sim_clock()
-    anchor = SimClockAnchor.from_redis(store.hgetall(key), key=key.name)
-    if isinstance(anchor, Absent):
-        if not is_missing(anchor):
-            log.warning("ignoring the simulator clock anchor: %s", anchor)
-        return None
-    return anchor.anchor
-
-
-def clock_for(store: Store) -> clock.Clock:
-    """SimClock exactly when a fresh simulator anchor is present at start, else the system clock.
-
-    The choice is made once: a production worker never switches to simulated time mid-run, and a
-    simulated one keeps following the (re-)published anchor.
-    """
-    try:
-        anchor = read_sim_anchor(store)
-    except REDIS_ERRORS as exc:
-        log.warning("redis unreachable while choosing the clock (%s); using the system clock", exc)
-        return clock.SystemClock()
-    if anchor is None:
-        return clock.SystemClock()
-    log.debug("simulator clock anchor found: simulated time at %gx", anchor.speed)  # workers say it at start
-    return clock.SimClock(anchor, refresh=lambda: _fresh_anchor(store))
-
-
-def _fresh_anchor(store: Store) -> clock.SimAnchor | None:
-    try:
-        return read_sim_anchor(store)
-    except REDIS_ERRORS:
-        return None
 
 
 # --- the embedded server ----------------------------------------------------------------------

@@ -21,7 +21,8 @@ from qc.core import clock, keys
 from qc.core.backoff import backoff_s
 from qc.core.config import Settings
 from qc.runtime.codec import ChildStatus, SupervisorChildren
-from qc.runtime.store import REDIS_ERRORS, EmbeddedRedis, Store, die_with_parent, read_sim_anchor
+from qc.runtime.simclock import read_sim_anchor
+from qc.runtime.store import REDIS_ERRORS, EmbeddedRedis, Store, die_with_parent
 
 log = logging.getLogger(__name__)
 

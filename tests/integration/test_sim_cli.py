@@ -18,7 +18,8 @@ from ib_async import IB
 
 from qc.core import keys
 from qc.core.clock import SimClock
-from qc.runtime.store import Store, clock_for
+from qc.runtime.simclock import clock_for
+from qc.runtime.store import Store
 
 from .conftest import RedisServer, eventually
 

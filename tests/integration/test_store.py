@@ -11,7 +11,8 @@ from qc.core import keys
 from qc.core.clock import SimClock, SystemClock, wall_epoch
 from qc.core.errors import QcError
 from qc.runtime.codec import SimClockAnchor
-from qc.runtime.store import EmbeddedRedis, Store, clock_for
+from qc.runtime.simclock import clock_for
+from qc.runtime.store import EmbeddedRedis, Store
 
 from .conftest import RedisServer, free_port
 

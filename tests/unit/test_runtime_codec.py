@@ -32,7 +32,8 @@ from qc.runtime.codec import (
     WorkerErrors,
     WorkerRegistry,
 )
-from qc.runtime.store import Store, read_sim_anchor
+from qc.runtime.simclock import read_sim_anchor
+from qc.runtime.store import Store
 
 KEY = "k"
 
