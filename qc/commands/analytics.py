@@ -41,7 +41,8 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
     stop = threading.Event()
     install_signal_handlers(stop)
     cycle = AnalyticsCycle(store, wanted, tasks or None)
-    worker = Worker(NAME, cycle, store, clock_for(store), interval_s, stop, SystemdNotifier.from_environ(os.environ))
+    worker = Worker(NAME, cycle, store, clock_for(store, settings), interval_s, stop,
+                    SystemdNotifier.from_environ(os.environ))
     try:
         code = worker.run(once=once)
     finally:

@@ -44,7 +44,7 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
     stop = threading.Event()
     install_signal_handlers(stop)
     cycle = chains_cycle.build(store, settings, wanted, stop, window_s=rate_window_s)
-    worker = Worker("chains", cycle, store, clock_for(store), interval_s, stop,
+    worker = Worker("chains", cycle, store, clock_for(store, settings, uses=("av",)), interval_s, stop,
                     SystemdNotifier.from_environ(os.environ))
     try:
         code = worker.run(once=once)

@@ -39,7 +39,7 @@ def command(settings: Settings, symbol: str, as_json: bool, profile: bool, expir
 
     store = connect(settings)
     try:
-        report = gex_report.load(store, symbol, expiries, clock_for(store).now())
+        report = gex_report.load(store, symbol, expiries, clock_for(store, settings).now())
     except REDIS_ERRORS as exc:
         raise StoreUnavailable(f"Redis unreachable at {store.address}: {exc}", "is it running? `qc status`") from None
     finally:

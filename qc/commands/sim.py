@@ -69,16 +69,20 @@ def command(ctx: click.Context, ib_port: int, av_port: int, ctl_port: int, seed:
 
 
 def _anchor_store(settings: Settings) -> Store | None:
-    """Where to publish the clock anchor: the configured Redis (retried), the embedded one if up, or none."""
+    """Where to publish the clock anchor: only a Redis given explicitly (QC_REDIS_URL or --redis-url).
+
+    Without one the simulator publishes nothing: the default port may be another stack's Redis, and a
+    simulator must never write its clock where it was not sent. (`qc up` passes its Redis explicitly.)
+    """
     from qc.runtime.store import connect
 
+    if not settings.redis_url:
+        click.echo("no QC_REDIS_URL: the clock anchor is not published (workers keep their own clock)", err=True)
+        return None
     store = connect(settings)
     try:
         store.ping()
     except StoreUnavailable as exc:
-        if not settings.redis_url:
-            click.echo("no Redis: the clock anchor is not published (workers keep their own clock)", err=True)
-            return None
         click.echo(f"warning: {exc.message}; the clock anchor is published once it is back", err=True)
     return store
 

@@ -47,7 +47,7 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, once_wait:
     options = StreamOptions(feed=feed, symbols=chosen, once=once, once_wait_s=once_wait,
                             redis_backoff_cap_s=max_backoff, notifier=SystemdNotifier.from_environ(os.environ))
     try:
-        code = run(store, clock_for(store), options)
+        code = run(store, clock_for(store, settings, uses=("ib",)), options)
     finally:
         store.close()
     raise SystemExit(code)

@@ -88,17 +88,6 @@ class SimAnchor:
     def sim_at(self, real_epoch: float) -> float:
         return self.sim_epoch + (real_epoch - self.real_epoch) * self.speed
 
-    def to_fields(self) -> dict[str, str]:
-        return {"real_epoch": repr(self.real_epoch), "sim_epoch": repr(self.sim_epoch),
-                "speed": repr(self.speed)}
-
-    @classmethod
-    def from_fields(cls, fields: dict[str, str]) -> SimAnchor:
-        anchor = cls(float(fields["real_epoch"]), float(fields["sim_epoch"]), float(fields["speed"]))
-        if not anchor.speed > 0:
-            raise ValueError(f"sim clock speed must be > 0, got {anchor.speed}")
-        return anchor
-
 
 class SimClock:
     """Simulated time derived locally from the anchor ``qc sim`` publishes.

@@ -504,30 +504,37 @@ def _chain_health(symbol: str, f: Mapping[str, str]) -> ChainHealth:
 class SimClockAnchor:
     """``monitoring:sim:clock``: at wall time ``real_epoch`` simulated time was ``sim_epoch``, at ``speed``x.
 
-    No ``v``: these three fields are DESIGN.md §5's published anchor, and a dead simulator's anchor
+    The anchor names its simulator's loopback listeners (``ib_port``, ``av_port``): a worker adopts
+    the clock only when its own IB or Alpha Vantage settings point at one of them, so a simulator
+    sharing a Redis with another stack never steers that stack. No ``v``: a dead simulator's anchor
     lapses within seconds (TTL 10 s), so no old writer outlives a schema change.
     """
 
     real_epoch: float
     sim_epoch: float
     speed: float
+    ib_port: int
+    av_port: int
 
     @classmethod
-    def of(cls, anchor: SimAnchor) -> SimClockAnchor:
-        return cls(anchor.real_epoch, anchor.sim_epoch, anchor.speed)
+    def of(cls, anchor: SimAnchor, *, ib_port: int, av_port: int) -> SimClockAnchor:
+        return cls(anchor.real_epoch, anchor.sim_epoch, anchor.speed, ib_port, av_port)
 
     @property
     def anchor(self) -> SimAnchor:
         return SimAnchor(self.real_epoch, self.sim_epoch, self.speed)
 
     def to_redis(self) -> dict[str, str]:
-        return {"real_epoch": repr(self.real_epoch), "sim_epoch": repr(self.sim_epoch), "speed": repr(self.speed)}
+        return {"real_epoch": repr(self.real_epoch), "sim_epoch": repr(self.sim_epoch), "speed": repr(self.speed),
+                "ib_port": str(self.ib_port), "av_port": str(self.av_port)}
 
     @classmethod
     def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> SimClockAnchor | Absent:
         return decode(key, raw, lambda f: cls(
             req_epoch(need(f, "real_epoch"), "real_epoch"), req_epoch(need(f, "sim_epoch"), "sim_epoch"),
-            req_float(need(f, "speed"), "speed", lo=SPEED_MIN, hi=SPEED_MAX)))
+            req_float(need(f, "speed"), "speed", lo=SPEED_MIN, hi=SPEED_MAX),
+            req_int(need(f, "ib_port"), "ib_port", lo=1, hi=65535),
+            req_int(need(f, "av_port"), "av_port", lo=1, hi=65535)))
 
 
 def is_missing(value: object) -> bool:

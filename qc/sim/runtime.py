@@ -164,7 +164,8 @@ class Simulator:
     def publish_anchor(self, now: datetime) -> None:
         """One cycle of the publisher worker: the anchor, refreshed under its short TTL."""
         if self.store is not None:
-            self.store.hset(keys.sim_clock(), SimClockAnchor.of(self.anchor).to_redis())
+            anchor = SimClockAnchor.of(self.anchor, ib_port=self.ib.port, av_port=self.av.port)
+            self.store.hset(keys.sim_clock(), anchor.to_redis())
 
     def _withdraw_anchor(self) -> None:
         """A stopped simulator stops steering clocks now, not when its anchor's TTL lapses."""

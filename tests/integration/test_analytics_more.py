@@ -130,10 +130,10 @@ def test_sim_ctl_informed_flow_raises_vpin_end_to_end(store: Store, redis_server
     procs: list[subprocess.Popen[str]] = []
     try:
         eventually(lambda: store.hgetall(keys.sim_clock()), timeout_s=30)
-        base = {**os.environ, "QC_REDIS_URL": redis_server.url}
+        base = {**os.environ, "QC_REDIS_URL": redis_server.url, "QC_IB_PORT": str(sim.port("ib"))}
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "qc", "stream", "SPY"], text=True, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, env={**base, "QC_IB_PORT": str(sim.port("ib")), "QC_IB_CLIENT_ID": "43"}))
+            stderr=subprocess.DEVNULL, env={**base, "QC_IB_CLIENT_ID": "43"}))
         eventually(lambda: store.client.llen(keys.bars_1min("SPY").name) >= SESSION_MINUTES, timeout_s=30)
         procs.append(subprocess.Popen(  # no Alpha Vantage settings: the warm bars are the stream's backfill
             [sys.executable, "-m", "qc", "analytics", "SPY", "--task", "vpin", "--interval-s", "1"], text=True,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from qc.core import clock, keys
-from qc.core.clock import SimAnchor
 from qc.ingest.cycle.ratelimit import BucketShape
+from qc.runtime.codec import SimClockAnchor
 from qc.runtime.store import Store
 
 from .av_chains_harness import NOW, ScriptedAV, sim_market
@@ -53,8 +53,8 @@ def test_missing_api_key_is_one_line_naming_the_variable(redis_server: RedisServ
 def test_two_processes_sharing_one_budget_never_exceed_it(redis_server: RedisServer, store: Store, av: ScriptedAV,
                                                           tmp_path: Path) -> None:
     # the simulator's clock, so both workers ask for the expiries the simulated market lists
-    anchor = SimAnchor(real_epoch=clock.wall_epoch(), sim_epoch=NOW.timestamp(), speed=1.0)
-    store.hset(keys.sim_clock(), anchor.to_fields())
+    anchor = SimClockAnchor(clock.wall_epoch(), NOW.timestamp(), 1.0, ib_port=4002, av_port=av.port)
+    store.hset(keys.sim_clock(), anchor.to_redis())
     env = qc_env(redis_server.url, av.url, QC_ALPHA_VANTAGE_API_KEY="K", QC_ALPHA_VANTAGE_RPM=str(RPM))
     procs = [chains(env, tmp_path, "SPY", "QQQ", "IWM", "--once", "--rate-window-s", str(WINDOW_S)) for _ in range(2)]
     results = [p.communicate(timeout=90) for p in procs]

@@ -26,9 +26,10 @@ from qc.analytics.positioning import Positioning, positioning
 from qc.analytics.regime import gamma_regime
 from qc.cli import cli
 from qc.core import clock, keys
-from qc.core.clock import FakeClock, SimAnchor
+from qc.core.clock import FakeClock
 from qc.core.config import Settings
 from qc.ingest.codec import OptionChain, Quote
+from qc.runtime.codec import SimClockAnchor
 from qc.runtime.store import Store, connect
 from qc.runtime.worker import Worker
 
@@ -63,7 +64,8 @@ def chain_json(redis_server: RedisServer) -> Iterator[str]:
 
 def sim_now(store: Store, at: datetime) -> None:
     """Publish the simulator's clock anchor: `qc gex` then reads ``at`` (running at 1x) as now."""
-    store.hset(keys.sim_clock(), SimAnchor(clock.wall_epoch(), at.timestamp(), 1.0).to_fields())
+    anchor = SimClockAnchor(clock.wall_epoch(), at.timestamp(), 1.0, ib_port=4002, av_port=8765)  # the defaults
+    store.hset(keys.sim_clock(), anchor.to_redis())
 
 
 def stored_chain(chain_json: str) -> OptionChain:
@@ -246,11 +248,10 @@ def test_qc_gex_right_after_the_stack_starts_without_a_chain(redis_server: Redis
                                                               tmp_path: Path) -> None:
     """`qc sim`, `qc stream` and `qc analytics` as processes, no `qc chains` yet: `qc gex QQQ` is one line, exit 1."""
     sim = start_sim(redis_server.url, tmp_path)
-    base = {**os.environ, "QC_REDIS_URL": redis_server.url}
+    base = {**os.environ, "QC_REDIS_URL": redis_server.url, "QC_IB_PORT": str(sim.port("ib"))}
     procs = [
         subprocess.Popen([sys.executable, "-m", "qc", "stream", "QQQ"], cwd=tmp_path, text=True,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         env={**base, "QC_IB_PORT": str(sim.port("ib")), "QC_IB_CLIENT_ID": "44"}),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**base, "QC_IB_CLIENT_ID": "44"}),
         subprocess.Popen([sys.executable, "-m", "qc", "analytics", "QQQ", "--task", "positioning"], cwd=tmp_path,
                          text=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=base)]
     try:

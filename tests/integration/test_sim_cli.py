@@ -17,7 +17,8 @@ import requests
 from ib_async import IB
 
 from qc.core import keys
-from qc.core.clock import SimClock
+from qc.core.clock import SimClock, SystemClock
+from qc.core.config import Settings
 from qc.runtime.simclock import clock_for
 from qc.runtime.store import Store
 
@@ -63,8 +64,9 @@ def test_announces_each_listener_and_publishes_its_clock(sim: RunningSim, store:
     assert [line.split()[0] for line in sim.lines] == ["ib", "alpha", "control", "clock"]
     assert "2026-11-24 15:40:00 New York at 20x" in sim.lines[3]
     eventually(lambda: store.hgetall(keys.sim_clock()))
-    chosen = clock_for(store)
+    chosen = clock_for(store, Settings(ib_port=sim.port("ib")), uses=("ib",))
     assert isinstance(chosen, SimClock)
+    assert isinstance(clock_for(store, Settings(ib_port=sim.port("ib") + 1)), SystemClock)  # another gateway
     assert 0 <= chosen.epoch() - START_UTC.timestamp() < 600
     eventually(lambda: store.get(keys.heartbeat("sim")))
 
@@ -113,3 +115,24 @@ def test_ctl_without_a_simulator_is_one_line_exit_1(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "Error: no simulator control endpoint at http://127.0.0.1:1/fault (is `qc sim` running? check --ctl-port)"]
+
+
+def test_without_qc_redis_url_it_writes_nothing_into_the_redis_on_the_default_port(redis_server: RedisServer,
+                                                                                  store: Store,
+                                                                                  tmp_path: Path) -> None:
+    # the "default port" here is the embedded port the settings would use; another stack's Redis sits on it
+    env = {k: v for k, v in os.environ.items() if k != "QC_REDIS_URL"}
+    env["QC_EMBEDDED_REDIS_PORT"] = str(redis_server.port)
+    proc = subprocess.Popen([sys.executable, "-m", "qc", "sim", "--ib-port", "0", "--av-port", "0", "--ctl-port",
+                             "0"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        notice = proc.stderr.readline()
+        assert "clock anchor is not published" in notice
+        lines = [proc.stdout.readline() for _ in range(4)]  # every listener up: the publisher would be running
+        assert lines[3].startswith("clock"), lines
+        assert store.client.keys("*") == []
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert store.client.keys("*") == []

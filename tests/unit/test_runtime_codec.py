@@ -126,12 +126,13 @@ def test_alpha_vantage_metrics_round_trip(metrics: AlphaVantageMetrics) -> None:
     assert AlphaVantageMetrics.from_redis(metrics.to_redis(), key=KEY) == metrics
 
 
-@given(epochs, epochs, st.floats(0.01, 1e6))
-def test_sim_clock_anchor_round_trips_into_the_clock(real: float, sim: float, speed: float) -> None:
-    value = SimClockAnchor(real, sim, speed)
+@given(epochs, epochs, st.floats(0.01, 1e6), st.integers(1, 65535), st.integers(1, 65535))
+def test_sim_clock_anchor_round_trips_into_the_clock(real: float, sim: float, speed: float, ib: int,
+                                                     av: int) -> None:
+    value = SimClockAnchor(real, sim, speed, ib, av)
     read = SimClockAnchor.from_redis(value.to_redis(), key=KEY)
     assert read == value
-    assert isinstance(read, SimClockAnchor) and SimClockAnchor.of(read.anchor) == value
+    assert isinstance(read, SimClockAnchor) and SimClockAnchor.of(read.anchor, ib_port=ib, av_port=av) == value
 
 
 # --- the writers' increments, applied as Redis would --------------------------------------------
@@ -188,7 +189,8 @@ GOOD_ENTRY = WorkerEntry(7, "h", 1.8e9, 2).to_redis()
 GOOD_CHILD = ChildStatus(7, "running", 0).to_redis()
 LATENCY = {"v": "1", "writes": "5", "depth_p50_ms": "0.5", "depth_p99_ms": "0.9", "depth_max_ms": "1.2",
            "depth_n": "5"}
-ANCHOR = {"real_epoch": "1800000000.0", "sim_epoch": "1790000000.0", "speed": "10.0"}
+ANCHOR = {"real_epoch": "1800000000.0", "sim_epoch": "1790000000.0", "speed": "10.0", "ib_port": "4002",
+          "av_port": "8765"}
 Reader = Callable[..., Any]
 
 CASES: list[tuple[str, Reader, Any, str]] = [
@@ -309,4 +311,5 @@ class AnchorStore:
     ({**ANCHOR, "real_epoch": "nan"}, None),
 ])
 def test_read_sim_anchor_uses_only_a_good_anchor(fields: dict[str, str], expected: SimAnchor | None) -> None:
-    assert read_sim_anchor(cast(Store, AnchorStore(fields))) == expected
+    read = read_sim_anchor(cast(Store, AnchorStore(fields)))
+    assert (read.anchor if read is not None else None) == expected
