@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from subprocess import Popen
 
@@ -61,6 +64,35 @@ def test_a_silent_depth_feed_is_marked_stale_resubscribed_and_recovers(stream: P
     before = writes(store)
     eventually(lambda: recovered(store, before), timeout_s=10)
     assert stream.poll() is None
+
+
+def status_code(redis_url: str) -> tuple[int, str]:
+    got = subprocess.run([sys.executable, "-m", "qc", "status", "--json"], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "QC_REDIS_URL": redis_url}, check=False)
+    return got.returncode, got.stdout
+
+
+def test_a_feed_silent_through_its_resubscriptions_turns_status_red_escalates_and_stays_red(
+        stream: Popen[str], sim: SimProcess, store: Store, redis_server: RedisServer) -> None:
+    """Each resubscription is answered by a snapshot of the book; the feed behind it stays dead."""
+    silenced_at = clock.wall_epoch()
+    sim.ctl("silence", "SPY", "depth")  # until cleared
+    def red_for_spy_depth() -> bool:  # the stale row names it once it is past 10 s (the alert threshold)
+        code, out = status_code(redis_server.url)
+        return code == 1 and "SPY:depth" in out and "QQQ:depth" not in out
+
+    eventually(red_for_spy_depth, timeout_s=40, every_s=0.5)
+    eventually(lambda: int(store.hget(keys.ingest_recoveries(), "SPY:depth") or 0) >= 2, timeout_s=30)
+    # aged from the last live data, before the silence, never from the last resubscription's snapshot
+    assert float(store.hget(keys.data_stale(), "SPY:depth") or "inf") <= silenced_at + 0.5
+    eventually(lambda: int(store.hget(keys.ingest_recoveries(), "reconnects") or 0) >= 1, timeout_s=60)
+    assert int(store.hget(keys.ingest_recoveries(), "SPY:depth") or 0) >= 3  # the resubscriptions came first
+    eventually(lambda: int(store.hget(keys.ingest_recoveries(), "reconnects") or 0) >= 2, timeout_s=60)
+    assert red_for_spy_depth()  # the reconnects did not make it look healthy
+    sim.ctl("silence", "SPY", "depth", "--seconds", "0")
+    before = writes(store)
+    eventually(lambda: recovered(store, before), timeout_s=20)
+    assert status_code(redis_server.url)[0] == 0
 
 
 def test_a_data_farm_flap_marks_feeds_stale_without_touching_the_socket(stream: Popen[str], sim: SimProcess,

@@ -62,7 +62,8 @@ class Monitor:
         feeds_up = self.state.connected and self.state.farm_ok
         stale = self.state.freshness.stale(self.state.symbols, mono, market, feeds_up=feeds_up,
                                            in_session=in_session)
-        self.feed.on_stale(stale, mono)
+        freshness = self.state.freshness  # act on silence only once a new connection had time to speak
+        self.feed.on_stale({k: v for k, v in stale.items() if not freshness.settling(k[1], mono, market)}, mono)
         self.cycles += 1
         if not self.writer.available(mono):
             return
