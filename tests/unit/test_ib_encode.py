@@ -17,7 +17,7 @@ from ib_async.objects import DOMLevel, TickByTickAllLast, TickByTickBidAsk, Tick
 
 from qc.sim.ib import encode as enc
 from qc.sim.ib import wire_orders as orders
-from qc.sim.ib.wire import FrameSplitter
+from qc.sim.ib.wire import SERVER_VERSION, FrameSplitter
 from qc.sim.ib.wire_types import (
     WireBar,
     WireCommission,
@@ -35,6 +35,7 @@ from qc.sim.market.models import OptionContract
 from tests.unit.ib_session import ACCOUNT, CLIENT_ID, FIRST_ID, Session
 
 SPY_ID = 756733
+SV = SERVER_VERSION  # ib_session.Session negotiates the newest version
 UTC = timezone.utc
 SPY = WireContract(SPY_ID, "SPY", "STK", exchange="SMART", primary_exchange="ARCA", currency="USD",
                    local_symbol="SPY", trading_class="SPY")
@@ -67,14 +68,15 @@ def test_handshake_and_startup_messages_make_the_client_ready(s: Session) -> Non
 def test_error_notice_and_order_reject_with_advanced_json(s: Session) -> None:
     seen: list[tuple[int, int, str]] = []
     s.ib.errorEvent += lambda req_id, code, msg, contract: seen.append((req_id, code, msg))
-    s.feed(enc.error(-1, 2104, "Market data farm connection is OK:usfarm"))
+    s.feed(enc.error(-1, 2104, "Market data farm connection is OK:usfarm", sv=SV))
     trade = s.ib.placeOrder(stk(), LimitOrder("BUY", 10, 1.0))
-    s.feed(enc.error(trade.order.orderId, 201, "Order rejected - reason:", '{"rejectCode":"X"}'), allow_errors=True)
+    s.feed(enc.error(trade.order.orderId, 201, "Order rejected - reason:", '{"rejectCode":"X"}', sv=SV),
+           allow_errors=True)
     assert seen == [(-1, 2104, "Market data farm connection is OK:usfarm"),
                     (FIRST_ID, 201, "Order rejected - reason:")]
     assert trade.orderStatus.status == "Cancelled"
     assert trade.advancedError == '{"rejectCode":"X"}'
-    assert len(fields_of(enc.error(-1, 2104, "x"))) == 6
+    assert len(fields_of(enc.error(-1, 2104, "x", sv=SV))) == 6
 
 
 def test_current_time(s: Session) -> None:
@@ -92,7 +94,7 @@ def _option_details() -> WireContractDetails:
 def test_contract_details_option_has_occ_symbol_and_expiry_time(s: Session) -> None:
     query = Option("SPY", "20240119", 0.0, "", "SMART")
     got = s.request(lambda: s.ib.reqContractDetailsAsync(query),
-                    enc.contract_details(FIRST_ID, _option_details()), enc.contract_details_end(FIRST_ID))
+                    enc.contract_details(FIRST_ID, _option_details(), sv=SV), enc.contract_details_end(FIRST_ID))
     (cd,) = got
     c = cd.contract
     assert (c.conId, c.symbol, c.secType, c.strike, c.right, c.multiplier) == (654321, "SPY", "OPT", 450.0, "C", "100")
@@ -108,13 +110,13 @@ def test_contract_details_option_has_occ_symbol_and_expiry_time(s: Session) -> N
 def test_contract_details_stock_and_unknown_contract(s: Session) -> None:
     d = WireContractDetails(SPY, long_name="SPDR", industry="Funds", stock_type="ETF", valid_exchanges="SMART,ARCA")
     (cd,) = s.request(lambda: s.ib.reqContractDetailsAsync(Stock("SPY", "SMART", "USD")),
-                      enc.contract_details(FIRST_ID, d), enc.contract_details_end(FIRST_ID))
+                      enc.contract_details(FIRST_ID, d, sv=SV), enc.contract_details_end(FIRST_ID))
     c = cd.contract
     assert (c.conId, c.primaryExchange, c.lastTradeDateOrContractMonth, cd.lastTradeTime) == (SPY_ID, "ARCA", "", "")
     assert (cd.industry, cd.stockType, cd.validExchanges, cd.timeZoneId) == ("Funds", "ETF", "SMART,ARCA", "US/Eastern")
     s.ib.RaiseRequestErrors = False
     none = s.request(lambda: s.ib.reqContractDetailsAsync(Stock("XXXX", "SMART", "USD")),
-                     enc.error(FIRST_ID + 1, 200, "No security definition has been found for the request"),
+                     enc.error(FIRST_ID + 1, 200, "No security definition has been found for the request", sv=SV),
                      allow_errors=True)
     assert none == []
 
@@ -286,12 +288,12 @@ def test_order_lifecycle_fill_commission_linked_through_perm_id(s: Session) -> N
     trade = s.ib.placeOrder(stk(), LimitOrder("BUY", 100, 450.25, account=ACCOUNT))
     oid = trade.order.orderId
     o = _wire_order(oid)
-    s.feed(orders.open_order(o, SPY, WireOrderState("Submitted")),
+    s.feed(orders.open_order(o, SPY, WireOrderState("Submitted"), sv=SV),
            orders.order_status(oid, "Submitted", 0, 100, 0, o.perm_id, 0, 0, CLIENT_ID))
     assert (trade.orderStatus.status, trade.order.permId) == ("Submitted", o.perm_id)
     ex = WireExecution(oid, "0001f4e8.65aa1b2c.01.01", "20240119 10:31:02 US/Eastern", ACCOUNT, "ARCA", "BOT",
                        100, 450.2, o.perm_id, CLIENT_ID, 100, 450.2, order_ref="qc-1")
-    s.feed(orders.exec_details(-1, SPY, ex), orders.open_order(o, SPY, WireOrderState("Filled")),
+    s.feed(orders.exec_details(-1, SPY, ex, sv=SV), orders.open_order(o, SPY, WireOrderState("Filled"), sv=SV),
            orders.order_status(oid, "Filled", 100, 0, 450.2, o.perm_id, 0, 450.2, CLIENT_ID),
            orders.commission_report(WireCommission(ex.exec_id, 1.0, "USD")))
     (fill,) = trade.fills
@@ -305,7 +307,7 @@ def test_order_lifecycle_fill_commission_linked_through_perm_id(s: Session) -> N
     assert fill.commissionReport.realizedPNL == 0.0
     assert (trade.orderStatus.status, trade.orderStatus.filled, trade.orderStatus.avgFillPrice) == (
         "Filled", 100, 450.2)
-    assert len(fields_of(orders.exec_details(-1, SPY, ex))) == 32
+    assert len(fields_of(orders.exec_details(-1, SPY, ex, sv=SV))) == 32
     assert len(fields_of(orders.commission_report(WireCommission("x", 1.0)))) == 8
     assert len(fields_of(orders.order_status(1, "Submitted", 0, 1, 0, 1, 0, 0, 1))) == 12
 
@@ -316,9 +318,9 @@ def test_open_orders_rebuild_trail_and_bracket_child_after_restart(s: Session) -
                         outside_rth=True, transmit=True)
     pct = _wire_order(143, action="SELL", order_type="TRAIL", lmt_price=None, trailing_percent=0.5,
                       trail_stop_price=447.0)
-    got = s.request(s.ib.reqOpenOrdersAsync, orders.open_order(trail, SPY, WireOrderState("PreSubmitted")),
+    got = s.request(s.ib.reqOpenOrdersAsync, orders.open_order(trail, SPY, WireOrderState("PreSubmitted"), sv=SV),
                     orders.order_status(142, "PreSubmitted", 0, 100, 0, trail.perm_id, 141, 0, CLIENT_ID),
-                    orders.open_order(pct, SPY, WireOrderState("Submitted")), orders.open_order_end())
+                    orders.open_order(pct, SPY, WireOrderState("Submitted"), sv=SV), orders.open_order_end())
     t, p = got
     o = t.order
     assert (o.orderId, o.clientId, o.permId, o.action, o.totalQuantity, o.orderType) == (
@@ -327,14 +329,14 @@ def test_open_orders_rebuild_trail_and_bracket_child_after_restart(s: Session) -
     assert (o.tif, o.account, o.orderRef, o.outsideRth, o.whatIf) == ("GTC", ACCOUNT, "qc-141-stop", True, False)
     assert (t.orderStatus.status, t.orderStatus.parentId, t.contract.conId) == ("PreSubmitted", 141, SPY_ID)
     assert (p.order.trailingPercent, p.order.trailStopPrice, p.orderStatus.status) == (0.5, 447.0, "Submitted")
-    assert len(fields_of(orders.open_order(trail, SPY, WireOrderState("Submitted")))) == 127
+    assert len(fields_of(orders.open_order(trail, SPY, WireOrderState("Submitted"), sv=SV))) == 127
     assert s.ib.client.getReqId() == 144  # ib_async bumps its ids past every orderId it sees
 
 
 def test_executions_request_with_commission(s: Session) -> None:
     ex = WireExecution(9, "e1", "20240119 10:31:02 US/Eastern", ACCOUNT, "CBOE", "SLD", 2, 3.05, 77, CLIENT_ID, 2,
                        3.05)
-    fills = s.request(s.ib.reqExecutionsAsync, orders.exec_details(FIRST_ID, OPT_WIRE, ex),
+    fills = s.request(s.ib.reqExecutionsAsync, orders.exec_details(FIRST_ID, OPT_WIRE, ex, sv=SV),
                       orders.commission_report(WireCommission("e1", 1.3, "USD", realized_pnl=40.5)),
                       orders.exec_details_end(FIRST_ID))
     (f,) = fills
@@ -348,7 +350,7 @@ def test_completed_orders(s: Session) -> None:
     o = _wire_order(0, perm_id=9001, order_type="STP", lmt_price=None, aux_price=440.5, action="SELL",
                     filled_quantity=100, parent_perm_id=9000, oca_group="g")
     st = WireOrderState("Filled", completed_time="20240119 10:31:02 US/Eastern", completed_status="Filled")
-    (t,) = s.request(lambda: s.ib.reqCompletedOrdersAsync(False), orders.completed_order(o, SPY, st),
+    (t,) = s.request(lambda: s.ib.reqCompletedOrdersAsync(False), orders.completed_order(o, SPY, st, sv=SV),
                      orders.completed_orders_end())
     assert (t.order.permId, t.order.orderType, t.order.auxPrice, t.order.action, t.order.totalQuantity) == (
         9001, "STP", 440.5, "SELL", 100)
@@ -359,6 +361,6 @@ def test_completed_orders(s: Session) -> None:
 
 
 def test_encoders_never_emit_nul_inside_a_field_for_plain_values() -> None:
-    frame = orders.open_order(_wire_order(1), OPT_WIRE, WireOrderState("Submitted"))
+    frame = orders.open_order(_wire_order(1), OPT_WIRE, WireOrderState("Submitted"), sv=SV)
     assert frame[4:].count(b"\0") == 127
     assert Order().whatIf is False  # the openOrder whatIf slot must stay 0 (ref §4)

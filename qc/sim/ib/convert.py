@@ -2,7 +2,8 @@
 
 Pure: the session and the server call these to turn ``SimBroker`` snapshots, executions and
 portfolio rows into the codec's ``Wire*`` inputs and ``bytes`` frames (ref ib-api-protocol.md §3,
-§6), and a decoded ``PlaceOrder`` into the engine's ``OrderRequest``.
+§6), and a decoded ``PlaceOrder`` into the engine's ``OrderRequest``. Order and execution frames
+change layout with the server version, so their builders take the session's negotiated ``sv``.
 """
 
 from __future__ import annotations
@@ -49,28 +50,28 @@ def wire_order(s: OrderSnapshot, filled: bool = False) -> WireOrder:
         filled_quantity=s.filled if filled else None)
 
 
-def order_frames(s: OrderSnapshot, contract: WireContract) -> bytes:
-    """openOrder + orderStatus for one order state (ref §6)."""
+def order_frames(s: OrderSnapshot, contract: WireContract, *, sv: int) -> bytes:
+    """openOrder + orderStatus for one order state (ref §6), in server version ``sv``'s layout."""
     state = WireOrderState(status=s.status, commission=s.commission or None,
                            commission_currency="USD" if s.commission else "")
     status = wo.order_status(s.order_id, s.status, s.filled, s.remaining, s.avg_fill_price, s.perm_id,
                              s.parent_id, s.last_fill_price, s.client_id, s.why_held)
-    return wo.open_order(wire_order(s), contract, state) + status
+    return wo.open_order(wire_order(s), contract, state, sv=sv) + status
 
 
-def completed_frame(s: OrderSnapshot, contract: WireContract) -> bytes:
+def completed_frame(s: OrderSnapshot, contract: WireContract, *, sv: int) -> bytes:
     changed = s.last_change
     state = WireOrderState(status=s.status, completed_time="" if changed is None else ib_time(changed),
                            completed_status=s.status)
-    return wo.completed_order(wire_order(s, filled=True), contract, state)
+    return wo.completed_order(wire_order(s, filled=True), contract, state, sv=sv)
 
 
-def execution_frame(req_id: int, e: Execution, contract: WireContract) -> bytes:
+def execution_frame(req_id: int, e: Execution, contract: WireContract, *, sv: int) -> bytes:
     ex = WireExecution(
         order_id=e.order_id, exec_id=e.exec_id, time=ib_time(e.time), account=e.account, exchange=e.exchange,
         side=e.side, shares=e.shares, price=e.price, perm_id=e.perm_id, client_id=e.client_id, cum_qty=e.cum_qty,
         avg_price=e.avg_price, order_ref=e.order_ref, liquidation=e.liquidation)
-    return wo.exec_details(req_id, contract, ex)
+    return wo.exec_details(req_id, contract, ex, sv=sv)
 
 
 def commission_frame(c: CommissionReport) -> bytes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from qc.sim.ib import versions as v
 from qc.sim.ib.wire import SERVER_VERSION, Cursor, WireError
 from qc.sim.ib.wire_place_order import (
     ComboLegRef,
@@ -255,7 +256,7 @@ def _req_historical(cur: Cursor, sv: int) -> ReqHistoricalData:
 def _req_contract_details(cur: Cursor, sv: int) -> ReqContractDetails:
     req_id, contract = cur.i0(), read_contract(cur)
     include_expired, sec_id_type, sec_id = cur.b(), cur.s(), cur.s()
-    issuer_id = cur.s() if sv >= 176 else ""
+    issuer_id = cur.s() if sv >= v.MIN_SERVER_VER_BOND_ISSUERID else ""
     return ReqContractDetails(req_id, contract, include_expired, sec_id_type, sec_id, issuer_id)
 
 
@@ -280,7 +281,7 @@ def _req_executions(cur: Cursor, sv: int) -> ReqExecutions:
 
 def _cancel_order(cur: Cursor, sv: int) -> CancelOrder:
     order_id = cur.i0()
-    return CancelOrder(order_id, cur.s() if sv >= 169 and cur.remaining else "")
+    return CancelOrder(order_id, cur.s() if sv >= v.MIN_SERVER_VER_MANUAL_ORDER_TIME and cur.remaining else "")
 
 
 def _req_account_summary(cur: Cursor, sv: int) -> ReqAccountSummary:

@@ -1,7 +1,9 @@
 """TWS API wire codec for `qc sim`, layer 2: the messages the server sends, one function each.
 
-Layouts are server version 178 as ib_async 2.1.0's ``Decoder`` reads them (ref
-ib-api-protocol.md §3); every function returns one framed message (``bytes``) and is tested by
+Layouts are those ib_async 2.1.0's ``Decoder`` reads (ref ib-api-protocol.md §3) at the session's
+negotiated server version: ``error`` and ``contract_details`` change inside 157..178 and take it as
+the required ``sv`` keyword (thresholds in ``ib_versions``); every other message here has one layout
+across the whole range. Every function returns one framed message (``bytes``) and is tested by
 feeding it to ib_async's real decoder. Order and execution messages live in ``ib_wire_orders``.
 "Strict" messages (ref §3) are tuple-unpacked by ib_async, so their field counts are exact.
 The depth and tick encoders are the hot path (thousands per second): they build the payload in
@@ -14,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+from qc.sim.ib import versions as v
 from qc.sim.ib.wire import enc, enc_float, frame_text
 from qc.sim.ib.wire_types import WireBar, WireContract, WireContractDetails, WireDepthExchange, WirePosition
 from qc.sim.market.events import DepthOp
@@ -46,9 +49,11 @@ def managed_accounts(accounts: Sequence[str]) -> bytes:
     return _msg(15, 1, ",".join(accounts))
 
 
-def error(req_id: int, code: int, message: str, advanced_order_reject_json: str = "") -> bytes:
-    """error (4); the trailing advancedOrderRejectJson is mandatory at sv >= 166 (ref §3)."""
-    return _msg(4, 2, req_id, code, message, advanced_order_reject_json)
+def error(req_id: int, code: int, message: str, advanced_order_reject_json: str = "", *, sv: int) -> bytes:
+    """error (4); the trailing advancedOrderRejectJson exists (and is mandatory) from sv 166 (ref §3)."""
+    if v.check(sv) >= v.MIN_SERVER_VER_ADVANCED_ORDER_REJECT:
+        return _msg(4, 2, req_id, code, message, advanced_order_reject_json)
+    return _msg(4, 2, req_id, code, message)
 
 
 def current_time(epoch_s: int) -> bytes:
@@ -59,8 +64,13 @@ def current_time(epoch_s: int) -> bytes:
 # --- contracts (ref §3 "Contracts") ----------------------------------------------------------
 
 
-def contract_details(req_id: int, d: WireContractDetails) -> bytes:
-    """contractDetails (10), no version field at sv >= 164; expiry as ``date time zone``."""
+def contract_details(req_id: int, d: WireContractDetails, *, sv: int) -> bytes:
+    """contractDetails (10); expiry as ``date time zone``.
+
+    From sv 164 (SIZE_RULES): no message version, and minSize/sizeIncrement/suggestedSizeIncrement
+    at the end. Below it: version 8 after the id and the obsolete mdSizeMultiplier after minTick;
+    at 163 only, one size field (sizeMinTick, which ib_async reads as suggestedSizeIncrement).
+    """
     c = d.contract
     expiry = c.last_trade_date
     if expiry and d.last_trade_time:
@@ -68,14 +78,22 @@ def contract_details(req_id: int, d: WireContractDetails) -> bytes:
     sec_ids: list[object] = [len(d.sec_ids)]
     for tag, value in d.sec_ids:
         sec_ids += [tag, value]
+    size_rules = v.check(sv) >= v.MIN_SERVER_VER_SIZE_RULES
+    head: tuple[object, ...] = (10,) if size_rules else (10, v.CONTRACT_DETAILS_MSG_VERSION)
+    md_size: tuple[object, ...] = () if size_rules else (v.MD_SIZE_MULTIPLIER,)
+    if size_rules:
+        sizes: tuple[object, ...] = (d.min_size, d.size_increment, d.suggested_size_increment)
+    elif sv >= v.MIN_SERVER_VER_FRACTIONAL_SIZE_SUPPORT:
+        sizes = (d.suggested_size_increment,)
+    else:
+        sizes = ()
     return _msg(
-        10, req_id, c.symbol, c.sec_type, expiry, c.strike, c.right, c.exchange, c.currency,
-        c.local_symbol, d.market_name, c.trading_class, c.con_id, d.min_tick, c.multiplier,
+        *head, req_id, c.symbol, c.sec_type, expiry, c.strike, c.right, c.exchange, c.currency,
+        c.local_symbol, d.market_name, c.trading_class, c.con_id, d.min_tick, *md_size, c.multiplier,
         d.order_types, d.valid_exchanges, d.price_magnifier, d.under_con_id, d.long_name,
         c.primary_exchange, d.contract_month, d.industry, d.category, d.subcategory, d.time_zone_id,
         d.trading_hours, d.liquid_hours, d.ev_rule, d.ev_multiplier, *sec_ids, d.agg_group,
-        d.under_symbol, d.under_sec_type, d.market_rule_ids, d.real_expiration_date, d.stock_type,
-        d.min_size, d.size_increment, d.suggested_size_increment,
+        d.under_symbol, d.under_sec_type, d.market_rule_ids, d.real_expiration_date, d.stock_type, *sizes,
     )
 
 
@@ -266,7 +284,7 @@ def ib_bar_date(ts: datetime, format_date: int, tz: str = "US/Eastern") -> str:
 
 
 def historical_data(req_id: int, start: str, end: str, bars: Sequence[WireBar]) -> bytes:
-    """historicalData (17) at sv 178: no version, all bars, and it is also the end marker."""
+    """historicalData (17): no version, all bars, and it is also the end marker (until sv 196)."""
     flat: list[object] = []
     for b in bars:
         flat += [b.date, b.open, b.high, b.low, b.close, b.volume, b.wap, b.count]

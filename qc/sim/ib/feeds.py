@@ -6,6 +6,12 @@ writes the joined bytes once per pump tick). Feeds can be muted: all of them dur
 a connectivity loss (``pause``), one symbol's feed kind with ``silence``. A muted subscription
 stays open; its messages are dropped. When depth comes back the book is re-sent after error 317
 ("RESET", ib_async then empties its book), so a client's book never silently diverges.
+
+A stock's reqMktData may ask for the generic ticks 100, 101, 104 and 106 (``ticks.underlying_ticks``):
+their figures come from the whole option chain (~0.1 s of model work for SPY's 14,000 options) and
+30 sessions of history, so they are computed once per symbol and refreshed at most every
+``STATS_EVERY_S`` real seconds (the historical volatility once per session day), and a subscription
+is sent only the values that changed.
 """
 
 from __future__ import annotations
@@ -14,13 +20,15 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from qc.core import clock
 from qc.core.models import FiveSecondBar
 from qc.sim.ib import encode as enc
 from qc.sim.ib import ticks
+from qc.sim.ib.history import SESSION_MINUTES
+from qc.sim.ib.versions import MAX_SERVER_VERSION
 from qc.sim.market.events import DepthOp, ImbalanceEvent, MarketEvent, MarketModel, QuoteEvent, TradeEvent
 from qc.sim.market.models import OptionContract
 
@@ -30,6 +38,7 @@ FEED_OF_KIND = {"depth": "depth", "bars": "bars", "last": "ticks", "alllast": "t
                 "mid": "ticks", "l1": "quotes", "opt": "quotes"}
 FEEDS = frozenset(FEED_OF_KIND.values())
 OPTION_REFRESH = timedelta(seconds=1)
+STATS_EVERY_S = 10.0  # real seconds between recomputations of an underlying's option statistics
 RESET_TEXT = "Market depth data has been RESET. Please empty deep book contents before applying any new entries."
 
 
@@ -41,7 +50,11 @@ class Sink(Protocol):
 
 @dataclass(eq=False)
 class Sub:
-    """One market-data request of one session."""
+    """One market-data request of one session.
+
+    ``version`` is the session's negotiated server version: the layout of the notices (error 317)
+    the feeds send on the subscription's behalf; the session always sets it.
+    """
 
     sink: Sink
     req_id: int
@@ -52,6 +65,9 @@ class Sub:
     option: OptionContract | None = None
     next_refresh: datetime | None = None
     prev_close: float | None = field(default=None)
+    version: int = MAX_SERVER_VERSION
+    generic: frozenset[int] = frozenset()  # of ticks.UNDERLYING_GENERIC_TICKS
+    stats: ticks.UnderlyingStats | None = None  # the figures last sent for ``generic``
 
 
 class Feeds:
@@ -67,6 +83,9 @@ class Feeds:
         self._mid: dict[str, float] = {}
         self.paused_until = 0.0  # monotonic
         self.silenced: dict[tuple[str, str], float] = {}  # (symbol, feed) → monotonic end
+        self._chain_stats: dict[str, tuple[float, ticks.ChainStats]] = {}  # symbol → (monotonic, stats)
+        self._hist_vol: dict[tuple[str, date], float | None] = {}
+        self._stats_due = 0.0  # monotonic time of the next refresh round
 
     # --- registry ----------------------------------------------------------------------------------
 
@@ -138,7 +157,7 @@ class Feeds:
             if kind != "depth" or (symbol is not None and sym != symbol):
                 continue
             for sub in subs:
-                sub.sink.out.append(enc.error(sub.req_id, 317, RESET_TEXT))
+                sub.sink.out.append(enc.error(sub.req_id, 317, RESET_TEXT, sv=sub.version))
                 sub.sink.out.extend(self.depth_snapshot(sub))
                 self.sent["error"] += 1
 
@@ -216,7 +235,8 @@ class Feeds:
             self._emit(sub, [ticks.bar_frame(sub.req_id, b) for b in bars])
 
     def tick(self, now: datetime) -> None:
-        """Once per pump tick after ``dispatch``: close finished 5-s bars, refresh option quotes."""
+        """Once per pump tick after ``dispatch``: close finished 5-s bars, refresh option quotes and,
+        every ``STATS_EVERY_S``, the underlyings' option statistics."""
         mono, epoch = clock.monotonic(), now.timestamp()
         for symbol, builder in self._bars.items():
             self._send_bars(symbol, builder.close_through(epoch), mono)
@@ -224,6 +244,9 @@ class Feeds:
             if kind == "opt":
                 for sub in subs:
                     self._refresh_option(sub, now, mono)
+        if mono >= self._stats_due:
+            self._stats_due = mono + STATS_EVERY_S
+            self._refresh_underlyings(now, mono)
 
     def _refresh_option(self, sub: Sub, now: datetime, mono: float) -> None:
         if sub.next_refresh is not None and now < sub.next_refresh:
@@ -234,3 +257,43 @@ class Feeds:
         q = self.model.option_quote(sub.option, now)
         if q is not None:
             self._emit(sub, ticks.option_ticks(sub.req_id, q, self.model.spot(sub.symbol)))
+
+    # --- an underlying's option statistics (generic ticks 100, 101, 104, 106) ----------------------
+
+    def underlying_stats(self, symbol: str, generic: frozenset[int], now: datetime) -> ticks.UnderlyingStats:
+        """The figures ``generic`` asks for, from the cache when fresher than ``STATS_EVERY_S``."""
+        chain = None
+        if generic & ticks.CHAIN_GENERIC_TICKS:
+            mono = clock.monotonic()
+            cached = self._chain_stats.get(symbol)
+            if cached is None or mono - cached[0] >= STATS_EVERY_S:
+                today = clock.new_york_date(now)
+                stats = ticks.chain_stats(self.model.option_chain(symbol, now), self.model.spot(symbol), today)
+                cached = self._chain_stats[symbol] = (mono, stats)
+            chain = cached[1]
+        hist_vol = self._historical_vol(symbol, now) if ticks.GENERIC_HIST_VOL in generic else None
+        return ticks.UnderlyingStats(chain, hist_vol)
+
+    def _historical_vol(self, symbol: str, now: datetime) -> float | None:
+        """30-day close-to-close volatility of the sessions before today's (one computation a day)."""
+        session = clock.most_recent_session(now)
+        key = (symbol, session.day)
+        if key not in self._hist_vol:
+            bars = self.model.history(symbol, session.open, (ticks.VOL_DAYS + 1) * SESSION_MINUTES)
+            self._hist_vol[key] = ticks.historical_vol(ticks.daily_closes(bars)[-(ticks.VOL_DAYS + 1):])
+        return self._hist_vol[key]
+
+    def send_underlying(self, sub: Sub, now: datetime) -> None:
+        """Queue ``sub``'s generic ticks whose values changed since it was last sent them."""
+        if not sub.generic:
+            return
+        stats = self.underlying_stats(sub.symbol, sub.generic, now)
+        self._emit(sub, ticks.underlying_ticks(sub.req_id, sub.generic, stats, sub.stats))
+        sub.stats = stats
+
+    def _refresh_underlyings(self, now: datetime, mono: float) -> None:
+        for (kind, symbol), subs in self._subs.items():
+            if kind != "l1" or self.muted(symbol, "quotes", mono):
+                continue
+            for sub in subs:
+                self.send_underlying(sub, now)

@@ -1,9 +1,12 @@
 """Handlers of the simulated gateway's contract and market-data requests (ref ib-api-protocol.md §3, §5).
 
-Each handler takes the session and the decoded request, answers on the session and registers
-market-data subscriptions with ``server.feeds`` (the pump streams them). Errors use IB's codes and
-texts: 200 unknown contract, 309 depth limit, 310 unknown depth cancel, 10092 depth on an option,
-162 historical pacing, 420 real-time bars not available, 10189 tick-by-tick not available.
+Each handler takes the session and the decoded request, answers on the session (in the session's
+negotiated server version where a layout depends on it) and registers market-data subscriptions
+with ``server.feeds`` (the pump streams them). A stock's reqMktData answers generic ticks 225
+(auction imbalance) and 100/101/104/106 (the option chain's volume, open interest, historical and
+implied volatility). Errors use IB's codes and texts: 200 unknown contract, 309 depth limit, 310
+unknown depth cancel, 10092 depth on an option, 162 historical pacing, 420 real-time bars not
+available, 10189 tick-by-tick not available.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def contract_details(s: IBSession, req: dec.ReqContractDetails) -> None:
     if not found:
         s.error(req.req_id, 200, NO_SECURITY)
         return
-    s.send("contractDetails", *[enc.contract_details(req.req_id, d) for d in found])
+    s.send("contractDetails", *[enc.contract_details(req.req_id, d, sv=s.version) for d in found])
     s.send("contractDetailsEnd", enc.contract_details_end(req.req_id))
 
 
@@ -77,7 +80,7 @@ def mkt_depth(s: IBSession, req: dec.ReqMktDepth) -> None:
     if feeds.count(s, "depth") >= limit:
         s.error(req.req_id, 309, DEPTH_LIMIT.format(n=limit))
         return
-    sub = Sub(s, req.req_id, found.symbol, "depth", rows=max(req.num_rows, 1))
+    sub = Sub(s, req.req_id, found.symbol, "depth", rows=max(req.num_rows, 1), version=s.version)
     feeds.add(sub)
     s.out.extend(feeds.depth_snapshot(sub))
     if not s.depth_notice_sent:
@@ -102,7 +105,7 @@ def real_time_bars(s: IBSession, req: dec.ReqRealTimeBars) -> None:
     if found.option is not None or req.bar_size != ticks.BAR_SECONDS:
         s.error(req.req_id, 420, "Invalid Real-time Query:only 5-second TRADES bars of stocks are simulated")
         return
-    s.server.feeds.add(Sub(s, req.req_id, found.symbol, "bars"))
+    s.server.feeds.add(Sub(s, req.req_id, found.symbol, "bars", version=s.version))
 
 
 def tick_by_tick(s: IBSession, req: dec.ReqTickByTickData) -> None:
@@ -114,7 +117,7 @@ def tick_by_tick(s: IBSession, req: dec.ReqTickByTickData) -> None:
         s.error(req.req_id, 10189, f"Failed to request tick-by-tick data:{req.tick_type} is not available for "
                                    f"{found.key.sec_type}")
         return
-    s.server.feeds.add(Sub(s, req.req_id, found.symbol, kind))
+    s.server.feeds.add(Sub(s, req.req_id, found.symbol, kind, version=s.version))
     q = s.server.model.quote(found.symbol)
     epoch = int(q.ts.timestamp())
     if kind == "bidask":
@@ -134,13 +137,16 @@ def mkt_data(s: IBSession, req: dec.ReqMktData) -> None:
         q = model.option_quote(found.option, now)
         if q is not None:
             s.send("opt", *ticks.option_ticks(req.req_id, q, model.spot(found.symbol)))
-        sub = Sub(s, req.req_id, found.symbol, "opt", option=found.option, next_refresh=now + OPTION_REFRESH)
+        sub = Sub(s, req.req_id, found.symbol, "opt", option=found.option, next_refresh=now + OPTION_REFRESH,
+                  version=s.version)
     else:
         session = clock.most_recent_session(now)
         prev = model.history(found.symbol, session.open, 1)
         quote = model.quote(found.symbol)
         s.send("l1", *ticks.l1_snapshot(req.req_id, quote, prev[-1].close if prev else None))
-        sub = Sub(s, req.req_id, found.symbol, "l1", imbalance=IMBALANCE_TICK in req.generic_tick_list)
+        sub = Sub(s, req.req_id, found.symbol, "l1", imbalance=IMBALANCE_TICK in req.generic_tick_list,
+                  version=s.version, generic=frozenset(req.generic_tick_list) & ticks.UNDERLYING_GENERIC_TICKS)
+        s.server.feeds.send_underlying(sub, now)  # generic ticks 100/101/104/106 (ticks.underlying_ticks)
     if req.snapshot or req.regulatory_snapshot:
         s.send("tickSnapshotEnd", enc.tick_snapshot_end(req.req_id))
     else:

@@ -65,7 +65,8 @@ def open_orders(s: IBSession, req: dec.NoArgs) -> None:
     """reqOpenOrders (5): this client's working orders; reqAllOpenOrders (16): every client's."""
     server = s.server
     snaps = server.broker.open_orders(_client(s) if req.msg_id == 5 else None)
-    s.send("openOrder", *[cv.order_frames(o, server.catalog.wire(o.request.contract)) for o in snaps])
+    wire = server.catalog.wire
+    s.send("openOrder", *[cv.order_frames(o, wire(o.request.contract), sv=s.version) for o in snaps])
     s.end_marker("openOrderEnd", wo.open_order_end())
 
 
@@ -77,7 +78,8 @@ def auto_open_orders(s: IBSession, req: dec.ReqAutoOpenOrders) -> None:
 def completed_orders(s: IBSession, req: dec.ReqCompletedOrders) -> None:
     server = s.server
     snaps = server.broker.completed_orders()
-    s.send("completedOrder", *[cv.completed_frame(o, server.catalog.wire(o.request.contract)) for o in snaps])
+    wire = server.catalog.wire
+    s.send("completedOrder", *[cv.completed_frame(o, wire(o.request.contract), sv=s.version) for o in snaps])
     s.end_marker("completedOrdersEnd", wo.completed_orders_end())
 
 
@@ -101,7 +103,8 @@ def executions(s: IBSession, req: dec.ReqExecutions) -> None:
         e = r.execution
         if req.exchange and e.exchange != req.exchange:
             continue
-        s.send("execDetails", cv.execution_frame(req.req_id, e, server.catalog.wire(e.contract)))
+        frame = cv.execution_frame(req.req_id, e, server.catalog.wire(e.contract), sv=s.version)
+        s.send("execDetails", frame)
         s.send("commissionReport", cv.commission_frame(r.commission))
     s.end_marker("execDetailsEnd", wo.exec_details_end(req.req_id))
 

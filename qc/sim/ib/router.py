@@ -40,9 +40,11 @@ def _owned(server: IBGatewayServer, ev: BrokerEvent) -> None:
     if s is None:
         return
     if isinstance(ev, OrderStateChanged):
-        s.send("openOrder", cv.order_frames(ev.order, server.catalog.wire(ev.order.request.contract)))
+        contract = server.catalog.wire(ev.order.request.contract)
+        s.send("openOrder", cv.order_frames(ev.order, contract, sv=s.version))
     elif isinstance(ev, ExecutionReported):
-        s.send("execDetails", cv.execution_frame(-1, ev.execution, server.catalog.wire(ev.execution.contract)))
+        contract = server.catalog.wire(ev.execution.contract)
+        s.send("execDetails", cv.execution_frame(-1, ev.execution, contract, sv=s.version))
     elif isinstance(ev, CommissionReported):
         s.send("commissionReport", cv.commission_frame(ev.commission))
     elif isinstance(ev, BrokerError):

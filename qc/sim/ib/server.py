@@ -11,6 +11,10 @@ events (``ib_router``) and writes each session's queued bytes once. The 1-ms def
 a real gateway, which writes each update as it happens: a coarser pump would lump a client's
 messages into bursts (30 per read at 5 ms and 6,000 depth/s) that no real feed sends.
 
+Versions: a client is answered ``min(its max, server_version)`` (178 by default, lower to emulate an
+older gateway; ``ib_versions`` holds the accepted range 157..178) and each session then encodes
+every message in its negotiated version's layout.
+
 Everything runs on the server's event loop; the model and the broker are only touched there. The
 fault switches and ``set_quote``/``call`` may be called from any thread: they post to the loop and
 return at once (``call`` and ``set_quote`` return a ``concurrent.futures.Future``).
@@ -37,6 +41,7 @@ from qc.sim.ib.catalog import Catalog
 from qc.sim.ib.faults import FaultSwitches
 from qc.sim.ib.feeds import Feeds
 from qc.sim.ib.session import IBSession
+from qc.sim.ib.versions import MAX_SERVER_VERSION, check
 from qc.sim.market.events import MarketModel, QuoteEvent
 from qc.sim.market.models import OptionContract
 
@@ -49,13 +54,15 @@ PREPARE_PER_TICK = 200  # events of the next second made per pump tick: ~0.7 ms 
 
 
 class IBGatewayServer(FaultSwitches):
-    """A TWS API (server version 178) gateway that ib_async cannot tell from IB's."""
+    """A TWS API (server versions 157..178) gateway that ib_async cannot tell from IB's."""
 
     def __init__(self, model: MarketModel, broker: SimBroker, clock: Clock, *, host: str = "127.0.0.1",
                  port: int = 0, accounts: Iterable[str] = ("DU1234567",), depth_limit: int = 3,
-                 max_msgs_per_s: int = 50, pump_interval_s: float = 0.001) -> None:
+                 max_msgs_per_s: int = 50, pump_interval_s: float = 0.001,
+                 server_version: int = MAX_SERVER_VERSION) -> None:
         if host not in LOOPBACK:
             raise ValueError(f"the simulated gateway binds loopback only, not {host!r}")
+        self.server_version = check(server_version)  # the newest version it answers
         self.model, self.broker, self.clock = model, broker, clock
         self.host, self.port = host, port
         self.accounts: tuple[str, ...] = tuple(accounts)

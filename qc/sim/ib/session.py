@@ -1,8 +1,9 @@
 """One client connection of the simulated gateway: handshake, startApi, rate limit, request dispatch.
 
 Per connection (ref ib-api-protocol.md §2): ``API\\0`` + version window → the 2-field handshake
-reply; ``startApi`` → managedAccounts, nextValidId and the farm notices 2104/2106/2158, or error
-326 and a close when the clientId is already connected. Every later frame is parsed by
+reply (``min(client max, server_version)``; ``version`` then picks every message's layout);
+``startApi`` → managedAccounts, nextValidId and the farm notices 2104/2106/2158, or error 326 and
+a close when the clientId is already connected. Every later frame is parsed by
 ``ib_decode.parse_request`` and handed to the handler of its type (``ib_req_market``,
 ``ib_req_orders``). Unknown requests are logged and ignored; malformed ones get error 321; a
 handler that raises closes this session only, with a log line. Outgoing frames queue on ``out``
@@ -119,7 +120,7 @@ class IBSession(asyncio.Protocol):
         self.server.sent[kind] += len(frames)
 
     def error(self, req_id: int, code: int, text: str) -> None:
-        self.send("error", enc.error(req_id, code, text))
+        self.send("error", enc.error(req_id, code, text, sv=self.version))
 
     def flush(self) -> None:
         if not self.out:
@@ -168,12 +169,13 @@ class IBSession(asyncio.Protocol):
         if got is None:
             return b""
         hello, rest = got
-        version = negotiate_version(hello)
+        version = negotiate_version(hello, self.server.server_version)
         if version is None:
             log.warning("ib sim: refusing client versions %d..%d", hello.min_version, hello.max_version)
             self.close()
             return b""
-        self.version = version
+        self.version = version  # every later message goes out in this version's layout
+        log.info("ib sim: client versions %d..%d, answered %d", hello.min_version, hello.max_version, version)
         now = self.server.clock.now().astimezone(NEW_YORK)
         self.out.append(encode_handshake_reply(version, ib_conn_time(now)))
         self._splitter = FrameSplitter()

@@ -4,20 +4,44 @@ Pure: each function turns one market state or event into the frames one subscrip
 (ref ib-api-protocol.md §3 "Market data"). Tick ids are IB's: 1 bid, 2 ask, 4 last, 9 close,
 0/3/5 bid/ask/last size, 8 volume, 34 auction volume, 35 auction price, 36 auction imbalance,
 61 regulatory imbalance; option computations 10 bid, 11 ask, 13 model.
+
+An underlying's option statistics answer the generic ticks of its reqMktData, from the simulated
+market's own figures: 100 → tick sizes 29/30 (the day's call/put volume summed over the chain), 101 →
+27/28 (call/put open interest summed over the chain), 104 → tickGeneric 23 (30-day historical
+volatility of the daily closes), 106 → tickGeneric 24 (30-day at-the-money implied volatility of the
+chain). These are the tick types ib_async's wrapper maps to ``Ticker.callVolume``/``putVolume``,
+``callOpenInterest``/``putOpenInterest``, ``histVolatility`` and ``impliedVolatility``.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
-from qc.core.models import FiveSecondBar, Trade
+from qc.core.clock import NEW_YORK
+from qc.core.models import Bar, FiveSecondBar, Trade
 from qc.sim.ib import encode as enc
 from qc.sim.market.models import AuctionImbalance, OptionQuote, Quote
 
 BAR_SECONDS = 5
 MAX_EMPTY_GAP_S = 300  # a longer gap without prints (overnight) skips its empty bars
 OPTION_SIZE = 10.0  # displayed option size: the model quotes prices, not sizes
+
+GENERIC_OPTION_VOLUME = 100  # → tickSize 29 call volume, 30 put volume
+GENERIC_OPTION_OPEN_INTEREST = 101  # → tickSize 27 call open interest, 28 put open interest
+GENERIC_HIST_VOL = 104  # → tickGeneric 23 historical volatility
+GENERIC_IMPLIED_VOL = 106  # → tickGeneric 24 implied volatility of the underlying
+UNDERLYING_GENERIC_TICKS = frozenset({GENERIC_OPTION_VOLUME, GENERIC_OPTION_OPEN_INTEREST, GENERIC_HIST_VOL,
+                                      GENERIC_IMPLIED_VOL})
+CHAIN_GENERIC_TICKS = frozenset({GENERIC_OPTION_VOLUME, GENERIC_OPTION_OPEN_INTEREST, GENERIC_IMPLIED_VOL})
+CALL_OPEN_INTEREST, PUT_OPEN_INTEREST, CALL_VOLUME, PUT_VOLUME = 27, 28, 29, 30  # tickSize types
+HIST_VOLATILITY, IMPLIED_VOLATILITY = 23, 24  # tickGeneric types
+VOL_DAYS = 30  # IB's historical and implied volatility ticks are 30-day figures
+TRADING_DAYS = 252
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +108,105 @@ def option_ticks(req_id: int, q: OptionQuote, spot: float) -> list[bytes]:
         out.append(enc.tick_option_computation(req_id, tick_type, q.iv, q.delta, price, 0.0, q.gamma, q.vega,
                                                q.theta, spot))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ChainStats:
+    """What an underlying's option chain says at one moment (generic ticks 100, 101, 106)."""
+
+    call_volume: int
+    put_volume: int
+    call_open_interest: int
+    put_open_interest: int
+    implied_vol: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnderlyingStats:
+    """The figures behind an underlying's generic ticks; None where not asked for or not known."""
+
+    chain: ChainStats | None = None
+    hist_vol: float | None = None
+
+
+def atm_implied_vol(chain: Sequence[OptionQuote], spot: float, today: date, days: int = VOL_DAYS) -> float | None:
+    """``days``-calendar-day at-the-money IV: per expiry the mean call/put IV at the strike nearest
+    ``spot``, interpolated linearly in total variance between the expiries around ``days`` (the
+    nearest one's IV when all lie on one side). None for an empty chain."""
+    by_expiry: dict[date, list[OptionQuote]] = {}
+    for q in chain:
+        if (q.contract.expiry - today).days > 0:
+            by_expiry.setdefault(q.contract.expiry, []).append(q)
+    atm: list[tuple[int, float]] = []
+    for expiry, quotes in sorted(by_expiry.items()):
+        strike = min({q.contract.strike for q in quotes}, key=lambda k: abs(k - spot))
+        ivs = [q.iv for q in quotes if q.contract.strike == strike and q.iv > 0]
+        if ivs:
+            atm.append(((expiry - today).days, sum(ivs) / len(ivs)))
+    if not atm:
+        return None
+    below = [(d, iv) for d, iv in atm if d <= days]
+    above = [(d, iv) for d, iv in atm if d >= days]
+    if not above:
+        return below[-1][1]
+    if not below:
+        return above[0][1]
+    (d1, iv1), (d2, iv2) = below[-1], above[0]
+    if d1 == d2:
+        return iv1
+    w = iv1 * iv1 * d1 + (iv2 * iv2 * d2 - iv1 * iv1 * d1) * (days - d1) / (d2 - d1)
+    return math.sqrt(w / days)
+
+
+def chain_stats(chain: Sequence[OptionQuote], spot: float, today: date) -> ChainStats:
+    """Call/put volume and open interest summed over ``chain``, and its 30-day ATM IV."""
+    cv = pv = coi = poi = 0
+    for q in chain:
+        if q.contract.right == "C":
+            cv, coi = cv + q.volume, coi + q.open_interest
+        else:
+            pv, poi = pv + q.volume, poi + q.open_interest
+    iv = atm_implied_vol(chain, spot, today)
+    return ChainStats(cv, pv, coi, poi, None if iv is None else round(iv, 6))
+
+
+def daily_closes(minute_bars: Sequence[Bar]) -> list[float]:
+    """The last close of each New York day in ``minute_bars`` (oldest first)."""
+    closes: dict[date, float] = {}
+    for b in minute_bars:
+        closes[b.ts.astimezone(NEW_YORK).date()] = b.close
+    return [closes[d] for d in sorted(closes)]
+
+
+def historical_vol(closes: Sequence[float]) -> float | None:
+    """Annualised close-to-close volatility (sample stdev of log returns × √252); None below 2 returns."""
+    rets = [math.log(b / a) for a, b in itertools.pairwise(closes) if a > 0 and b > 0]
+    if len(rets) < 2:
+        return None
+    return round(statistics.stdev(rets) * math.sqrt(TRADING_DAYS), 6)
+
+
+def underlying_ticks(req_id: int, generic: frozenset[int], new: UnderlyingStats,
+                     old: UnderlyingStats | None) -> list[bytes]:
+    """The generic-tick answers (100, 101, 104, 106) among ``generic`` whose value differs from ``old``."""
+    def values(st: UnderlyingStats | None) -> dict[int, float]:
+        """tick type → value (sizes and generic ticks share no tick type)."""
+        out: dict[int, float] = {}
+        c = None if st is None else st.chain
+        if c is not None and GENERIC_OPTION_VOLUME in generic:
+            out[CALL_VOLUME], out[PUT_VOLUME] = c.call_volume, c.put_volume
+        if c is not None and GENERIC_OPTION_OPEN_INTEREST in generic:
+            out[CALL_OPEN_INTEREST], out[PUT_OPEN_INTEREST] = c.call_open_interest, c.put_open_interest
+        if st is not None and st.hist_vol is not None and GENERIC_HIST_VOL in generic:
+            out[HIST_VOLATILITY] = st.hist_vol
+        if c is not None and c.implied_vol is not None and GENERIC_IMPLIED_VOL in generic:
+            out[IMPLIED_VOLATILITY] = c.implied_vol
+        return out
+
+    before = values(old)
+    return [enc.tick_generic(req_id, t, value) if t in (HIST_VOLATILITY, IMPLIED_VOLATILITY)
+            else enc.tick_size(req_id, t, float(value))
+            for t, value in values(new).items() if before.get(t) != value]
 
 
 def bar_frame(req_id: int, bar: FiveSecondBar) -> bytes:

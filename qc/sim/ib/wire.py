@@ -1,4 +1,4 @@
-"""TWS API wire codec for `qc sim`, layer 1: handshake, framing, field values (server version 178).
+"""TWS API wire codec for `qc sim`, layer 1: handshake, framing, field values (server versions 157..178).
 
 Pure functions and one small buffering class; no sockets, no clock. Everything follows
 /work/shared/reference/ib-api-protocol.md (cited as "ref §N") and was checked against ib_async
@@ -6,6 +6,7 @@ Pure functions and one small buffering class; no sockets, no clock. Everything f
 
 Modules of the codec (all pure):
     ib_wire             this one: handshake, version rule, framing, FrameSplitter, field values, Cursor
+    ib_versions         the accepted range and every MIN_SERVER_VER_* threshold where a layout changes
     ib_wire_types       inputs/outputs: WireContract, WireContractDetails, WireOrder, WireOrderState,
                         WireExecution, WireCommission, WireBar, WirePosition, WireDepthExchange
     ib_encode           one function per server message (session, contracts, market data, account, bars)
@@ -24,13 +25,15 @@ How the asyncio server (``qc/sim/ib/server.py``) uses it, per connection::
         splitter = ib_wire.FrameSplitter()
         for fields in splitter.feed(rest): ...              # then splitter.feed(data) per read
     request = ib_decode.parse_request(fields, version)      # match on its type; never raises
-    writer.write(ib_encode.managed_accounts(["DU1234567"]) + ib_encode.next_valid_id(1))
+    writer.write(ib_encode.managed_accounts(["DU1234567"]) + ib_encode.error(-1, 2104, "OK", sv=version))
 
 Every ``ib_encode`` / ``ib_wire_orders`` function returns one complete frame (``bytes``: 4-byte
 big-endian length + NUL-terminated UTF-8 fields), ready to write; concatenate frames freely.
-Encoders emit the sv-178 layout only: ib_async 2.1 always advertises ``v157..178`` and so always
-gets 178. A client whose maximum is below 178 would be answered its maximum (ref §1 rule) but get
-178 layouts; ``parse_request`` does honour lower versions for the requests it reads.
+A client is answered ``min(its max, 178)`` (ref §1 rule) and from then on every message goes out in
+that version's layout: the encoders whose layout changes inside 157..178 (error, contractDetails,
+openOrder, completedOrder, execDetails) take the negotiated version as a required ``sv`` keyword,
+and ``parse_request`` reads requests the same way; ``ib_versions`` holds every threshold. ib_async
+2.1 itself always advertises ``v157..178`` and so gets 178; older clients get their own layouts.
 
 Field values (ref §2 "Encoding conventions"): bool → ``1``/``0``; ``None`` and IB's unset
 sentinels (``UNSET_DOUBLE`` = float max, ``UNSET_INTEGER`` = 2**31-1) → empty; +inf → ``Infinite``
@@ -46,8 +49,10 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 
-SERVER_VERSION = 178
-MIN_CLIENT_VERSION = 157  # what ib_async 2.1.0 advertises as its minimum (ref §1)
+from qc.sim.ib.versions import MAX_SERVER_VERSION, MIN_SERVER_VERSION
+
+SERVER_VERSION = MAX_SERVER_VERSION  # what the simulator answers a client that accepts it (ref §1)
+MIN_CLIENT_VERSION = MIN_SERVER_VERSION  # what ib_async 2.1.0 advertises as its minimum (ref §1)
 API_MAGIC = b"API\0"
 UNSET_DOUBLE = sys.float_info.max
 UNSET_INTEGER = 2**31 - 1
@@ -112,10 +117,12 @@ def parse_version_string(text: str) -> Handshake:
 
 
 def negotiate_version(hello: Handshake, server_version: int = SERVER_VERSION) -> int | None:
-    """Reply ``min(client_max, server)``; ``None`` (refuse, close) when ``client_min > server`` (ref §1)."""
+    """Reply ``min(client_max, server)`` (ref §1); ``None`` (refuse, close) when ``client_min > server``
+    or when that reply would fall below ``MIN_SERVER_VERSION``, whose layouts the simulator lacks."""
     if hello.min_version > server_version:
         return None
-    return min(hello.max_version, server_version)
+    version = min(hello.max_version, server_version)
+    return version if version >= MIN_SERVER_VERSION else None
 
 
 def ib_conn_time(now: datetime) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from qc.sim.ib import versions as v
 from qc.sim.ib.wire import UNSET_DOUBLE, Cursor, WireError
 from qc.sim.ib.wire_types import WireContract
 
@@ -171,8 +172,10 @@ _ADJUSTED = ("adjusted_order_type:s trigger_price:f lmt_price_offset:f adjusted_
              "dont_use_auto_price_for_hedge:s is_oms_container:s discretionary_up_to_limit_price:s "
              "use_price_mgmt_algo:s")
 # (minimum server version, field) appended one by one after _ADJUSTED, as Client.placeOrder does.
-_VERSIONED = ((158, "duration:i"), (160, "post_to_ats:i"), (162, "auto_cancel_parent:b"),
-              (166, "advanced_error_override:s"), (169, "manual_order_time:s"))
+_VERSIONED = ((v.MIN_SERVER_VER_DURATION, "duration:i"), (v.MIN_SERVER_VER_POST_TO_ATS, "post_to_ats:i"),
+              (v.MIN_SERVER_VER_AUTO_CANCEL_PARENT, "auto_cancel_parent:b"),
+              (v.MIN_SERVER_VER_ADVANCED_ORDER_REJECT, "advanced_error_override:s"),
+              (v.MIN_SERVER_VER_MANUAL_ORDER_TIME, "manual_order_time:s"))
 
 
 def _run(cur: Cursor, spec: str, typed: dict[str, Any], other: dict[str, str]) -> None:
@@ -223,11 +226,11 @@ def _conditions(cur: Cursor, typed: dict[str, Any]) -> None:
 
 
 def _tail(cur: Cursor, sv: int, typed: dict[str, Any], other: dict[str, str]) -> None:
-    """Version-gated fields, then the sv >= 170 IBKRATS / PEG BEST / PEG MID extras."""
+    """Version-gated fields, then the IBKRATS / PEG BEST / PEG MID extras (PEGBEST_PEGMID_OFFSETS, 170)."""
     for min_sv, spec in _VERSIONED:
         if sv >= min_sv:
             _run(cur, spec, typed, other)
-    if sv < 170:
+    if sv < v.MIN_SERVER_VER_PEGBEST_PEGMID_OFFSETS:
         return
     if typed["contract"].exchange == "IBKRATS":
         typed["min_trade_qty"] = cur.i()
@@ -240,7 +243,7 @@ def _tail(cur: Cursor, sv: int, typed: dict[str, Any], other: dict[str, str]) ->
 
 def _middle(cur: Cursor, sv: int, typed: dict[str, Any], other: dict[str, str]) -> None:
     """From the FA block to the algo parameters: the runs with conditional inserts between them."""
-    _run(cur, _FA + (" fa_profile:s" if sv < 177 else ""), typed, other)
+    _run(cur, _FA + (" fa_profile:s" if sv < v.MIN_SERVER_VER_FA_PROFILE_DESUPPORT else ""), typed, other)
     _run(cur, _MID, typed, other)
     if typed["delta_neutral_order_type"]:
         _run(cur, _DELTA_NEUTRAL, typed, other)
