@@ -8,6 +8,7 @@ import click
 
 from qc.commands import output
 from qc.core import clock
+from qc.core.codec import Absent
 from qc.core.config import Settings
 from qc.core.errors import StoreUnavailable
 from qc.runtime import health
@@ -25,13 +26,20 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of the table.")
 @click.pass_context
 def command(ctx: click.Context, as_json: bool) -> None:
-    """Check heartbeats, IB connection, stale feeds, breaches, failed orders and API tokens."""
+    """Check heartbeats, `qc up` children, IB connection, stale feeds, breaches, failed orders and API tokens.
+
+    --json gives numbers as numbers: each check's ``value`` and ``threshold`` (null where there is no
+    number, e.g. a missing heartbeat) with ``unit``, and the shown ``text``; ``stale_feeds`` maps each
+    stale feed to its age in seconds, ``rejects`` counts today's refused outside values by surface
+    and reason.
+    """
     settings: Settings = ctx.obj
     store = connect(settings)
     try:
         store.ping()
         now = clock.wall_epoch()
-        checks = health.evaluate(health.read(store, now))
+        readings = health.read(store, now)
+        checks = health.evaluate(readings)
     except REDIS_ERRORS as exc:
         raise StoreUnavailable(f"Redis unreachable at {store.address}: {exc}") from None
     finally:
@@ -43,6 +51,9 @@ def command(ctx: click.Context, as_json: bool) -> None:
             "as_of": datetime.fromtimestamp(now, timezone.utc).isoformat(),
             "redis_url": store.address,
             "checks": health.to_json(checks),
+            "stale_feeds": {} if isinstance(readings.stale, Absent) else
+            {feed: round(now - since, 3) for feed, since in sorted(readings.stale.items())},
+            "rejects": readings.rejects,
             "settings": settings.public(),
         })
     else:

@@ -10,11 +10,21 @@ is pure and tested on its own.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 from qc.core import keys
 from qc.core.codec import MISSING, Absent
-from qc.runtime.codec import AlphaVantageMetrics, Heartbeat, IbkrConnected, StaleFeeds, WorkerRegistry, is_missing
+from qc.runtime.codec import (
+    AlphaVantageMetrics,
+    ChildStatus,
+    Heartbeat,
+    IbkrConnected,
+    InputRejects,
+    StaleFeeds,
+    SupervisorChildren,
+    WorkerRegistry,
+    is_missing,
+)
 from qc.runtime.store import Store
 
 HEARTBEAT_MAX_AGE_S = 30.0
@@ -24,6 +34,7 @@ FAILED_ORDERS_PER_HOUR_MAX = 5
 AV_TOKENS_MIN = 10.0
 HOUR_S = 3600.0
 INGESTION_MODULE = "ibkr_ingestion"
+CHILD_MODULES = {"stream": INGESTION_MODULE}  # a `qc up` child whose heartbeat has another name than its verb
 
 
 @dataclass(frozen=True)
@@ -38,28 +49,42 @@ class Readings:
     failed_orders_last_hour: int
     av_tokens_left: int | Absent
     unreadable: tuple[Absent, ...] = ()  # values no other check owns (a malformed registry entry)
+    children: Mapping[str, ChildStatus] = field(default_factory=dict)  # `qc up`'s children, if it runs
+    rejects: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # surface -> reason -> n today
 
 
 @dataclass(frozen=True)
 class Check:
-    """One line of the status table."""
+    """One line of the status table: ``value``/``threshold`` as shown; ``measured``/``limit`` as numbers."""
 
     check: str
     value: str
     threshold: str
     ok: bool
+    measured: float | None = None  # the number behind ``value`` (None when there is none: missing, malformed)
+    limit: float | None = None
+    unit: str = ""
 
 
 def read(store: Store, now_epoch: float) -> Readings:
     """Read every monitoring key once through its codec (redis errors go to the caller)."""
     registry_key = keys.worker_registry()
     registry = WorkerRegistry.from_redis(store.hgetall(registry_key), key=registry_key.name)
+    children_key = keys.supervisor_children()
+    supervised = SupervisorChildren.from_redis(store.hgetall(children_key), key=children_key.name)
+    children = supervised.children if isinstance(supervised, SupervisorChildren) else {}
+    unreadable = list(registry.unreadable.values()) if isinstance(registry, WorkerRegistry) else []
+    if isinstance(supervised, SupervisorChildren):
+        unreadable += supervised.unreadable.values()
+    elif not is_missing(supervised):
+        unreadable.append(supervised)
     registered = registry.modules if isinstance(registry, WorkerRegistry) else set()
+    expected = registered | {CHILD_MODULES.get(name, name) for name in children}
     heartbeats: dict[str, float | Absent] = {}
-    for module in sorted(registered | {INGESTION_MODULE}):
+    for module in sorted(expected | {INGESTION_MODULE}):
         key = keys.heartbeat(module)
         beat = Heartbeat.from_redis(store.get(key), key=key.name)
-        if not is_missing(beat) or module in registered:
+        if not is_missing(beat) or module in expected:
             heartbeats[module] = beat.at_epoch if isinstance(beat, Heartbeat) else beat
     connected_key = keys.ibkr_connected()
     connected = IbkrConnected.from_redis(store.get(connected_key), key=connected_key.name)
@@ -70,8 +95,14 @@ def read(store: Store, now_epoch: float) -> Readings:
         breaches_last_hour=store.count_events(keys.risk_breaches_log(), now_epoch - HOUR_S),
         failed_orders_last_hour=store.count_events(keys.orders_failed_log(), now_epoch - HOUR_S),
         av_tokens_left=_av_tokens_left(store),
-        unreadable=tuple(registry.unreadable.values()) if isinstance(registry, WorkerRegistry) else (),
+        unreadable=tuple(unreadable), children=children, rejects=_rejects(store),
     )
+
+
+def _rejects(store: Store) -> Mapping[str, Mapping[str, int]]:
+    key = keys.input_rejects()
+    rejects = InputRejects.from_redis(store.hgetall(key), key=key.name)
+    return rejects.by_surface() if isinstance(rejects, InputRejects) else {}
 
 
 def _stale(store: Store) -> Mapping[str, float] | Absent:
@@ -95,20 +126,24 @@ def evaluate(r: Readings) -> list[Check]:
     """Judge the readings; every check is one row, ``ok`` False when it should page someone."""
     checks = [_heartbeat_check(module, beat, r.now_epoch) for module, beat in r.heartbeats.items()]
     if not checks:
-        checks.append(Check("workers", "none running", "≥ 1", False))
+        checks.append(Check("workers", "none running", "≥ 1", False, 0, 1, "workers"))
+    checks += [_child_check(name, child) for name, child in sorted(r.children.items())]
     checks.append(_ibkr_check(r))
     checks.append(_stale_check(r))
     checks.append(Check("risk breaches/h", str(r.breaches_last_hour), f"≤ {BREACHES_PER_HOUR_MAX}",
-                        r.breaches_last_hour <= BREACHES_PER_HOUR_MAX))
+                        r.breaches_last_hour <= BREACHES_PER_HOUR_MAX, r.breaches_last_hour, BREACHES_PER_HOUR_MAX,
+                        "per hour"))
     checks.append(Check("failed orders/h", str(r.failed_orders_last_hour), f"≤ {FAILED_ORDERS_PER_HOUR_MAX}",
-                        r.failed_orders_last_hour <= FAILED_ORDERS_PER_HOUR_MAX))
+                        r.failed_orders_last_hour <= FAILED_ORDERS_PER_HOUR_MAX, r.failed_orders_last_hour,
+                        FAILED_ORDERS_PER_HOUR_MAX, "per hour"))
     tokens, minimum = r.av_tokens_left, f"≥ {AV_TOKENS_MIN:.0f}"
     if is_missing(tokens):
         checks.append(Check("alpha vantage tokens", "n/a (qc chains not running)", minimum, True))
     elif isinstance(tokens, Absent):
         checks.append(Check("alpha vantage tokens", str(tokens), minimum, False))
     else:
-        checks.append(Check("alpha vantage tokens", f"{tokens}", minimum, tokens >= AV_TOKENS_MIN))
+        checks.append(Check("alpha vantage tokens", f"{tokens}", minimum, tokens >= AV_TOKENS_MIN, tokens,
+                            AV_TOKENS_MIN, "tokens"))
     checks += [Check(bad.key, bad.reason, "readable", False) for bad in r.unreadable]
     return checks
 
@@ -120,7 +155,15 @@ def _heartbeat_check(module: str, beat: float | Absent, now_epoch: float) -> Che
     if isinstance(beat, Absent):
         return Check(name, beat.reason, threshold, False)
     age = max(0.0, now_epoch - beat)
-    return Check(name, f"{age:.1f}s old", threshold, age <= HEARTBEAT_MAX_AGE_S)
+    return Check(name, f"{age:.1f}s old", threshold, age <= HEARTBEAT_MAX_AGE_S, round(age, 3), HEARTBEAT_MAX_AGE_S,
+                 "s")
+
+
+def _child_check(name: str, child: ChildStatus) -> Check:
+    """A `qc up` child that is not running (waiting for its restart, or exited) is an alert."""
+    shown = child.state + (f", {child.restarts} restarts" if child.restarts else "")
+    return Check(f"qc up child {name}", shown, "running", child.state == "running", child.restarts, None,
+                 "restarts")
 
 
 def _ibkr_check(r: Readings) -> Check:
@@ -130,7 +173,7 @@ def _ibkr_check(r: Readings) -> Check:
         return Check(name, "unknown" if expected else "n/a (qc stream not running)", "1", not expected)
     if isinstance(connected, Absent):
         return Check(name, connected.reason, "1", False)
-    return Check(name, "1" if connected else "0", "1", connected)
+    return Check(name, "1" if connected else "0", "1", connected, int(connected), 1, "flag")
 
 
 def _stale_check(r: Readings) -> Check:
@@ -139,9 +182,11 @@ def _stale_check(r: Readings) -> Check:
         return Check("stale feeds", str(r.stale), threshold, False)
     late = {feed: r.now_epoch - since for feed, since in r.stale.items() if r.now_epoch - since > STALE_MAX_AGE_S}
     value = ", ".join(f"{feed} {age:.0f}s" for feed, age in sorted(late.items())) or "none"
-    return Check("stale feeds", value, threshold, not late)
+    return Check("stale feeds", value, threshold, not late, len(late), 0, "feeds")
 
 
 def to_json(checks: list[Check]) -> list[dict[str, object]]:
-    return [asdict(c) for c in checks]
+    """Numbers as numbers (``value``, ``threshold``; null where there is none), the shown text beside them."""
+    return [{"check": c.check, "ok": c.ok, "value": c.measured, "threshold": c.limit, "unit": c.unit,
+             "text": c.value, "threshold_text": c.threshold} for c in checks]
 

@@ -12,7 +12,16 @@ from click.testing import CliRunner
 
 from qc.cli import cli
 from qc.core import clock, keys
-from qc.runtime.codec import AlphaVantageMetrics, Heartbeat, IbkrConnected, StaleFeeds, WorkerEntry, WorkerRegistry
+from qc.runtime.codec import (
+    AlphaVantageMetrics,
+    ChildStatus,
+    Heartbeat,
+    IbkrConnected,
+    StaleFeeds,
+    SupervisorChildren,
+    WorkerEntry,
+    WorkerRegistry,
+)
 from qc.runtime.store import Store
 
 from .conftest import RedisServer, free_port
@@ -42,7 +51,42 @@ def test_healthy(store: Store, redis_server: RedisServer) -> None:
     assert doc["healthy"] is True
     assert {c["check"] for c in doc["checks"]} >= {"heartbeat:supervisor", "ibkr:connected", "stale feeds",
                                                    "risk breaches/h", "failed orders/h", "alpha vantage tokens"}
-    assert set(doc) == {"healthy", "as_of", "redis_url", "checks", "settings"}
+    assert set(doc) == {"healthy", "as_of", "redis_url", "checks", "stale_feeds", "rejects", "settings"}
+
+
+def test_json_numbers_are_numbers(store: Store, redis_server: RedisServer) -> None:
+    beat(store, "supervisor", age_s=2)
+    store.hset(keys.data_stale(), StaleFeeds({StaleFeeds.field("SPY", "depth"): clock.wall_epoch() - 25}).to_redis())
+    store.hupdate(keys.alpha_vantage_metrics(), AlphaVantageMetrics.tokens(42))
+    store.count_rejects("ib.depth", {"negative_size": 3, "not_finite": 1})
+    code, out = run_status(redis_server.url, "--json")
+    doc = json.loads(out)
+    checks = {c["check"]: c for c in doc["checks"]}
+    heartbeat = checks["heartbeat:supervisor"]
+    assert isinstance(heartbeat["value"], float) and 1.5 <= heartbeat["value"] < 30 and heartbeat["unit"] == "s"
+    assert heartbeat["threshold"] == 30.0 and heartbeat["text"].endswith("s old")
+    assert checks["alpha vantage tokens"]["value"] == 42 and checks["alpha vantage tokens"]["threshold"] == 10
+    assert checks["stale feeds"]["value"] == 1 and not checks["stale feeds"]["ok"]
+    assert isinstance(doc["stale_feeds"]["SPY:depth"], float) and doc["stale_feeds"]["SPY:depth"] >= 25
+    assert doc["rejects"] == {"ib.depth": {"negative_size": 3, "not_finite": 1}}
+    assert code == 1
+
+
+def test_an_expected_qc_up_child_without_a_heartbeat_is_unhealthy(store: Store, redis_server: RedisServer) -> None:
+    """Right after `qc up` (re)starts, its children are expected before they ever registered."""
+    beat(store, "supervisor", age_s=1)
+    beat(store, "sim", age_s=1, registered=False)
+    children = {"sim": ChildStatus(101, "running", 0), "stream": ChildStatus(102, "running", 0),
+                "chains": ChildStatus(None, "exited 1", 2, last_exit=1)}
+    store.hset(keys.supervisor_children(), SupervisorChildren(children).to_redis())
+    code, out = run_status(redis_server.url, "--json")
+    checks = {c["check"]: c for c in json.loads(out)["checks"]}
+    assert code == 1
+    assert checks["heartbeat:ibkr_ingestion"]["text"] == "missing (worker died?)"  # the stream child's heartbeat
+    assert checks["heartbeat:chains"]["value"] is None and not checks["heartbeat:chains"]["ok"]
+    assert checks["heartbeat:sim"]["ok"]
+    assert not checks["qc up child chains"]["ok"] and checks["qc up child chains"]["value"] == 2
+    assert checks["qc up child stream"]["ok"]
 
 
 @pytest.mark.parametrize("breakage", ["late", "missing", "stale", "breaches", "failed", "tokens", "ibkr",
@@ -80,9 +124,10 @@ def test_malformed_values_are_alerts_with_their_reason_in_json(store: Store, red
     code, out = run_status(redis_server.url, "--json")
     assert code == 1, out
     checks = {c["check"]: c for c in json.loads(out)["checks"]}
-    assert not checks["ibkr:connected"]["ok"] and "'yes'" in checks["ibkr:connected"]["value"]
-    assert not checks["stale feeds"]["ok"] and "not finite" in checks["stale feeds"]["value"]
-    assert "old version" in checks["monitoring:workers[analytics]"]["value"]
+    assert not checks["ibkr:connected"]["ok"] and "'yes'" in checks["ibkr:connected"]["text"]
+    assert checks["ibkr:connected"]["value"] is None
+    assert not checks["stale feeds"]["ok"] and "not finite" in checks["stale feeds"]["text"]
+    assert "old version" in checks["monitoring:workers[analytics]"]["text"]
 
 
 def test_no_workers_is_unhealthy(store: Store, redis_server: RedisServer) -> None:
