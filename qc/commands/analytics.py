@@ -40,7 +40,7 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
     store.ping()
     stop = threading.Event()
     install_signal_handlers(stop)
-    cycle = AnalyticsCycle(store, wanted, tasks or None)
+    cycle = AnalyticsCycle(store, wanted, tasks or None, once=once)
     worker = Worker(NAME, cycle, store, clock_for(store, settings), interval_s, stop,
                     SystemdNotifier.from_environ(os.environ))
     try:

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from qc.core.config import Settings, parse_symbols
+from qc.core.errors import QcError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from qc.runtime.store import Store
 
 EPILOG = """\b
 Examples:
   qc stream                      the QC_SYMBOLS universe from QC_IB_HOST:QC_IB_PORT
   qc stream SPY QQQ IWM          then: redis-cli hlen market:SPY:book
-  qc stream SPY --once           one snapshot of each feed, then exit (cron, smoke tests)
+  qc stream SPY --once           one snapshot of each feed, then exit (cron, smoke tests);
+                                 refused (exit 1) while a live `qc stream` runs
 """
 
 
@@ -44,6 +50,8 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, once_wait:
     feed = FeedOptions(host=settings.ib_host, port=settings.ib_port, client_id=settings.ib_client_id,
                        rows=depth_rows, backoff_cap_s=max_backoff, resubscribe_every_s=resubscribe_every)
     store = connect(settings)
+    if once:
+        _refuse_beside_a_live_stream(store)
     options = StreamOptions(feed=feed, symbols=chosen, once=once, once_wait_s=once_wait,
                             redis_backoff_cap_s=max_backoff, notifier=SystemdNotifier.from_environ(os.environ))
     try:
@@ -51,3 +59,19 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, once_wait:
     finally:
         store.close()
     raise SystemExit(code)
+
+
+def _refuse_beside_a_live_stream(store: Store) -> None:
+    """A snapshot beside the live stream would fight it for the IB client id, the flag and the heartbeat."""
+    from qc.core import clock
+    from qc.runtime.health import INGESTION_MODULE
+    from qc.runtime.liveness import live_worker
+    from qc.runtime.store import REDIS_ERRORS
+
+    try:
+        live = live_worker(store, INGESTION_MODULE, clock.wall_epoch())
+    except REDIS_ERRORS as exc:
+        raise StoreUnavailable(f"Redis unreachable at {store.address}: {exc}", "check QC_REDIS_URL") from None
+    if live is not None:
+        raise QcError(f"qc stream is already live ({live.describe()}); --once would clobber its connection flag "
+                      "and heartbeat", "read its data instead (qc status; redis-cli hgetall market:SPY:book)")

@@ -7,8 +7,9 @@
 - Any other error in a cycle: logged with its traceback, counted in Redis, and the loop goes on.
 - First SIGTERM/SIGINT finishes the current cycle and exits 0; a second exits at once (rq's warm
   and cold shutdown). Handlers only set a flag.
-- ``once``: one cycle, then exit (cron and tests): 0 on success, 1 if the cycle failed; a cron run
-  writes its heartbeat but does not join the registry of workers expected to keep beating.
+- ``once``: one cycle, then exit (cron and tests): 0 on success, 1 if the cycle failed or raised
+  ``CycleIncomplete``; a cron run writes no heartbeat and joins no registry: the heartbeat is the
+  long-running worker's (a cron run beside it must not make a dead worker look alive).
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class Worker:
                 self.notifier.notify("WATCHDOG=1")
                 try:
                     ok = self._cycle_once()
-                    self._heartbeat(register=not once)
+                    if not once:  # a cron run beats nothing: a live worker's heartbeat is not ours to refresh
+                        self._heartbeat(register=True)
                 except REDIS_ERRORS as exc:
                     failures += 1
                     delay = backoff_s(failures, cap_s=self.max_backoff_s)
@@ -134,6 +136,9 @@ class Worker:
             self.cycle(self.clock.now())
         except REDIS_ERRORS:
             raise
+        except CycleIncomplete as exc:  # the cycle said what it could not do; no traceback needed
+            log.error("%s: %s", self.name, exc)
+            return False
         except Exception:
             self.errors += 1
             log.exception("%s: cycle failed; continuing", self.name)
@@ -148,6 +153,10 @@ class Worker:
 
     def _deregister(self) -> None:
         deregister(self.store, self.name)
+
+
+class CycleIncomplete(Exception):
+    """Raised by a cycle that ran but did not do its whole job (a `--once` then exits 1)."""
 
 
 def registry_entry(started: float, cycles: int) -> WorkerEntry:

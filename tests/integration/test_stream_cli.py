@@ -63,6 +63,22 @@ def test_once_writes_one_snapshot_and_exits_0(sim: SimProcess, store: Store, red
     assert proc.returncode == 0, err
     assert book_levels(store) == 20
     assert store.hget(keys.quote("SPY"), "ask")
-    assert store.get(keys.heartbeat(INGESTION_MODULE))
+    assert store.get(keys.heartbeat(INGESTION_MODULE)) is None  # a cron run beats no worker's heartbeat
     assert INGESTION_MODULE not in store.hgetall(keys.worker_registry())  # a cron run is not a worker
     assert store.get(keys.ibkr_connected()) is None
+
+
+def test_once_beside_a_live_stream_refuses_and_leaves_its_state_alone(sim: SimProcess, store: Store,
+                                                                     redis_server: RedisServer) -> None:
+    live = start_stream(store, redis_server.url, sim, 14, "SPY")
+    try:
+        eventually(lambda: store.get(keys.ibkr_connected()) == "1"
+                   and INGESTION_MODULE in store.hgetall(keys.worker_registry()), timeout_s=20)
+        once = start_stream(store, redis_server.url, sim, 15, "QQQ", "--once")
+        out, err = once.communicate(timeout=60)
+        assert once.returncode == 1 and out == ""
+        assert err.count("\n") == 1 and "qc stream is already live (pid" in err, err
+        assert store.get(keys.ibkr_connected()) == "1"  # not withdrawn by the refused run
+        assert int(store.client.hlen(keys.book("QQQ").name)) == 0  # and nothing written for it
+    finally:
+        assert stop_process(live) == 0

@@ -4,6 +4,10 @@ Per cycle (~1 s): new prints by XREAD from each stream's last id (into the VPIN 
 tape), VPIN and book imbalance. Every 30 s: positioning, 0DTE skew, regime. Every 60 s: flow
 clusters. A task failing for one symbol is logged and counted (``monitoring:errors``) and the others
 go on; Redis errors propagate to the Worker, which backs off.
+
+``once`` (cron, `qc analytics --once`, possibly beside the live worker): a task failure makes the run
+exit 1 (``CycleIncomplete``), and a VPIN that would replace a more complete stored one (fewer buckets
+in its window: a one-shot has only its warm start) is not written, so the live value stands.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from qc.analytics.toxicity import VpinWindow
 from qc.core import keys
 from qc.core.codec import Absent, finite_or_none
 from qc.runtime.store import REDIS_ERRORS, Store
+from qc.runtime.worker import CycleIncomplete
 
 log = logging.getLogger(__name__)
 NAME = "analytics"
@@ -42,7 +47,8 @@ class SymbolState:
 class AnalyticsCycle:
     """Callable ``cycle(now)`` for ``qc.runtime.worker.Worker``; holds the per-symbol windows between cycles."""
 
-    def __init__(self, store: Store, symbols: tuple[str, ...], tasks: tuple[str, ...] | None = None) -> None:
+    def __init__(self, store: Store, symbols: tuple[str, ...], tasks: tuple[str, ...] | None = None,
+                 once: bool = False) -> None:
         unknown = set(tasks or ()) - set(PERIODS)
         if unknown:
             raise ValueError(f"tasks: unknown {sorted(unknown)}; known: {', '.join(PERIODS)}")
@@ -51,8 +57,11 @@ class AnalyticsCycle:
         self.schedule = Schedule({name: p for name, p in PERIODS.items() if tasks is None or name in tasks})
         self.since: dict[str, str] = {}
         self.read_chain = inputs.ChainReader(store)
+        self.once = once
+        self.failed: list[str] = []
 
     def __call__(self, now: datetime) -> None:
+        self.failed = []
         if not self.since:
             self.warm_start(now)
         for sym, t in inputs.read_trades(self.store, self.since).items():
@@ -63,15 +72,18 @@ class AnalyticsCycle:
         for task in self.schedule.due(now.timestamp()):
             for sym in self.symbols:
                 self._guarded(task, sym, tasks[task], now)
+        if self.once and self.failed:
+            raise CycleIncomplete(f"{len(self.failed)} task(s) failed: {'; '.join(self.failed)}")
 
     def _guarded(self, task: str, symbol: str, run: Callable[[str, datetime], None], now: datetime) -> None:
         try:
             run(symbol, now)
         except REDIS_ERRORS:
             raise
-        except Exception:
+        except Exception as exc:
             log.exception("%s %s failed; the other tasks go on", task, symbol)
             self.store.hincrby(keys.worker_errors(), NAME)
+            self.failed.append(f"{task} {symbol} ({type(exc).__name__}: {exc})"[:200])
 
     def warm_start(self, now: datetime) -> None:
         """Past bars into the VPIN window and the regime history; stream ids to read after."""
@@ -91,11 +103,23 @@ class AnalyticsCycle:
         win = self.state[sym].vpin
         win.close_minutes(now.timestamp())
         r = win.reading()
+        if self.once and not self._more_complete(sym, r.buckets_in_window):
+            return
         age = age_s(now.timestamp(), win.last_input)
         stale = "no input yet" if age is None else (f"no trades for {age:.0f} s" if age > INPUT_STALE_S else "")
         self.store.hset(keys.vpin(sym), Vpin(
             finite_or_none(r.value), finite_or_none(r.bucket_volume), r.buckets_in_window, r.mode, r.reason,
             self.state[sym].warm_source, now, age, stale).to_redis())
+
+    def _more_complete(self, sym: str, buckets: int) -> bool:
+        """A one-shot's VPIN replaces the stored one only with at least as many buckets in its window."""
+        key = keys.vpin(sym)
+        stored = Vpin.from_redis(self.store.hgetall(key), key=key.name)
+        if isinstance(stored, Vpin) and stored.buckets_in_window > buckets:
+            log.info("vpin %s: this run has %d buckets, the stored value %d: kept", sym, buckets,
+                     stored.buckets_in_window)
+            return False
+        return True
 
     def imbalance(self, sym: str, now: datetime) -> None:
         book = inputs.read_book(self.store, sym)

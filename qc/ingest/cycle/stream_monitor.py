@@ -105,7 +105,8 @@ class Monitor:
             for module, n in WorkerErrors.counted(self.name, new_errors).increments.items():
                 pipe.hincrby(errors.name, module, n)
             _expire(pipe, errors)
-        stage_heartbeat(pipe, self.name, registry_entry(self.started, self.cycles) if self.register else None)
+        if self.register:  # a --once snapshot is no live worker: it beats nobody's heartbeat
+            stage_heartbeat(pipe, self.name, registry_entry(self.started, self.cycles))
 
 
 def _hset(pipe: WriteBatch, key: Key, fields: dict[str, str]) -> None:

@@ -3,7 +3,8 @@
 First SIGTERM/SIGINT: stop subscribing, write what is pending, leave the worker registry, exit 0;
 a second exits at once (``loop.add_signal_handler`` + an ``asyncio.Event``, as arq does).
 ``--once``: connect, wait until every symbol has a book and a quote (and a finished minute if one
-closes meanwhile), write them, exit 0; a cron run beats its heartbeat but does not register.
+closes meanwhile), write them, exit 0; a cron run writes no heartbeat and joins no registry, and the
+command refuses to run beside a live `qc stream` (``qc.runtime.liveness``).
 """
 
 from __future__ import annotations
@@ -147,8 +148,8 @@ async def _once(state: StreamState, feed: IBFeed, task: asyncio.Task[None], wait
     while clocks.monotonic() < deadline:
         if task.done():
             task.result()
-        missing = [f"{s}:{f}" for s in state.symbols for f in ("depth", "quotes")
-                   if (s, f) not in state.freshness.last]
+        missing = [f"{s}:{f}" for s, st in state.by_symbol.items()
+                   for f, has in (("depth", st.book.level_count() > 0), ("quotes", bool(st.quote))) if not has]
         if feed.ready.is_set() and not missing:
             return
         await asyncio.sleep(0.05)
