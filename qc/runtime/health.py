@@ -124,7 +124,9 @@ def _av_tokens_left(store: Store) -> int | Absent:
 
 def evaluate(r: Readings) -> list[Check]:
     """Judge the readings; every check is one row, ``ok`` False when it should page someone."""
-    checks = [_heartbeat_check(module, beat, r.now_epoch) for module, beat in r.heartbeats.items()]
+    running = {CHILD_MODULES.get(name, name): child.pid for name, child in r.children.items()
+               if child.state == "running"}
+    checks = [_heartbeat_check(module, beat, r.now_epoch, running.get(module)) for module, beat in r.heartbeats.items()]
     if not checks:
         checks.append(Check("workers", "none running", "≥ 1", False, 0, 1, "workers"))
     checks += [_child_check(name, child) for name, child in sorted(r.children.items())]
@@ -148,10 +150,12 @@ def evaluate(r: Readings) -> list[Check]:
     return checks
 
 
-def _heartbeat_check(module: str, beat: float | Absent, now_epoch: float) -> Check:
+def _heartbeat_check(module: str, beat: float | Absent, now_epoch: float, child_pid: int | None = None) -> Check:
+    """``child_pid``: the `qc up` child behind this module is running (so a missing beat means: not yet)."""
     name, threshold = keys.heartbeat(module).name, f"≤ {HEARTBEAT_MAX_AGE_S:.0f}s old"
     if is_missing(beat):
-        return Check(name, "missing (worker died?)", threshold, False)
+        shown = f"none yet (starting: qc up child pid {child_pid})" if child_pid else "missing (worker died?)"
+        return Check(name, shown, threshold, False)
     if isinstance(beat, Absent):
         return Check(name, beat.reason, threshold, False)
     age = max(0.0, now_epoch - beat)

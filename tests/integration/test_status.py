@@ -82,7 +82,7 @@ def test_an_expected_qc_up_child_without_a_heartbeat_is_unhealthy(store: Store, 
     code, out = run_status(redis_server.url, "--json")
     checks = {c["check"]: c for c in json.loads(out)["checks"]}
     assert code == 1
-    assert checks["heartbeat:ibkr_ingestion"]["text"] == "missing (worker died?)"  # the stream child's heartbeat
+    assert checks["heartbeat:ibkr_ingestion"]["text"] == "none yet (starting: qc up child pid 102)"  # stream
     assert checks["heartbeat:chains"]["value"] is None and not checks["heartbeat:chains"]["ok"]
     assert checks["heartbeat:sim"]["ok"]
     assert not checks["qc up child chains"]["ok"] and checks["qc up child chains"]["value"] == 2
