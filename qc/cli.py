@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import click
 
 from qc import __version__
 from qc.core import config, logs
-from qc.core.errors import QcError
+from qc.core.errors import ConfigError, QcError
 
 log = logging.getLogger("qc")
 
@@ -28,6 +29,8 @@ VERBS: dict[str, str] = {
     "analytics": "qc.commands.analytics",
     "chains": "qc.commands.chains",
     "gex": "qc.commands.gex",
+    "ps": "qc.commands.ps",
+    "restart": "qc.commands.restart",
     "sim": "qc.commands.sim",
     "status": "qc.commands.status",
     "stream": "qc.commands.stream",
@@ -59,24 +62,50 @@ class LazyVerbs(click.Group):
         try:
             return super().invoke(ctx)
         except QcError as exc:
-            raise QcFailure(str(exc), exc.exit_code) from None
+            raise QcFailure(_redacted(ctx, str(exc)), exc.exit_code) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:
             if ctx.meta.get("qc.debug"):
                 raise
-            raise QcFailure(f"internal error: {type(exc).__name__}: {exc}; rerun with --debug", 1) from None
+            message = f"internal error: {type(exc).__name__}: {exc}; rerun with --debug"
+            raise QcFailure(_redacted(ctx, message), 1) from None
+
+
+def _redacted(ctx: click.Context, message: str) -> str:
+    """``message`` with every secret masked: a safety net for errors whose text quotes a setting or a URL.
+
+    Before Settings exist (an error while building them) the raw environment and ``--redis-url`` stand in.
+    """
+    if isinstance(ctx.obj, config.Settings):
+        secrets = ctx.obj.secrets()
+    else:
+        secrets = config.raw_secrets(os.environ, [ctx.params.get("redis_url")])
+    return logs.redact(message, secrets)
 
 
 def build_settings(redis_url: str | None, config_path: str | None, log_level: str | None) -> config.Settings:
     """Resolve settings from the flags, the environment, ./.env and the config file."""
-    from dotenv import dotenv_values
-
     toml_path = Path(config_path) if config_path else Path(config.DEFAULT_CONFIG_FILE)
-    toml = config.read_toml(toml_path) if config_path or toml_path.exists() else {}
-    dotenv = dotenv_values(".env") if Path(".env").is_file() else {}
+    field = str(toml_path)
+    if config_path:
+        field = "QC_CONFIG" if config_path == os.environ.get("QC_CONFIG") else "--config"
+    toml = config.read_toml(toml_path, field) if config_path or toml_path.exists() else {}
+    dotenv = _read_dotenv() if Path(".env").is_file() else {}
     flags = {"redis_url": redis_url, "log_level": log_level}
     return config.resolve(flags, os.environ, dotenv, toml)
+
+
+def _read_dotenv() -> dict[str, str | None]:
+    """./.env as a mapping; unreadable or not UTF-8 is a ConfigError naming it, not a traceback."""
+    from dotenv import dotenv_values
+
+    try:
+        return dict(dotenv_values(".env"))
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(".env", f"cannot read it: {reason}",
+                          "fix its permissions (chmod u+r .env) or remove it") from None
 
 
 @click.group(cls=LazyVerbs, context_settings={"help_option_names": ["-h", "--help"]},
@@ -101,8 +130,36 @@ def cli(ctx: click.Context, redis_url: str | None, config_path: str | None, log_
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="qc")
+    """Console-script entry point: click's own handling, plus a quiet exit 141 when stdout's reader leaves.
+
+    ``qc status | head -1``: Python ignores SIGPIPE, so the next write raises BrokenPipeError, which
+    ``LazyVerbs`` would report as an internal error. It is recognised here, as the context of that
+    report, before anything prints; stdout goes to devnull so the interpreter's final flush stays
+    silent, and the exit is 141 (128 + SIGPIPE), what a shell sees of ``yes | head``. (With ``--debug``
+    the raw error meets click's own EPIPE handling first: quiet too, exit 1.) Restoring SIGPIPE's
+    default instead would also kill a worker whose Redis or IB socket closes mid-write.
+    """
+    try:
+        try:
+            code = cli.main(prog_name="qc", standalone_mode=False)
+            sys.stdout.flush()
+        except click.ClickException as exc:
+            cause: BaseException | None = exc
+            for _ in range(8):  # the report's chain of causes, bounded (a chain may loop)
+                if cause is None or isinstance(cause, BrokenPipeError):
+                    break
+                cause = cause.__cause__ or cause.__context__
+            if isinstance(cause, BrokenPipeError):
+                raise cause from None
+            exc.show()
+            code = exc.exit_code
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            code = 1
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

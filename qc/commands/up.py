@@ -9,8 +9,8 @@ import click
 
 from qc.core import clock, keys
 from qc.core.config import Settings
-from qc.runtime.store import EmbeddedRedis, connect, url_for
-from qc.runtime.supervisor import Supervisor, plan_stack
+from qc.runtime.store import EmbeddedRedis, connect, redis_cli_hint, url_for
+from qc.runtime.supervisor import SUPERVISOR_NAME, Supervisor, plan_stack
 from qc.runtime.worker import SystemdNotifier, Worker, install_signal_handlers
 
 EPILOG = """\b
@@ -18,6 +18,7 @@ Examples:
   qc up                                   embedded Redis in ./var/redis, then every worker
   QC_REDIS_URL=redis://10.0.0.5:6379/0 qc up   use an existing Redis instead
 Stop with Ctrl-C (or SIGTERM): workers first, Redis last, nothing left behind.
+From another shell: `qc ps` lists the children, `qc restart stream` restarts one.
 """
 
 
@@ -30,7 +31,10 @@ def command(settings: Settings) -> None:
     store = connect(settings)
     stack = plan_stack(settings, store)
     children = stack.children
-    supervisor = Supervisor(children, {**os.environ, **stack.env, "QC_REDIS_URL": url}, store, embedded)
+    # children find the embedded Redis's password file through the data dir, never in their environment
+    env = {**os.environ, **stack.env, "QC_REDIS_URL": url, "QC_DATA_DIR": str(settings.data_path.resolve()),
+           "QC_EMBEDDED_REDIS_PORT": str(settings.embedded_redis_port)}
+    supervisor = Supervisor(children, env, store, embedded)
     stop = threading.Event()
     install_signal_handlers(stop)
     try:
@@ -41,9 +45,11 @@ def command(settings: Settings) -> None:
         for note in stack.notes:
             click.echo(f"  {note}")
         click.echo("  look:    qc status            (health table; --json for machines)")
-        click.echo(f"           redis-cli -u {store.address} get {keys.heartbeat('supervisor').name}")
+        click.echo("           qc ps                (children: pid, state, restarts, uptime)")
+        click.echo(f"           {redis_cli_hint(settings)} get {keys.heartbeat(SUPERVISOR_NAME).name}")
+        click.echo("  restart: qc restart NAME      (one child, e.g. qc restart stream)")
         click.echo("  stop:    Ctrl-C")
-        worker = Worker("supervisor", supervisor.cycle, store, clock.SystemClock(), interval_s=1.0, stop=stop,
+        worker = Worker(SUPERVISOR_NAME, supervisor.cycle, store, clock.SystemClock(), interval_s=1.0, stop=stop,
                         notifier=SystemdNotifier.from_environ(os.environ), max_backoff_s=2.0)
         code = worker.run()
     finally:

@@ -11,13 +11,16 @@ validation all follow it. Nothing below ``qc/commands`` reads ``os.environ``.
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import json
+import math
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 from qc.core.errors import ConfigError
 
@@ -91,21 +94,343 @@ def _symbols(name: str, raw: str) -> tuple[str, ...]:
     return parse_symbols(raw, ENV_PREFIX + name.upper())
 
 
-def _redis_url(name: str, raw: str) -> str:
+# --- Redis URLs: validated here so a bad one is exit 2 naming the setting, never a traceback later ----
+
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
+MAX_DB = 2**31 - 1  # `databases` is a server setting (16 by default): only the server knows the real limit
+REDIS_PORT = 6379
+SENTINEL_PORT = 26379
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+_ZONE = re.compile(r"[A-Za-z0-9._~-]+")
+_BOOLS = ("true", "false", "yes", "no", "1", "0")
+_SECRET_KEY = r"[^=&;?#/]*(?:pass|secret|token|auth)[^=&;?#/]*="
+_ENCODE_HINT = ("percent-encode reserved characters in the password and in option values "
+                "(/ as %2F, ? as %3F, # as %23, @ as %40, & as %26, % as %25, space as %20)")
+_URL_FORMS = ("use redis://[user:password@]host:6379/0, rediss:// (TLS), unix:///path/redis.sock?db=0, "
+              "redis+sentinel://host:26379,host2:26379/mymaster/0 or redis+cluster://host:6379; "
+              "leave it empty for the embedded Redis")
+
+
+def _q_int(lo: int, hi: int) -> Callable[[str], bool]:
+    return lambda v: v.isascii() and v.isdigit() and len(v) <= 10 and lo <= int(v) <= hi
+
+
+def _q_seconds(value: str) -> bool:
+    try:
+        seconds = float(value)
+    except ValueError:
+        return False
+    return math.isfinite(seconds) and 0 < seconds <= 86_400
+
+
+def _q_bool(value: str) -> bool:
+    return value.lower() in _BOOLS
+
+
+def _q_client_name(value: str) -> bool:
+    return all("!" <= c <= "~" for c in value)  # CLIENT SETNAME refuses spaces and control characters
+
+
+def _q_path(value: str) -> bool:
+    return "\x00" not in value
+
+
+def _q_any(value: str) -> bool:
+    return True
+
+
+# Query options redis-py turns into client arguments, each with what it must be; anything else would
+# reach redis-py as an unknown keyword and fail at the first command.
+_OPTIONS_ALL: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "db": (f"an integer 0..{MAX_DB}", _q_int(0, MAX_DB)),
+    "socket_timeout": ("seconds, a number > 0 and <= 86400", _q_seconds),
+    "socket_connect_timeout": ("seconds, a number > 0 and <= 86400", _q_seconds),
+    "retry_on_timeout": ("true or false", _q_bool),
+    "health_check_interval": ("whole seconds 0..86400", _q_int(0, 86_400)),
+    "max_connections": ("an integer 1..100000", _q_int(1, 100_000)),
+    "client_name": ("printable ASCII without spaces", _q_client_name),
+    "username": ("a user name", _q_any),
+    "password": ("a password", _q_any),
+    "protocol": ("2 or 3 (RESP version)", lambda v: v in ("2", "3")),
+}
+_OPTIONS_TCP = {"socket_keepalive": ("true or false", _q_bool)}
+_OPTIONS_TLS: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "ssl_cert_reqs": ("none, optional or required", lambda v: v in ("none", "optional", "required")),
+    "ssl_check_hostname": ("true or false", _q_bool),
+    "ssl_ca_certs": ("a file path", _q_path),
+    "ssl_ca_path": ("a directory path", _q_path),
+    "ssl_certfile": ("a file path", _q_path),
+    "ssl_keyfile": ("a file path", _q_path),
+}
+REDIS_QUERY_OPTIONS = frozenset({*_OPTIONS_ALL, *_OPTIONS_TCP, *_OPTIONS_TLS})
+
+
+def _options_for(scheme: str) -> dict[str, tuple[str, Callable[[str], bool]]]:
+    if scheme.endswith("+sentinel"):
+        return {}  # the Sentinel client takes everything from the netloc and the path
+    allowed = dict(_OPTIONS_ALL)
+    if scheme != "unix":
+        allowed.update(_OPTIONS_TCP)
+    if scheme.startswith("rediss"):
+        allowed.update(_OPTIONS_TLS)
+    return allowed
+
+
+def split_hostport(item: str, default_port: int) -> tuple[str, int]:
+    """``host[:port]`` or ``[v6addr]:port`` → (host, port); ValueError saying what is wrong (no secret in it)."""
+    if item.startswith("["):
+        inside, close, after = item[1:].partition("]")
+        if not close:
+            raise ValueError("unclosed '[' in the host")
+        address, percent, zone = inside.partition("%")
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError:
+            raise ValueError(f"[{inside}] is not an IPv6 address") from None
+        if percent and not _ZONE.fullmatch(zone):
+            raise ValueError(f"bad IPv6 zone in [{inside}]")
+        if after and not after.startswith(":"):
+            raise ValueError(f"unexpected {after!r} after the IPv6 address")
+        host, port_text = inside, (after[1:] if after else None)
+    else:
+        host, colon, rest = item.partition(":")
+        port_text = rest if colon else None
+        if not host:
+            raise ValueError("no host")
+        labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+        if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+            raise ValueError(f"{host!r} is not a host name or IP address (IPv6 goes in brackets: [::1])")
+    if port_text is None:
+        return host, default_port
+    if not (port_text.isascii() and port_text.isdigit() and len(port_text) <= 5 and 1 <= int(port_text) <= 65535):
+        raise ValueError(f"port {port_text!r} is not an integer 1..65535")
+    return host, int(port_text)
+
+
+def _db_number(text: str) -> int | None:
+    """The database of a path segment, or None when it is not a plain non-negative integer."""
+    if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_DB:
+        return int(text)
+    return None
+
+
+def check_redis_url(raw: str, field: str) -> str:
+    """The URL (scheme lower-cased) if redis-py and qc's Sentinel/Cluster wiring accept every part of it.
+
+    Empty means the embedded Redis. Anything else wrong is a ConfigError naming ``field``, with the
+    URL shown through :func:`redact_url`, so a password never reaches the message.
+    """
     url = raw.strip()
-    if url and urlsplit(url).scheme not in ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster"):
-        raise ConfigError(
-            ENV_PREFIX + name.upper(),
-            f"unsupported scheme in {redact_url(url)!r}",
-            "use redis://, rediss:// (TLS), unix://, redis+sentinel:// or redis+cluster://",
-        )
+    if not url:
+        return ""
+
+    def bad(problem: str, hint: str = "e.g. redis://[user:password@]host:6379/0") -> ConfigError:
+        return ConfigError(field, f"{problem} in {redact_url(url)!r}", hint)
+
+    if not url.isascii() or any(c.isspace() or not c.isprintable() for c in url):
+        raise bad("spaces, control or non-ASCII characters", _ENCODE_HINT)
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in REDIS_SCHEMES:
+        raise bad("unsupported scheme", _URL_FORMS)
+    scheme = scheme.lower()
+    url = f"{scheme}://{rest}"
+    if "#" in url:
+        raise bad("a '#'", _ENCODE_HINT)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise bad("unbalanced '[' or ']'", "IPv6 hosts go in brackets ([::1]:6379); " + _ENCODE_HINT) from None
+    if "@" in rest[len(parts.netloc):]:
+        raise bad("an '@' after the host (a password with an unencoded '/' or '?'?)", _ENCODE_HINT)
+    hostinfo = parts.netloc.rpartition("@")[2]
+    query_db = _check_query(parts.query, scheme, bad)
+    if scheme == "unix":
+        _check_unix(hostinfo, parts.path, bad)
+    elif scheme.endswith("+sentinel"):
+        _check_sentinel(hostinfo, parts.path, bad)
+    else:
+        _check_server(scheme, hostinfo, parts.path, query_db, bad)
     return url
+
+
+def _check_unix(hostinfo: str, path: str, bad: Callable[..., ConfigError]) -> None:
+    if hostinfo:
+        raise bad("a host in a unix:// URL", "use unix:///path/to/redis.sock?db=0")
+    if path in ("", "/") or "\x00" in unquote(path):
+        raise bad("no socket path", "use unix:///path/to/redis.sock?db=0")
+
+
+def _check_sentinel(hostinfo: str, path: str, bad: Callable[..., ConfigError]) -> None:
+    for item in hostinfo.split(","):
+        try:
+            split_hostport(item, SENTINEL_PORT)
+        except ValueError as exc:
+            raise bad(f"sentinel host: {exc}") from None
+    segments = path.split("/")[1:]
+    if segments and not segments[-1]:
+        segments.pop()
+    if not segments or not unquote(segments[0]).strip():
+        raise bad("no master name", "use redis+sentinel://host:26379,host2:26379/mymaster[/db]")
+    if len(segments) > 2 or (len(segments) == 2 and _db_number(segments[1]) is None):
+        raise bad(f"the part after the master name must be a database number 0..{MAX_DB}",
+                  "use redis+sentinel://host:26379/mymaster/0")
+
+
+def _check_server(scheme: str, hostinfo: str, path: str, query_db: int | None,
+                  bad: Callable[..., ConfigError]) -> None:
+    """One host (plain, TLS or a cluster's seed node) and the database in the path."""
+    if "," in hostinfo:
+        raise bad("several hosts", "only redis+sentinel:// takes a host list; redis+cluster:// discovers "
+                                   "the other nodes from one")
+    if not hostinfo:
+        raise bad("no host", _URL_FORMS)
+    try:
+        split_hostport(hostinfo, REDIS_PORT)
+    except ValueError as exc:
+        raise bad(str(exc)) from None
+    path_db = None
+    if path not in ("", "/"):
+        path_db = _db_number(path[1:])
+        if path_db is None:
+            raise bad(f"the path must be a database number 0..{MAX_DB}", "e.g. redis://host:6379/0")
+    if path_db is not None and query_db is not None and path_db != query_db:
+        raise bad("two different databases (path and ?db=)", "give the database once")
+    if scheme.endswith("+cluster") and (path_db or query_db):
+        raise bad("a database other than 0", "Redis Cluster has only database 0: drop the /N")
+
+
+def _check_query(query: str, scheme: str, bad: Callable[..., ConfigError]) -> int | None:
+    """Validate the ``?name=value`` options for ``scheme``; return ``db`` when one is given."""
+    if not query:
+        return None
+    allowed = _options_for(scheme)
+    if not allowed:
+        raise bad("options after '?' (the Sentinel client takes none)",
+                  "put the password before the hosts: redis+sentinel://:PASSWORD@host:26379/mymaster/0")
+    seen: dict[str, str] = {}
+    for item in query.split("&"):
+        if not item:
+            continue
+        after_secret = any("pass" in name for name in seen)  # an unencoded '&' in a password splits it
+        raw_name, eq, raw_value = item.partition("=")
+        name, value = unquote_plus(raw_name), unquote_plus(raw_value)
+        if not eq or name not in allowed:
+            what = "an option without '='" if not eq else (
+                "an unknown option after password=" if after_secret else f"unknown option {name!r}")
+            raise bad(what, ("an '&' in the password must be %26; " if after_secret else "")
+                      + f"known options: {', '.join(sorted(allowed))}")
+        if name in seen:
+            raise bad(f"option {name!r} given twice")
+        expected, ok = allowed[name]
+        if not value or not ok(value):
+            shown = "" if "pass" in name else f", got {value!r}"
+            raise bad(f"option {name!r} must be {expected}{shown}")
+        seen[name] = value
+    if "ssl_keyfile" in seen and "ssl_certfile" not in seen:
+        raise bad("ssl_keyfile without ssl_certfile", "give both, or neither")
+    return int(seen["db"]) if "db" in seen else None
+
+
+def _secret_spans(url: str) -> list[tuple[int, int]]:
+    """Where passwords sit in ``url``: the userinfo after ``user:``, and password-like query values.
+
+    Works on the raw string, never parsing it, so a malformed URL still gets masked: the userinfo runs
+    to the last ``@`` (an unencoded ``/`` or ``?`` in a password does not end it), a query value to the
+    next ``&option=`` qc knows (an unencoded ``&`` in a password does not end it either).
+    """
+    spans: list[tuple[int, int]] = []
+    scheme_end = url.find("://")
+    start = scheme_end + 3 if scheme_end >= 0 else 0
+    at = url.rfind("@")
+    if at >= start:
+        colon = url.find(":", start, at)
+        if colon >= 0 and colon + 1 < at:
+            spans.append((colon + 1, at))
+    known = "|".join(re.escape(n) for n in sorted(REDIS_QUERY_OPTIONS - {"password"}))
+    for match in re.finditer(r"(?i)[?&;]" + _SECRET_KEY, url):
+        value_start = match.end()
+        stop = re.compile(rf"[&;](?:{known})=").search(url, value_start)
+        value_end = stop.start() if stop else len(url)
+        if value_end > value_start:
+            spans.append((value_start, value_end))
+    return spans
+
+
+def redact_url(url: str) -> str:
+    """The URL with every password (userinfo, ``password=`` and alike in the query) replaced by ``***``.
+
+    User names are not secrets and stay. Never raises: a URL too malformed to parse is masked from
+    ``user:`` to its last ``@``, and query values to the next option qc knows.
+    """
+    spans = sorted(_secret_spans(url))
+    if not spans:
+        return url
+    merged: list[list[int]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    out, pos = [], 0
+    for lo, hi in merged:
+        out += [url[pos:lo], SECRET_MASK]
+        pos = hi
+    out.append(url[pos:])
+    return "".join(out)
+
+
+def url_passwords(url: str) -> set[str]:
+    """Every password ``url`` carries, as written and decoded, even in a URL too malformed to use."""
+    found: set[str] = set()
+    for lo, hi in _secret_spans(url):
+        raw = url[lo:hi]
+        candidates = [raw, re.split(r"[&;]", raw, maxsplit=1)[0]]  # also the value an '&' would cut short
+        for value in candidates:
+            found |= {value, unquote(value), unquote_plus(value)}
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        found |= {password, unquote(password)}
+    return {p for p in found if p}
+
+
+def secret_forms(value: str) -> set[str]:
+    """A secret as logs and messages may spell it: raw, URL-encoded (quote, quote_plus), JSON or repr-escaped."""
+    if not value:
+        return set()
+    forms = {value, quote(value, safe=""), quote(value), quote_plus(value), json.dumps(value)[1:-1],
+             repr(value)[1:-1]}
+    return {f for f in forms if f}
+
+
+def raw_secrets(environ: Mapping[str, str], redis_urls: Iterable[str | None] = ()) -> list[str]:
+    """Secrets in unvalidated values (the environment, the --redis-url flag), for errors before Settings exist."""
+    found: set[str] = set()
+    for spec in SPECS:
+        if spec.secret:
+            found |= secret_forms(environ.get(spec.env, "").strip())
+    for url in [environ.get(SPEC_BY_NAME["redis_url"].env), *redis_urls]:
+        for password in url_passwords(url or ""):
+            found |= secret_forms(password)
+    return sorted(found, key=len, reverse=True)
+
+
+def _redis_url(name: str, raw: str) -> str:
+    return check_redis_url(raw, ENV_PREFIX + name.upper())
 
 
 def _http_url(name: str, raw: str) -> str:
     url = raw.strip()
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise ConfigError(ENV_PREFIX + name.upper(), f"expected an http(s) URL, got {url!r}")
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # unbalanced brackets, a port that is not a number
+        ok = False
+    if not ok:
+        raise ConfigError(ENV_PREFIX + name.upper(), f"expected an http(s) URL with a host, got {redact_url(url)!r}",
+                          "e.g. https://www.alphavantage.co/query")
     return url
 
 
@@ -151,6 +476,7 @@ SPECS: tuple[Spec, ...] = (
 SPEC_BY_NAME = {s.name: s for s in SPECS}
 SPEC_BY_ENV = {s.env: s for s in SPECS}
 EXTRA_ENV = {"QC_CONFIG", "QC_DEBUG"}  # read by the CLI itself, not settings
+FLAG_NAMES = {"redis_url": "--redis-url", "log_level": "--log-level"}  # settings the root group takes as flags
 
 
 @dataclass(frozen=True)
@@ -187,11 +513,25 @@ class Settings:
         """True when the operator configured ``name`` (anywhere but the default)."""
         return self.sources.get(name, "default") != "default"
 
+    def field_name(self, name: str) -> str:
+        """How the operator spelled setting ``name``: its flag when it came from one, else its ``QC_*`` name."""
+        if self.sources.get(name) == "flag" and name in FLAG_NAMES:
+            return FLAG_NAMES[name]
+        return SPEC_BY_NAME[name].env
+
     def secrets(self) -> list[str]:
-        """Secret values in use, for log redaction."""
-        values = [str(getattr(self, s.name)) for s in SPECS if s.secret]
-        password = urlsplit(self.redis_url).password if self.redis_url else None
-        return [v for v in [*values, password or ""] if v]
+        """Every spelling of every secret in use, longest first, for redaction by exact string.
+
+        Secret settings and the Redis URL's passwords (userinfo and ``password=``), each raw and
+        URL-encoded, since a client may log a URL it built (an API key in ``?apikey=``).
+        """
+        found: set[str] = set()
+        for spec in SPECS:
+            if spec.secret:
+                found |= secret_forms(str(getattr(self, spec.name)))
+        for password in url_passwords(self.redis_url):
+            found |= secret_forms(password)
+        return sorted(found, key=len, reverse=True)
 
     def public(self) -> dict[str, dict[str, Any]]:
         """Every setting with its source, secrets masked: safe for logs and ``--json``."""
@@ -208,25 +548,26 @@ class Settings:
         return out
 
 
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (user names are not secrets)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:{SECRET_MASK}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+def read_toml(path: Path, field: str = "--config") -> dict[str, str]:
+    """Read a ``qc.toml``: flat ``name = value`` pairs; unknown names fail with a close match.
 
-
-def read_toml(path: Path) -> dict[str, str]:
-    """Read a ``qc.toml``: flat ``name = value`` pairs; unknown names fail with a close match."""
+    A file that is missing, a directory, unreadable or not UTF-8 is a ConfigError naming ``field``
+    (how the operator gave the path), never an OSError traceback.
+    """
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError("--config", f"{path} does not exist", "pass an existing qc.toml") from None
+        raise ConfigError(field, f"{path} does not exist", "pass an existing qc.toml") from None
+    except IsADirectoryError:
+        raise ConfigError(field, f"{path} is a directory", "pass the path of a qc.toml file") from None
+    except PermissionError:
+        raise ConfigError(field, f"{path} is not readable (permission denied)",
+                          f"let this user read it (chmod u+r {path}) or pass another file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(field, f"{path} is not UTF-8 text", "save it as UTF-8 TOML") from None
+    except OSError as exc:
+        raise ConfigError(field, f"cannot read {path}: {exc.strerror or type(exc).__name__}",
+                          "pass a readable qc.toml") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML: {exc}") from None
     out: dict[str, str] = {}
@@ -260,7 +601,12 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str], dotenv:
             (".env", dotenv.get(spec.env)), ("qc.toml", toml.get(spec.name)), ("default", spec.default),
         ]
         source, raw = next((src, val) for src, val in layers if val is not None)
-        values[spec.name] = spec.parse(spec.name, raw)
+        try:
+            values[spec.name] = spec.parse(spec.name, raw)
+        except ConfigError as exc:
+            if source == "flag" and spec.name in FLAG_NAMES:
+                raise exc.renamed(FLAG_NAMES[spec.name]) from None
+            raise
         sources[spec.name] = source
     names = {f.name for f in fields(Settings)} - {"sources"}
     assert names == set(SPEC_BY_NAME), "Settings fields and SPECS disagree"

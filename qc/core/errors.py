@@ -29,6 +29,11 @@ class ConfigError(QcError):
     def __init__(self, field: str, problem: str, hint: str | None = None) -> None:
         super().__init__(f"{field}: {problem}", hint)
         self.field = field
+        self.problem = problem
+
+    def renamed(self, field: str) -> ConfigError:
+        """The same problem under another name (``--redis-url`` when the value came from the flag)."""
+        return ConfigError(field, self.problem, self.hint)
 
 
 class StoreUnavailable(QcError):

@@ -36,6 +36,7 @@ MONITORING_TTL_S = 300
 AV_METRICS_TTL_S = 900  # `qc chains` runs every 300 s: a missed cycle must not blank the metrics
 WORKER_REGISTRY_TTL_S = 86400
 SIM_CLOCK_TTL_S = 10  # the simulator refreshes it every second; a dead simulator steers nothing
+SUPERVISOR_COMMANDS_TTL_S = 10  # `qc up` pops requests every second; older ones are void
 
 
 class Key(NamedTuple):
@@ -86,6 +87,12 @@ def alpha_vantage_metrics() -> Key:
 def supervisor_children() -> Key:
     """Hash: child name -> JSON {pid, state, restarts} as `qc up` sees them."""
     return Key("monitoring:supervisor", MONITORING_TTL_S)
+
+
+def supervisor_commands() -> Key:
+    """List of operator requests (`qc restart`) the running `qc up` pops every cycle; short-lived,
+    so a request no supervisor took in time never fires later by surprise."""
+    return Key("monitoring:supervisor:commands", SUPERVISOR_COMMANDS_TTL_S)
 
 
 def sim_clock() -> Key:

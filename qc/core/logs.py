@@ -4,26 +4,48 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from qc.core.config import SECRET_MASK
+from qc.core.config import SECRET_MASK, redact_url
+
+URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+MIN_SECRET_LEN = 3  # a 1-2 character "secret" protects nothing, and masking it would shred every line
+
+
+def _by_length(secrets: Iterable[str]) -> list[str]:
+    return sorted({s for s in secrets if len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each secret (longest first) and every password inside a URL replaced by ``***``.
+
+    Exact strings catch the values qc knows (Settings.secrets() gives them raw and URL-encoded);
+    the URL pass catches credentials qc never saw as a setting, such as a password in a URL that
+    a library echoes back.
+    """
+    for secret in _by_length(secrets):
+        text = text.replace(secret, SECRET_MASK)
+    return URL_RE.sub(lambda m: redact_url(m.group(0)), text)
 
 
 class RedactSecrets(logging.Filter):
-    """Replace each secret value anywhere in a record's final message with ``***``."""
+    """Mask secrets in a record's final message, and in its traceback and stack text, before any handler."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self.secrets = _by_length(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, SECRET_MASK)
-            record.msg, record.args = message, None
+        record.msg, record.args = redact(record.getMessage(), self.secrets), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, self.secrets)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, self.secrets)
         return True
 
 
@@ -33,7 +55,9 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc = {"ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
                "level": record.levelname, "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
+        if record.exc_text:  # the traceback RedactSecrets already masked
+            doc["exc"] = record.exc_text
+        elif record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         return json.dumps(doc)
 

@@ -8,6 +8,13 @@ client, chosen by the URL scheme:
 - ``redis+cluster://host:port`` (``rediss+cluster`` for TLS); the other nodes are discovered.
 - empty: the embedded server ``qc up`` runs on 127.0.0.1:``QC_EMBEDDED_REDIS_PORT``.
 
+The embedded server requires a password: generated on its first start (``secrets.token_urlsafe``),
+kept in ``<data dir>/redis/password`` (mode 0600, directory 0700) and handed to redis-server in a
+0600 config file, never on its command line. Clients never carry it in a URL or the environment:
+``connect`` reads the file at each new connection whenever the address is the embedded one (the
+setting empty, or ``redis://127.0.0.1:<embedded port>/0`` without credentials, which is what
+``qc up`` gives its children). ``redis-cli`` takes it from ``REDISCLI_AUTH`` (see :func:`redis_cli_hint`).
+
 Write helpers take a :class:`~qc.core.keys.Key`, never a string, so the TTL policy cannot be forgotten.
 Multi-command writes use pipelines without MULTI on one key only, which Cluster accepts.
 """
@@ -17,21 +24,29 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import logging
+import os
+import re
+import secrets
+import shlex
 import signal
 import subprocess
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.credentials import CredentialProvider
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from qc.core import clock, keys
-from qc.core.config import Settings, redact_url
+from qc.core.config import SENTINEL_PORT, Settings, redact_url, split_hostport, url_passwords
 from qc.core.errors import QcError, StoreUnavailable
 from qc.core.keys import Key
 from qc.runtime.codec import HashUpdate, InputRejects
@@ -140,35 +155,121 @@ def _expire(pipe: Pipeline, key: Key) -> None:
         pipe.expire(key.name, key.ttl_s)
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+PASSWORD_FILE = "password"
+CONF_FILE = "redis.conf"
+PASSWORD_RE = re.compile(r"[A-Za-z0-9._~+/=-]{16,512}")
+
+
+class DatabaseMissing(redis.ConnectionError):
+    """The server refused SELECT: the URL names a database it does not have (a ConnectionError, so
+    every caller that survives an unreachable Redis reports it the same way instead of crashing)."""
+
+
 def url_for(settings: Settings) -> str:
-    """The Redis URL qc uses: the configured one, or the embedded server's loopback port."""
+    """The Redis URL qc uses: the configured one, or the embedded server's loopback port.
+
+    Never with the embedded password in it: :func:`connect` reads that from the data directory, so
+    ``qc up`` can hand this URL to its children without putting a secret in their environment.
+    """
     return settings.redis_url or f"redis://127.0.0.1:{settings.embedded_redis_port}/0"
 
 
+def embedded_dir(data_dir: Path) -> Path:
+    """Where the embedded Redis keeps its AOF, log, config and password."""
+    return (data_dir / "redis").resolve()
+
+
+def password_path(data_dir: Path) -> Path:
+    """The embedded Redis password file (mode 0600 in a 0700 directory)."""
+    return embedded_dir(data_dir) / PASSWORD_FILE
+
+
+def uses_embedded(settings: Settings) -> bool:
+    """True when ``settings`` point at the embedded Redis: the URL empty, or its loopback address and port
+    with no credentials of its own (what ``qc up`` hands its children)."""
+    if not settings.redis_url:
+        return True
+    try:
+        parts = urlsplit(settings.redis_url)
+        port = parts.port or 6379
+    except ValueError:
+        return False
+    return (parts.scheme == "redis" and parts.hostname in LOOPBACK_HOSTS and port == settings.embedded_redis_port
+            and parts.username is None and parts.password is None and "password" not in parse_qs(parts.query))
+
+
+class EmbeddedPassword(CredentialProvider):
+    """The embedded Redis password, read from its file at each new connection.
+
+    Read late, not at ``connect``: ``qc up`` builds its Store before the server's first start
+    writes the file, and a client that outlives a restart picks up whatever the file holds then.
+    Failures are AuthenticationError (a ConnectionError), so callers report them as "unreachable".
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def get_credentials(self) -> tuple[str]:
+        try:
+            password = self.path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            raise redis.AuthenticationError(
+                f"no password file {self.path}: the embedded Redis writes it on its first start (`qc up`)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not ASCII"
+            raise redis.AuthenticationError(f"cannot read the embedded Redis password {self.path}: {reason}") from None
+        if not password:
+            raise redis.AuthenticationError(f"{self.path} is empty: restart `qc up` to write a new password")
+        return (password,)
+
+
+def _checked_select(field: str) -> Callable[[Any], None]:
+    """A connection hook that turns the server's refusal of our database into one line naming ``field``."""
+
+    def on_connect(connection: Any) -> None:
+        try:
+            connection.on_connect()
+        except redis.ResponseError as exc:
+            if "DB index" not in str(exc):
+                raise
+            raise DatabaseMissing(f"{field}: the server has no database {connection.db} ({exc}); use one it has "
+                                  "(0..15 unless its `databases` setting is raised)") from None
+
+    return on_connect
+
+
 def connect(settings: Settings) -> Store:
-    """Build the client the settings ask for (no I/O until first use)."""
+    """Build the client the settings ask for (no I/O until first use, except a Cluster's node discovery)."""
     url = url_for(settings)
     options: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": CONNECT_TIMEOUT_S,
                                "socket_timeout": SOCKET_TIMEOUT_S, "health_check_interval": 15,
                                "retry": no_retry()}
+    if uses_embedded(settings):
+        path = password_path(settings.data_path)
+        if not settings.redis_url or path.exists():  # an explicit loopback URL may be someone else's Redis
+            options["credential_provider"] = EmbeddedPassword(path)
     scheme = urlsplit(url).scheme
     if scheme.endswith("+sentinel"):
+        options["redis_connect_func"] = _checked_select(settings.field_name("redis_url"))
         client = _sentinel_client(url, options)
     elif scheme.endswith("+cluster"):
         plain = url.replace("+cluster", "", 1)
         options.pop("health_check_interval")
-        client = RedisCluster.from_url(plain, **options)
+        try:
+            client = RedisCluster.from_url(plain, **options)
+        except (RedisClusterException, *REDIS_ERRORS) as exc:  # the cluster client talks to the nodes right away
+            raise StoreUnavailable(f"Redis Cluster unreachable at {redact_url(url)}: {exc}",
+                                   f"check {settings.field_name('redis_url')} and that the nodes are up") from None
     else:
+        options["redis_connect_func"] = _checked_select(settings.field_name("redis_url"))
         client = redis.Redis.from_url(url, **options)
     return Store(client, redact_url(url))
 
 
 def _sentinel_client(url: str, options: dict[str, Any]) -> Any:
     parts = urlsplit(url)
-    hosts = []
-    for item in parts.netloc.rsplit("@", 1)[-1].split(","):
-        host, _, port = item.partition(":")
-        hosts.append((host, int(port or 26379)))
+    hosts = [split_hostport(item, SENTINEL_PORT) for item in parts.netloc.rpartition("@")[2].split(",")]
     path = [p for p in parts.path.split("/") if p]
     if not path:
         raise QcError(f"{redact_url(url)} names no master", "use redis+sentinel://host:26379/mymaster")
@@ -178,7 +279,35 @@ def _sentinel_client(url: str, options: dict[str, Any]) -> Any:
     ssl = parts.scheme.startswith("rediss")
     sentinel = Sentinel(hosts, sentinel_kwargs={"socket_timeout": CONNECT_TIMEOUT_S}, ssl=ssl,  # type: ignore[no-untyped-call]
                         **options)
-    return sentinel.master_for(path[0], db=db, **auth)  # type: ignore[no-untyped-call]
+    return sentinel.master_for(unquote(path[0]), db=db, **auth)  # type: ignore[no-untyped-call]
+
+
+def redis_cli_hint(settings: Settings) -> str:
+    """A ``redis-cli`` command line for the Redis qc uses, never with a password in it.
+
+    The embedded server: the password from its file through ``REDISCLI_AUTH`` (not ``-a``, which
+    ``ps`` shows). A configured URL with a password: ``--askpass`` prompts for it. Sentinel: ask a
+    sentinel where the master is.
+    """
+    if uses_embedded(settings):
+        path = shlex.quote(str(settings.data_path / "redis" / PASSWORD_FILE))
+        return f'REDISCLI_AUTH="$(cat {path})" redis-cli -p {settings.embedded_redis_port}'
+    parts = urlsplit(settings.redis_url)
+    ask = " --askpass" if url_passwords(settings.redis_url) else ""
+    user = f" --user {unquote(parts.username)}" if parts.username else ""
+    db = parse_qs(parts.query).get("db", [""])[0]
+    if parts.scheme == "unix":
+        return f"redis-cli -s {unquote(parts.path)}{f' -n {db}' if db else ''}{user}{ask}"
+    first = parts.netloc.rpartition("@")[2].split(",")[0]
+    if parts.scheme.endswith("+sentinel"):
+        host, port = split_hostport(first, SENTINEL_PORT)
+        master = unquote(next((p for p in parts.path.split("/") if p), ""))
+        return f"redis-cli -h {host} -p {port} sentinel get-master-addr-by-name {master}"
+    host, port = split_hostport(first, 6379)
+    db = db or parts.path.strip("/")
+    flags = " -c" if parts.scheme.endswith("+cluster") else ""
+    flags += " --tls" if parts.scheme.startswith("rediss") else ""
+    return f"redis-cli{flags} -h {host} -p {port}{f' -n {db}' if db and db != '0' else ''}{user}{ask}"
 
 
 # --- the embedded server ----------------------------------------------------------------------
@@ -206,56 +335,158 @@ def die_with_parent() -> None:  # runs in the child between fork and exec
         return  # not glibc Linux: the ordered stop still applies, only the SIGKILL case is uncovered
 
 
-def server_command(directory: Path, port: int, appendonly: bool = True) -> list[str]:
-    """redis-server arguments: loopback only, AOF on, data in ``directory``."""
-    return [str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1",
-            "--dir", str(directory), "--appendonly", "yes" if appendonly else "no",
+def server_command(directory: Path, port: int, appendonly: bool = True, conf: Path | None = None) -> list[str]:
+    """redis-server arguments: loopback only, AOF on, data in ``directory``.
+
+    ``conf`` is a config file read first; the embedded server's password goes there, since anything
+    on the command line is visible to every local user in ``ps``.
+    """
+    return [str(redis_server_binary()), *([str(conf)] if conf else []), "--port", str(port),
+            "--bind", "127.0.0.1", "--dir", str(directory), "--appendonly", "yes" if appendonly else "no",
             "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
             "--protected-mode", "yes", "--logfile", str(directory / "redis.log"),
             "--pidfile", str(directory / "redis.pid")]
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with ``text``, readable by this user only (0600 from the first byte)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def ensure_password(path: Path) -> str:
+    """The embedded Redis password: generated once, kept 0600 in ``path``, reused on later starts.
+
+    A file others can read is tightened to 0600 (with a warning: rotate it if that mattered); an
+    empty one (a crash while it was written) is replaced; one holding something unusable in a
+    redis.conf line is a QcError naming the file.
+    """
+    try:
+        existing = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        existing = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not ASCII"
+        raise QcError(f"cannot read the embedded Redis password {path}: {reason}",
+                      f"fix its owner/permissions (chmod 600 {path}) or delete it to generate a new one") from None
+    if existing:
+        if not PASSWORD_RE.fullmatch(existing):
+            raise QcError(f"{path} does not hold a usable password (16-512 of A-Z a-z 0-9 . _ ~ + / = -)",
+                          "delete it and run `qc up` to generate a new one")
+        if path.stat().st_mode & 0o077:
+            log.warning("%s was readable by other users; made it 0600 (rotate it: delete it and restart)", path)
+            os.chmod(path, 0o600)
+        return existing
+    password = secrets.token_urlsafe(32)
+    _write_private(path, password + "\n")
+    log.info("generated the embedded Redis password in %s (mode 0600)", path)
+    return password
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What answers on the embedded port: its data dir (None if a password we lack hides it) and how
+    it let us in: ``open`` (no password), ``ours`` (our password) or ``locked`` (not ours)."""
+
+    directory: str | None
+    access: str
 
 
 class EmbeddedRedis:
     """The embedded default: started by ``qc up``, reused if already running, stopped with the stack."""
 
     def __init__(self, data_dir: Path, port: int) -> None:
-        self.directory = (data_dir / "redis").resolve()
+        self.directory = embedded_dir(data_dir)
         self.port = port
         self.url = f"redis://127.0.0.1:{port}/0"
+        self.password_file = self.directory / PASSWORD_FILE
+        self.conf_file = self.directory / CONF_FILE
         self.process: subprocess.Popen[bytes] | None = None
 
-    def _client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5,
+    def _client(self, password: str | None = None) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, password=password, socket_connect_timeout=0.5,
                            socket_timeout=2, decode_responses=True, retry=no_retry())
 
-    def owner_dir(self) -> str | None:
-        """The data directory of whatever Redis answers on our port, or None if nothing does."""
+    def _our_password(self) -> str | None:
+        try:
+            return self.password_file.read_text(encoding="ascii").strip() or None
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def probe(self) -> Probe | None:
+        """Ask whatever listens on our port for its data dir: first without a password, and on NOAUTH
+        with ours, which tells our server from someone else's password-protected one. None: nobody."""
         try:
             with self._client() as client:
-                return str(client.config_get("dir")["dir"])
+                return Probe(str(client.config_get("dir")["dir"]), "open")
+        except redis.AuthenticationError:
+            pass  # NOAUTH: a Redis with a password; ours only if our password opens it
+        except REDIS_ERRORS:
+            return None
+        password = self._our_password()
+        if password is None:
+            return Probe(None, "locked")
+        try:
+            with self._client(password) as client:
+                return Probe(str(client.config_get("dir")["dir"]), "ours")
+        except redis.AuthenticationError:
+            return Probe(None, "locked")
         except REDIS_ERRORS:
             return None
 
+    def owner_dir(self) -> str | None:
+        """The data directory of whatever Redis answers on our port, or None if nothing does (a
+        Redis whose password is not ours reads as ``"unknown (…)"``)."""
+        probe = self.probe()
+        if probe is None:
+            return None
+        return probe.directory or "unknown (it requires a password that is not ours)"
+
+    def prepare(self) -> str:
+        """Make the directory (0700), the password file (0600) and the 0600 redis.conf holding it."""
+        self.directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self.directory, 0o700)  # AOF with positions, the password: this user only
+        password = ensure_password(self.password_file)
+        _write_private(self.conf_file, "# written by qc at each start of the embedded Redis (mode 0600)\n"
+                                       f"requirepass {password}\n")
+        return password
+
     def start(self, wait_s: float = 10.0) -> bool:
         """Start the server unless ours is already up; True when this call started it."""
-        running_dir = self.owner_dir()
-        if running_dir == str(self.directory):
+        running = self.probe()
+        if running is not None and running.directory == str(self.directory):
+            if running.access == "open":
+                raise QcError(f"the embedded redis on port {self.port} runs without a password (an older qc "
+                              "started it)", f"stop it (redis-cli -p {self.port} shutdown) and run `qc up` again")
             log.info("reusing embedded redis on %s (data %s)", self.url, self.directory)
             return False
-        if running_dir is not None:
-            raise QcError(f"port {self.port} is used by another Redis (data dir {running_dir})",
+        if running is not None:
+            raise QcError(f"port {self.port} is used by another Redis (data dir "
+                          f"{running.directory or 'unknown: it requires a password that is not ours'})",
                           "set QC_EMBEDDED_REDIS_PORT to a free port, or QC_REDIS_URL to use that server")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(server_command(self.directory, self.port), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True,
-                                        preexec_fn=die_with_parent)
+        self.prepare()
+        self.process = subprocess.Popen(server_command(self.directory, self.port, conf=self.conf_file),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True, preexec_fn=die_with_parent)
         deadline = clock.monotonic() + wait_s
         while clock.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise QcError(f"embedded redis-server exited with {self.process.returncode}: {self._log_tail()}",
                               f"see {self.directory / 'redis.log'}; is port {self.port} free?")
-            if self.owner_dir() == str(self.directory):
-                log.info("embedded redis on %s, AOF in %s", self.url, self.directory)
+            probe = self.probe()
+            if probe is not None and probe.directory == str(self.directory) and probe.access == "ours":
+                log.info("embedded redis on %s, AOF in %s, password in %s", self.url, self.directory,
+                         self.password_file)
                 return True
             clock.real_sleep(0.05)
         self.stop()

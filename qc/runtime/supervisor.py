@@ -5,6 +5,12 @@ then stops them newest-first (workers before the Redis they write to). Each chil
 PR_SET_PDEATHSIG, so even a SIGKILLed supervisor leaves no orphan behind on Linux.
 A child that dies is restarted after a capped, jittered backoff; one that keeps running for a
 minute has its backoff reset.
+
+Operators see the children with `qc ps` and restart one with `qc restart NAME`. Both go through Redis,
+like every other qc conversation: the supervisor publishes its children each cycle
+(``monitoring:supervisor``) and pops requests from a short-lived list (``monitoring:supervisor:commands``),
+so they work from any host that reaches the stack's Redis, with its ACLs and TLS, and need no socket
+file or port of their own. A request nobody takes within the list's TTL is void, never a late surprise.
 """
 
 from __future__ import annotations
@@ -19,14 +25,30 @@ from datetime import datetime
 
 from qc.core import clock, keys
 from qc.core.backoff import backoff_s
+from qc.core.codec import (
+    VERSION_FIELD,
+    Absent,
+    check_version,
+    decode,
+    dumps,
+    loads_object,
+    need,
+    req_epoch,
+    req_str,
+)
 from qc.core.config import Settings
-from qc.runtime.codec import ChildStatus, SupervisorChildren
+from qc.runtime.codec import ChildStatus, Heartbeat, SupervisorChildren, WorkerEntry, WorkerRegistry, is_missing
 from qc.runtime.simclock import read_sim_anchor
 from qc.runtime.store import REDIS_ERRORS, EmbeddedRedis, Store, die_with_parent
 
 log = logging.getLogger(__name__)
 
 HEALTHY_RUN_S = 60.0
+SUPERVISOR_NAME = "supervisor"  # `qc up`'s own worker name: heartbeat:supervisor, its monitoring:workers entry
+RESTART_GRACE_S = 15.0  # an operator restart waits this long for a graceful exit, then SIGKILLs
+SUPERVISOR_GONE_S = 10.0  # it beats every second: this much silence means no `qc up` is running (or it hangs)
+COMMANDS_PER_CYCLE = 32  # requests popped per cycle at most (a flood cannot stall supervision)
+RESTART = "restart"
 
 
 @dataclass(frozen=True)
@@ -53,12 +75,15 @@ class Child:
     started_at: float = 0.0
     next_start_at: float = 0.0
     last_exit: int | None = None
+    restart_deadline: float | None = None  # set while an operator restart waits for the old process to end
 
     @property
     def state(self) -> str:
         if self.process is None:
             return "waiting"
-        return "running" if self.process.poll() is None else f"exited {self.process.returncode}"
+        if self.process.poll() is None:
+            return "running" if self.restart_deadline is None else "restarting"
+        return f"exited {self.process.returncode}"
 
 
 class Supervisor:
@@ -70,6 +95,7 @@ class Supervisor:
         self.store = store
         self.env = dict(env)
         self.embedded = embedded
+        self._published = False
 
     def start(self, stop: threading.Event | None = None) -> None:
         """Start Redis, then each child in order, waiting for a child's ``ready`` before the next."""
@@ -113,16 +139,52 @@ class Supervisor:
                 continue
             code = child.process.poll()
             if code is None:
-                if now - child.started_at > HEALTHY_RUN_S:
-                    child.failures = 0
+                self._watch_running(child, now)
                 continue
             child.last_exit = code
-            child.failures += 1
             child.restarts += 1
+            child.process = None
+            if child.restart_deadline is not None:  # an operator's restart: no failure, no backoff
+                child.restart_deadline, child.failures = None, 0
+                log.info("%s stopped (exit %d) for its requested restart", child.spec.name, code)
+                self._spawn(child)
+                continue
+            child.failures += 1
             delay = backoff_s(child.failures, base_s=1.0, cap_s=30.0)
             child.next_start_at = now + delay
-            child.process = None
             log.error("%s exited with %d; restart %d in %.1f s", child.spec.name, code, child.restarts, delay)
+
+    def _watch_running(self, child: Child, now: float) -> None:
+        """Reset the backoff of a child that stays up; SIGKILL one that outlives its restart grace."""
+        if now - child.started_at > HEALTHY_RUN_S:
+            child.failures = 0
+        if child.restart_deadline is not None and now > child.restart_deadline and child.process is not None:
+            log.warning("%s did not stop in %.0f s for its restart; killing it", child.spec.name, RESTART_GRACE_S)
+            child.process.kill()
+
+    def restart(self, name: str) -> bool:
+        """Restart one child now (SIGTERM, SIGKILL after ``RESTART_GRACE_S``, start again without backoff).
+
+        A child waiting out its backoff starts at the next poll. False when no child has that name.
+        """
+        child = next((c for c in self.children if c.spec.name == name), None)
+        if child is None:
+            return False
+        if child.process is None:
+            child.next_start_at = 0.0
+            child.failures = 0
+            log.info("restart of %s requested: starting it now", name)
+        elif child.restart_deadline is None and child.process.poll() is None:
+            log.info("restart of %s requested: stopping pid %d", name, child.process.pid)
+            child.restart_deadline = clock.monotonic() + RESTART_GRACE_S
+            child.process.terminate()
+        return True
+
+    def apply(self, command: SupervisorCommand) -> None:
+        """Carry out one operator request taken from Redis (unknown children are logged and ignored)."""
+        if command.action == RESTART and not self.restart(command.child):
+            log.warning("restart requested for %r, which is not a child of this qc up (children: %s)",
+                        command.child, ", ".join(c.spec.name for c in self.children))
 
     def states(self) -> dict[str, ChildStatus]:
         """Per child: pid, state, restarts, last exit code."""
@@ -148,11 +210,151 @@ class Supervisor:
             self.embedded.stop()
 
     def cycle(self, now: datetime) -> None:
-        """One supervision step for the worker loop: restart the dead, publish the states."""
+        """One supervision step for the worker loop: restart the dead, carry out requests, publish the states.
+
+        ``poll`` comes first and needs no Redis: with Redis down (the embedded one killed) the dead,
+        Redis included, still come back before the first Redis call raises.
+        """
         self.poll()
+        for command in take_commands(self.store, clock.wall_epoch()):
+            self.apply(command)
         states = self.states()
         if states:
+            if not self._published:  # a previous `qc up` may have run other children: show only ours
+                self.store.delete(keys.supervisor_children())
+                self._published = True
             self.store.hset(keys.supervisor_children(), SupervisorChildren(states).to_redis())
+
+
+# --- the operators' side: `qc restart` asks, `qc ps` looks ----------------------------------------
+
+COMMAND_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorCommand:
+    """One ``monitoring:supervisor:commands`` item: an operator's request to the running `qc up`."""
+
+    action: str  # "restart"
+    child: str
+    at_epoch: float  # wall time of the request; one older than the list's TTL is void
+
+    def to_redis(self) -> str:
+        return dumps({VERSION_FIELD: COMMAND_VERSION, "action": self.action, "child": self.child,
+                      "at": self.at_epoch})
+
+    @classmethod
+    def from_redis(cls, raw: str | None, *, key: str) -> SupervisorCommand | Absent:
+        def parse(text: str) -> SupervisorCommand:
+            doc = loads_object(text, "command")
+            check_version(doc, COMMAND_VERSION)
+            return cls(req_str(need(doc, "action"), "action", choices=(RESTART,)),
+                       req_str(need(doc, "child"), "child", empty=False), req_epoch(need(doc, "at"), "at"))
+
+        return decode(key, raw, parse)
+
+
+def send_command(store: Store, command: SupervisorCommand) -> None:
+    """Queue a request for the running supervisor (the list's short TTL is refreshed with each one)."""
+    key = keys.supervisor_commands()
+    pipe = store.client.pipeline(transaction=False)
+    pipe.rpush(key.name, command.to_redis())
+    if key.ttl_s is not None:
+        pipe.expire(key.name, key.ttl_s)
+    pipe.execute()
+
+
+def take_commands(store: Store, now_epoch: float) -> list[SupervisorCommand]:
+    """Pop the pending requests, oldest first; malformed or outdated ones are logged and dropped."""
+    key = keys.supervisor_commands()
+    max_age_s = key.ttl_s if key.ttl_s is not None else 0
+    taken: list[SupervisorCommand] = []
+    for _ in range(COMMANDS_PER_CYCLE):
+        raw: str | None = store.client.lpop(key.name)
+        if raw is None:
+            break
+        command = SupervisorCommand.from_redis(raw, key=key.name)
+        if isinstance(command, Absent):
+            log.warning("ignoring a supervisor request: %s", command)
+        elif now_epoch - command.at_epoch > max_age_s:
+            log.warning("ignoring a %s request for %s made %.0f s ago (void after %d s)", command.action,
+                        command.child, now_epoch - command.at_epoch, max_age_s)
+        else:
+            taken.append(command)
+    return taken
+
+
+@dataclass(frozen=True)
+class ChildView:
+    """One row of `qc ps`; ``uptime_s`` from the child's own ``monitoring:workers`` entry (None before it)."""
+
+    name: str
+    pid: int | None
+    state: str
+    restarts: int
+    uptime_s: float | None
+    last_exit: int | None
+
+
+@dataclass(frozen=True)
+class StackView:
+    """What Redis says about `qc up`: its own entry and heartbeat age, and its children as last published."""
+
+    supervisor: WorkerEntry | None
+    heartbeat_age_s: float | None  # None: no heartbeat:supervisor at all
+    children: tuple[ChildView, ...]
+    unreadable: tuple[Absent, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        return self.heartbeat_age_s is not None and self.heartbeat_age_s <= SUPERVISOR_GONE_S
+
+    def child(self, name: str) -> ChildView | None:
+        return next((c for c in self.children if c.name == name), None)
+
+    def why_not_running(self) -> str:
+        """One line for an operator: which key says no supervisor runs."""
+        beat = keys.heartbeat(SUPERVISOR_NAME).name
+        if self.heartbeat_age_s is None:
+            return f"no `qc up` is running ({beat} is missing)"
+        return f"no `qc up` is running ({beat} is {self.heartbeat_age_s:.0f} s old, > {SUPERVISOR_GONE_S:.0f} s)"
+
+
+def read_stack(store: Store, now_epoch: float) -> StackView:
+    """Read the supervisor's heartbeat, the worker registry and the children hash through their codecs."""
+    beat_key, registry_key, children_key = (keys.heartbeat(SUPERVISOR_NAME), keys.worker_registry(),
+                                            keys.supervisor_children())
+    beat = Heartbeat.from_redis(store.get(beat_key), key=beat_key.name)
+    registry = WorkerRegistry.from_redis(store.hgetall(registry_key), key=registry_key.name)
+    published = SupervisorChildren.from_redis(store.hgetall(children_key), key=children_key.name)
+    workers = registry.workers if isinstance(registry, WorkerRegistry) else {}
+    own = workers.get(SUPERVISOR_NAME)
+    started = {(entry.pid, entry.host): entry.started for entry in workers.values()}
+    host = own.host if own is not None else None
+    rows: list[ChildView] = []
+    unreadable: list[Absent] = []
+    if isinstance(published, SupervisorChildren):
+        for name, status in sorted(published.children.items()):
+            since = started.get((status.pid, host)) if status.pid is not None and host is not None else None
+            uptime = max(0.0, now_epoch - since) if since is not None else None
+            rows.append(ChildView(name, status.pid, status.state, status.restarts, uptime, status.last_exit))
+        unreadable += published.unreadable.values()
+    elif not is_missing(published):
+        unreadable.append(published)
+    age = max(0.0, now_epoch - beat.at_epoch) if isinstance(beat, Heartbeat) else None
+    return StackView(own, age, tuple(rows), tuple(unreadable))
+
+
+def await_restart(store: Store, before: ChildView, timeout_s: float,
+                  stop: threading.Event | None = None) -> ChildView | None:
+    """Wait until ``before``'s child runs again under a new pid; None when it does not within ``timeout_s``."""
+    deadline = clock.monotonic() + timeout_s
+    while True:
+        child = read_stack(store, clock.wall_epoch()).child(before.name)
+        if child is not None and child.state == "running" and child.pid is not None and child.pid != before.pid:
+            return child
+        if clock.monotonic() >= deadline or clock.real_sleep(0.1, stop):
+            return None
 
 
 @dataclass(frozen=True)

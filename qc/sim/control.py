@@ -99,7 +99,7 @@ class ControlServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 if self.path.rstrip("/") == "/stats":
-                    self._reply(200, control.stats())
+                    self._reply(200, _mask_api_keys(control.stats()))
                 else:
                     self._reply(404, {"error": f"no such path {self.path}"})
 
@@ -126,6 +126,18 @@ class ControlServer:
                 log.debug("ctl: " + format, *args)
 
         return Handler
+
+
+def _mask_api_keys(doc: dict[str, Any]) -> dict[str, Any]:
+    """The stats document with Alpha Vantage API keys masked wherever a keyed section appears: the
+    endpoint is loopback, but its output lands in terminals, CI logs and bug reports."""
+    from qc.sim.av.server import masked_stats  # numpy behind it: the `qc sim ctl` client must not pay for it
+
+    out = masked_stats(doc)
+    for name, value in out.items():
+        if isinstance(value, dict):
+            out[name] = _mask_api_keys(value)
+    return out
 
 
 def send_fault(port: int, fault: str, **args: Any) -> dict[str, Any]:

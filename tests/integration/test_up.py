@@ -13,10 +13,16 @@ import redis
 
 from qc.core import clock
 from qc.core.config import Settings
-from qc.runtime.store import connect, no_retry
+from qc.runtime.store import connect
 from qc.runtime.supervisor import ChildSpec, Supervisor
 
 from .conftest import eventually, free_port
+
+
+def embedded_client(tmp_path: Path, port: int) -> redis.Redis:
+    """A client of `qc up`'s embedded Redis as qc itself connects (its credentials, if any, from the data dir)."""
+    client: redis.Redis = connect(Settings(data_dir=str(tmp_path / "var"), embedded_redis_port=port)).client
+    return client
 
 
 def alive(pid: int) -> bool:
@@ -34,7 +40,7 @@ def test_qc_up_end_to_end(tmp_path: Path) -> None:
            "QC_SIM_CTL_PORT": str(free_port()), "QC_SIM_START": "2026-11-24 15:40", "QC_SIM_SPEED": "10"}
     up = subprocess.Popen([sys.executable, "-m", "qc", "up"], cwd=tmp_path, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    client = redis.Redis(port=port, decode_responses=True, socket_connect_timeout=0.2, retry=no_retry())
+    client = embedded_client(tmp_path, port)
 
     def beat() -> float:
         try:
@@ -70,9 +76,17 @@ def test_qc_up_end_to_end(tmp_path: Path) -> None:
 
         eventually(runbook_3_and_4, timeout_s=60)
         assert 0.0 <= float(client.hget("analytics:SPY:vpin", "value") or "nan") <= 1.0
-        status = subprocess.run([sys.executable, "-m", "qc", "status", "--json"], cwd=tmp_path, env=env,
-                                capture_output=True, text=True, timeout=30, check=False)
-        assert status.returncode == 0, status.stdout + status.stderr
+        statuses: list[subprocess.CompletedProcess[str]] = []
+
+        def healthy() -> bool:  # every child has beaten once (`qc chains`' first cycle fetches every chain first)
+            statuses.append(subprocess.run([sys.executable, "-m", "qc", "status", "--json"], cwd=tmp_path, env=env,
+                                           capture_output=True, text=True, timeout=30, check=False))
+            return statuses[-1].returncode == 0
+
+        try:
+            eventually(healthy, timeout_s=90, every_s=1.0)
+        except AssertionError:
+            raise AssertionError(statuses[-1].stdout + statuses[-1].stderr) from None
         pidfile = tmp_path / "var" / "redis" / "redis.pid"
         first_pid = int(pidfile.read_text())
         os.kill(first_pid, signal.SIGKILL)  # the supervisor must bring Redis back by itself
@@ -133,7 +147,7 @@ def test_a_killed_qc_up_leaves_no_orphan(tmp_path: Path) -> None:
            "QC_ALPHA_VANTAGE_URL": f"http://127.0.0.1:{free_port()}/query"}  # configured: no simulator
     up = subprocess.Popen([sys.executable, "-m", "qc", "up"], cwd=tmp_path, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port, decode_responses=True, socket_connect_timeout=0.2, retry=no_retry())
+    client = embedded_client(tmp_path, port)
 
     def children() -> list[int]:
         try:

@@ -20,6 +20,7 @@ the simulation speed, so the window runs on ``qc.core.clock.monotonic()``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -44,6 +45,35 @@ AV_DIV_YIELD = 0.0
 PREMIUM_ONLY = ("HISTORICAL_OPTIONS", "TIME_SERIES_INTRADAY")  # `Information` premium text (§1.3, §1.7)
 OUTAGE_BODY = b"<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
 ACCEPTED_LOG = 100_000
+KEYED_STATS = ("by_key", "max_accepted_per_window")  # stats() entries keyed by the raw API key
+
+
+def mask_key(key: str) -> str:
+    """An API key as stats may show it outside the process: its first two characters (only for a key
+    long enough that they give little away) and a short hash, enough to tell keys apart. ``""`` (no key)
+    stays ``""``."""
+    if not key:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{key[:2] if len(key) >= 8 else ''}***{digest}"
+
+
+def masked_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """``stats()`` with every API key replaced by :func:`mask_key`: what ``qc sim ctl stats`` prints."""
+    out = dict(stats)
+    for name in KEYED_STATS:
+        section = out.get(name)
+        if not isinstance(section, dict):
+            continue
+        masked: dict[str, Any] = {}
+        for key, value in section.items():
+            shown = mask_key(str(key))
+            if shown not in masked:
+                masked[shown] = value
+            else:  # two keys with one mask (a hash collision): counts add up, window maxima take the larger
+                masked[shown] = masked[shown] + value if name == "by_key" else max(masked[shown], value)
+        out[name] = masked
+    return out
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -150,7 +180,8 @@ class AlphaVantageServer:
         ``by_function``, ``by_outcome`` (``ok``, ``throttled``, ``missing_key`` or the forced HTTP
         status such as ``"503"``; ``malformed`` and ``error`` count ``ok`` requests whose body was
         truncated or whose handler failed), and ``max_accepted_per_window`` per key: the most
-        requests let through in any ``window_s`` of real time.
+        requests let through in any ``window_s`` of real time. Keys are raw here, for in-process
+        tests; whatever leaves the process goes through :func:`masked_stats`.
         """
         with self._lock:
             return {"requests": sum(self._counts["key"].values()),
