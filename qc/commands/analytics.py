@@ -7,6 +7,7 @@ import threading
 
 import click
 
+from qc.commands import output
 from qc.core.config import Settings, parse_symbols
 
 EPILOG = """\b
@@ -31,6 +32,7 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
             tasks: tuple[str, ...]) -> None:
     """Compute toxicity, imbalance, dealer positioning, skew, regime and flow clusters continuously."""
     wanted = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols
+    output.log_to_file(settings, "analytics", once)
     from qc.analytics.cycle.loop import NAME, AnalyticsCycle  # numpy, sklearn: only when the verb runs
     from qc.runtime.simclock import clock_for
     from qc.runtime.store import connect

@@ -1,4 +1,4 @@
-"""Render a query's result: a readable table by default, one JSON document with ``--json``."""
+"""Render a query's result (a readable table by default, one JSON document with ``--json``); worker log files."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
+
+from qc.core import logs
+from qc.core.config import Settings
 
 
 def emit_json(document: Mapping[str, Any]) -> None:
@@ -21,3 +24,11 @@ def emit_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], title: str
     if title:
         click.echo(title)
     click.echo(tabulate(rows, headers=list(headers), tablefmt="simple", disable_numparse=True))
+
+
+def log_to_file(settings: Settings, verb: str, once: bool = False) -> None:
+    """A worker's logs also go to ``$QC_DATA_DIR/logs/{verb}.log`` (one-shots: ``{verb}-once.log``), rotated.
+
+    One file name per kind of process, so a cron one-shot never rotates the live worker's file.
+    """
+    logs.add_file(settings.data_path / "logs" / f"{verb}{'-once' if once else ''}.log")

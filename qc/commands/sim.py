@@ -53,6 +53,7 @@ def command(ctx: click.Context, ib_port: int, av_port: int, ctl_port: int, seed:
     from qc.sim.runtime import SimConfig, Simulator  # numpy, pandas: only when the simulator runs
 
     settings: Settings = ctx.obj
+    output.log_to_file(settings, "sim")
     config = SimConfig(
         symbols=parse_symbols(symbols, "--symbols") if symbols else settings.symbols, seed=seed, speed=speed,
         start=parse_start(start) if start else None, ib_port=ib_port, av_port=av_port, ctl_port=ctl_port,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from qc.commands import output
 from qc.core.config import Settings, parse_symbols
 from qc.core.errors import QcError, StoreUnavailable
 
@@ -38,6 +39,7 @@ Examples:
 def command(settings: Settings, symbols: tuple[str, ...], once: bool, once_wait: float, depth_rows: int,
             max_backoff: float, resubscribe_every: float) -> None:
     """Stream IB market data for SYMBOLS (default: QC_SYMBOLS) into Redis, reconnecting by itself."""
+    output.log_to_file(settings, "stream", once)
     from qc.ingest.cycle.ib_feed import FeedOptions  # ib_async: only when the verb runs
     from qc.ingest.cycle.stream_run import StreamOptions, run
     from qc.runtime.simclock import clock_for

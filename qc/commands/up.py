@@ -7,6 +7,7 @@ import threading
 
 import click
 
+from qc.commands import output
 from qc.core import clock, keys
 from qc.core.config import Settings
 from qc.runtime.store import EmbeddedRedis, connect, redis_cli_hint, url_for
@@ -26,6 +27,7 @@ From another shell: `qc ps` lists the children, `qc restart stream` restarts one
 @click.pass_obj
 def command(settings: Settings) -> None:
     """Run the whole stack in the foreground and restart whatever dies."""
+    output.log_to_file(settings, "up")
     url = url_for(settings)
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_path, settings.embedded_redis_port)
     store = connect(settings)

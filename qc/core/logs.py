@@ -1,4 +1,4 @@
-"""Logging to stderr, plain or JSON, with every secret in use masked before it is written."""
+"""Logging to stderr (and, for workers, a rotated file), plain or JSON, every secret masked before it is written."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 
 from qc.core.config import SECRET_MASK, redact_url
 
 URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+LOG_FILE_BYTES = 10 * 1024 * 1024
+LOG_FILE_BACKUPS = 5  # {name}.log plus .1 … .5: at most 60 MiB per file name
 MIN_SECRET_LEN = 3  # a 1-2 character "secret" protects nothing, and masking it would shred every line
 
 
@@ -75,3 +79,24 @@ def setup(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def add_file(path: Path, max_bytes: int = LOG_FILE_BYTES, backups: int = LOG_FILE_BACKUPS) -> Path | None:
+    """Also write the logs to ``path``, rotated at ``max_bytes`` with ``backups`` kept, masked and formatted
+    as on stderr. A directory that cannot be made or written is one warning, never a failed start:
+    stderr (the journal under systemd) still has everything."""
+    root = logging.getLogger()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+    except OSError as exc:
+        logging.getLogger(__name__).warning("no log file %s (%s); logging to stderr only", path,
+                                            exc.strerror or exc)
+        return None
+    template = root.handlers[0] if root.handlers else None
+    if template is not None:
+        for log_filter in template.filters:
+            handler.addFilter(log_filter)
+        handler.setFormatter(template.formatter)
+    root.addHandler(handler)
+    return path
