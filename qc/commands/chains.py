@@ -7,8 +7,9 @@ import threading
 
 import click
 
+from qc.commands import output
 from qc.core.config import Settings, parse_symbols
-from qc.core.errors import ConfigError
+from qc.core.errors import ConfigError, DataError, QcError
 
 EPILOG = """\b
 Examples:
@@ -16,13 +17,22 @@ Examples:
   qc chains SPY QQQ IWM --once   one cycle, then exit (cron, tests)
   redis-cli get options:SPY:chain | jq '.counts'
   redis-cli hgetall monitoring:alpha_vantage:metrics
+  redis-cli hgetall monitoring:rejects          refused Alpha Vantage rows, values, bodies (av.*)
+
+\b
+Exit codes of --once (for cron):
+  0  every requested symbol's chain and news were refreshed
+  1  anything failed, with one line naming what: no chain stored for any symbol, every request
+     failed (e.g. HTTP 404 from a wrong QC_ALPHA_VANTAGE_URL), or a partial success (the line names
+     the symbols and functions that failed; the others were stored); a key without the options plan
+  2  a missing or invalid setting (QC_ALPHA_VANTAGE_API_KEY)
 """
 KEY_ENV = "QC_ALPHA_VANTAGE_API_KEY"
 
 
 @click.command("chains", epilog=EPILOG)
 @click.argument("symbols", nargs=-1)
-@click.option("--once", is_flag=True, help="Run one cycle, then exit.")
+@click.option("--once", is_flag=True, help="Run one cycle, then exit (exit codes below).")
 @click.option("--interval-s", type=click.FloatRange(min=1.0), default=300.0, show_default=True,
               help="Seconds between cycles (clock time: simulated time under `qc sim`).")
 @click.option("--rate-window-s", type=click.FloatRange(min=0.1), default=60.0, hidden=True,
@@ -34,6 +44,7 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
     if not settings.alpha_vantage_api_key:
         raise ConfigError(KEY_ENV, "is not set", f"export {KEY_ENV}=<your Alpha Vantage key> or put it in .env")
     wanted = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols
+    output.log_to_file(settings, "chains", once)
     from qc.ingest.cycle import chains as chains_cycle  # numpy, pandas, requests: only when the verb runs
     from qc.runtime.simclock import clock_for
     from qc.runtime.store import connect
@@ -46,13 +57,19 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
     cycle = chains_cycle.build(store, settings, wanted, stop, window_s=rate_window_s)
     worker = Worker("chains", cycle, store, clock_for(store, settings, uses=("av",)), interval_s, stop,
                     SystemdNotifier.from_environ(os.environ))
+    if not once:
+        cycle.watch_tokens()
     try:
         code = worker.run(once=once)
     finally:
-        cycle.client.close()
+        cycle.close()
         store.close()
     if cycle.fatal is not None:
         if cycle.fatal.kind == "bad_key":
             raise ConfigError(KEY_ENV, cycle.fatal.message, cycle.fatal.hint)
         raise cycle.fatal
+    if once and code != 0:
+        raise QcError("the chains cycle failed before finishing (its error is logged above)")
+    if once and (failed := cycle.report.failure_line(wanted)):
+        raise DataError(failed)
     raise SystemExit(code)

@@ -3,7 +3,8 @@
 Quote rule first: a print at or above the ask was a buyer lifting it (+1), at or below the bid a
 seller hitting it (−1). Inside the spread (or with no book) the tick rule decides: above the
 previous print +1, below −1, at the same price the previous print's side (zero-tick continuation),
-0 when nothing is known. Pure.
+0 when nothing is known. A locked or crossed book (ask ≤ bid: SMART depth briefly aggregates venues
+out of step) says nothing about who crossed the spread, so the tick rule decides then. Pure.
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@ feed that fell silent): downstream can tell a quiet minute from a partly missing
 History (IB's 1-minute TRADES bars, requested on every connect) is merged under the live minutes
 by :func:`merge_history`. Pure: time passed in; every minute is the project's one
 :class:`~qc.core.models.Bar`.
+
+Validation at the IB boundary: a 5-s bar (:func:`five_second_refusal`) or historical bar
+(:func:`valid_bars`) with a non-finite or non-positive price, high below low, open or close outside
+[low, high], a non-finite or negative volume (or WAP, count) is refused with a short reason for the
+caller to count. Only valid bars are rolled up, so every minute brackets its prices and decodes.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from qc.core.codec import Malformed
+from qc.core.codec import EPOCH_MAX, Malformed
 from qc.core.models import Bar, FiveSecondBar
 
 BAR_S = 5
@@ -60,30 +65,83 @@ class MinuteRoller:
 
 
 def roll_up(minute_start: int, bars: list[FiveSecondBar]) -> Bar:
-    """One minute from its 5-s bars in time order (at least one)."""
-    volume = math.fsum(b.volume for b in bars)
-    vwap = math.fsum(b.wap * b.volume for b in bars) / volume if volume > 0 else bars[-1].close
+    """One minute from its 5-s bars in time order (at least one); a VWAP that does not come out finite
+    (sums past the float range) falls back to the close."""
+    volume = _sum(b.volume for b in bars)
+    vwap = _sum(b.wap * b.volume for b in bars) / volume if 0 < volume < math.inf else bars[-1].close
+    if not math.isfinite(vwap):
+        vwap = bars[-1].close
     return Bar(datetime.fromtimestamp(minute_start, timezone.utc), open=bars[0].open, high=max(b.high for b in bars),
                low=min(b.low for b in bars), close=bars[-1].close, volume=volume, vwap=vwap,
                count=sum(b.count for b in bars), complete=len(bars) >= BARS_PER_MINUTE, five_second_bars=len(bars))
 
 
+def _sum(values: Iterable[float]) -> float:
+    """An exact sum, or inf when it leaves the float range (``math.fsum`` raises there)."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return math.inf
+
+
+def ohlcv_refusal(open_: float, high: float, low: float, close: float, volume: float) -> str | None:
+    """Why these OHLCV values cannot be a bar (None when they can): what the bars codec refuses, named."""
+    if not all(map(math.isfinite, (open_, high, low, close))):
+        return "price_not_finite"
+    if min(open_, high, low, close) <= 0:
+        return "price_not_positive"
+    if high < low:
+        return "high_below_low"
+    if not low <= min(open_, close) <= max(open_, close) <= high:
+        return "open_close_outside_range"
+    if not math.isfinite(volume):
+        return "volume_not_finite"
+    if volume < 0:
+        return "negative_volume"
+    return None
+
+
+def five_second_refusal(bar: FiveSecondBar) -> str | None:
+    """Why IB's 5-s bar is refused (None: roll it up); also a non-finite/negative WAP or count, a bad start."""
+    why = ohlcv_refusal(bar.open, bar.high, bar.low, bar.close, bar.volume)
+    if why is not None:
+        return why
+    if not math.isfinite(bar.wap):
+        return "wap_not_finite"
+    if bar.wap < 0:
+        return "negative_wap"
+    if bar.count < 0:
+        return "negative_count"
+    if not 0 < bar.start <= EPOCH_MAX:
+        return "bad_start"
+    return None
+
+
 def history_bar(start: datetime, open_: float, high: float, low: float, close: float, volume: float,
                 average: float, count: int) -> Bar:
-    """One IB historical bar (``BarData``) as a finished minute; IB's average is the VWAP (the close when ≤ 0)."""
-    return Bar(start.astimezone(timezone.utc), open_, high, low, close, float(volume),
-               average if average > 0 else close, max(0, int(count)), complete=True)
+    """One IB historical bar (``BarData``) as a finished minute; IB's average is the VWAP (the close when it is
+    not a finite number > 0: IB sends −1 for "none"). Values are taken as sent: :func:`valid_bars` judges them."""
+    vwap = average if math.isfinite(average) and average > 0 else close
+    return Bar(start.astimezone(timezone.utc), open_, high, low, close, float(volume), vwap,
+               int(count) if math.isfinite(count) and count > 0 else 0, complete=True)
 
 
 def valid_bars(bars: Iterable[Bar]) -> tuple[list[Bar], Counter[str]]:
-    """The bars the bars-list codec accepts (finite, positive, high/low bracketing, on a minute); the rest counted."""
+    """The bars the bars-list codec accepts (finite, positive, high/low bracketing, on a minute); the rest
+    counted by short reason (:func:`ohlcv_refusal`'s, else ``bad_{field}`` as the codec names it)."""
     good: list[Bar] = []
     rejected: Counter[str] = Counter()
     for bar in bars:
-        try:
-            Bar.parse(bar.to_redis())
-        except (Malformed, ValueError) as exc:  # ValueError: NaN refused by the JSON encoder
-            rejected[exc.field if isinstance(exc, Malformed) else "not_finite"] += 1
+        why = ohlcv_refusal(bar.open, bar.high, bar.low, bar.close, bar.volume)
+        if why is None:
+            try:
+                Bar.parse(bar.to_redis())
+            except Malformed as exc:
+                why = f"bad_{exc.field or 'bar'}"
+            except ValueError:  # NaN/inf elsewhere (the VWAP), refused by the strict JSON encoder
+                why = "not_finite"
+        if why is not None:
+            rejected[why] += 1
             continue
         good.append(bar)
     return good, rejected

@@ -1,13 +1,33 @@
-"""qc's own L2 book, rebuilt from IB depth operations with TWS semantics.
+"""qc's own L2 book, rebuilt from IB depth operations with TWS semantics, validated at the boundary.
 
 ib_async's book deviates (ref ib-api-protocol.md §7): its insert overwrites a row and its delete
 leaves a gap. Here an insert at ``position`` shifts the rows below it down, a delete shifts them
 up, an update replaces in place; a side never holds more than ``max_rows`` rows (the row pushed
 past the end by an insert falls off, as it does in TWS's ``numRows`` window). Pure: no clock, no I/O.
+
+Validation (every refusal is returned as a short reason for the caller to count):
+
+- A structurally impossible operation (unknown side or operation, a position outside
+  ``[0, max_rows)`` or past the end of the side) is not applied: there is no row to apply it to.
+- An insert or update whose *value* is bad (price not finite or not > 0, size not finite or < 0)
+  still takes its row, as a *hole* (``None``): IB addresses rows by position, so dropping the row
+  would shift every later operation onto the wrong level. A hole is never written; IB's next
+  update or delete of that row fills or removes it.
+- A size-0 insert or update is IB's row with nothing resting at it (IB documents no special
+  meaning for it; some feeds send it before the delete). It keeps its row for the same positional
+  reason, but is not a level: it is not written, not counted by ``HLEN`` and never the best price.
+
+What is written (:meth:`levels`, :meth:`fields`) is therefore IB's book minus holes and empty rows,
+best first. A book whose best bid is at or above its best ask (locked or crossed: SMART depth
+aggregates venues whose feeds arrive at different latencies, so this happens briefly) is kept as
+IB sent it, never repaired by guessing which side is stale, and marked: :meth:`crossed`, and
+``"crossed":true`` in the JSON of each level at or through the opposite best price (see
+``qc.ingest.codec.book_fields``). Readers treat such a book as not tradable until it uncrosses.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from qc.core.models import DepthLevel
@@ -15,56 +35,83 @@ from qc.ingest.codec import book_fields
 
 ASK, BID = 0, 1  # IB's side codes
 INSERT, UPDATE, DELETE = 0, 1, 2  # IB's operation codes
-INF = float("inf")
+Row = DepthLevel | None  # None: a hole, IB's row whose value was refused
+
+
+def value_refusal(price: float, size: float) -> str | None:
+    """Why an insert/update's price and size cannot be a level (None when they can)."""
+    if not math.isfinite(price):
+        return "price_not_finite"
+    if price <= 0:
+        return "price_not_positive"
+    if not math.isfinite(size):
+        return "size_not_finite"
+    if size < 0:
+        return "negative_size"
+    return None
 
 
 @dataclass
 class DepthBook:
-    """Both sides of one symbol's book, best level first."""
+    """Both sides of one symbol's book, best row first, as IB numbers them (holes included)."""
 
     max_rows: int = 10
-    sides: tuple[list[DepthLevel], list[DepthLevel]] = field(default_factory=lambda: ([], []))
+    sides: tuple[list[Row], list[Row]] = field(default_factory=lambda: ([], []))
+    resetting: bool = False  # cleared and nothing applied since: IB is about to re-send the book
 
-    def apply(self, side: int, position: int, operation: int, price: float, size: float, venue: str) -> bool:
-        """Apply one depth operation; False when it cannot apply (bad side/op, position out of range, or
-        an insert/update whose price is not > 0 or whose size is below 0 or NaN: never stored as a level)."""
-        if side not in (ASK, BID) or position < 0:
-            return False
-        if operation != DELETE and not (price > 0 and size >= 0 and price != INF and size != INF):
-            return False
+    def apply(self, side: int, position: int, operation: int, price: float, size: float, venue: str) -> str | None:
+        """Apply one depth operation; None when it applied cleanly, else the reason it was refused.
+
+        A refused *value* still leaves a hole at its row (see the module docstring)."""
+        if side not in (ASK, BID):
+            return "unknown_side"
+        if operation not in (INSERT, UPDATE, DELETE):
+            return "unknown_operation"
         rows = self.sides[side]
-        if operation == INSERT:
-            if position > len(rows):
-                return False
-            rows.insert(position, DepthLevel(price, size, venue))
-            del rows[self.max_rows:]
-            return True
-        if operation == UPDATE:
-            if position < len(rows):
-                rows[position] = DepthLevel(price, size, venue)
-                return True
-            if position == len(rows) and position < self.max_rows:  # an update that extends the side
-                rows.append(DepthLevel(price, size, venue))
-                return True
-            return False
-        if operation == DELETE and position < len(rows):
+        if not 0 <= position < self.max_rows or position > len(rows) or (
+                operation == DELETE and position == len(rows)):
+            return "position_out_of_range"
+        self.resetting = False
+        if operation == DELETE:
             del rows[position]
-            return True
-        return False
+            return None
+        why = value_refusal(price, size)
+        row = None if why is not None else DepthLevel(price, size, venue)
+        if operation == INSERT:
+            rows.insert(position, row)
+            del rows[self.max_rows:]
+        elif position < len(rows):
+            rows[position] = row
+        else:  # an update one past the end extends the side, as TWS does
+            rows.append(row)
+        return why
 
     def clear(self) -> None:
-        """Empty both sides (IB error 317 RESET, a resubscription, a reconnect)."""
+        """Empty both sides (IB error 317 RESET, a resubscription, a reconnect): IB re-sends the book."""
         self.sides[ASK].clear()
         self.sides[BID].clear()
+        self.resetting = True
+
+    def levels(self, side: int) -> list[DepthLevel]:
+        """The side as written: IB's rows without holes and size-0 rows, best first."""
+        return [row for row in self.sides[side] if row is not None and row.size > 0]
 
     def best(self, side: int) -> DepthLevel | None:
-        rows = self.sides[side]
-        return rows[0] if rows else None
+        """The best written level of ``side``."""
+        for row in self.sides[side]:
+            if row is not None and row.size > 0:
+                return row
+        return None
+
+    def crossed(self) -> bool:
+        """True when the best bid is at or above the best ask (locked or crossed): not a tradable book."""
+        bid, ask = self.best(BID), self.best(ASK)
+        return bid is not None and ask is not None and bid.price >= ask.price
 
     def level_count(self) -> int:
-        """Rows on both sides: what ``HLEN market:{sym}:book`` returns once written."""
-        return len(self.sides[ASK]) + len(self.sides[BID])
+        """Levels on both sides: what ``HLEN market:{sym}:book`` returns once written."""
+        return len(self.levels(ASK)) + len(self.levels(BID))
 
     def fields(self) -> dict[str, str]:
         """The book as the Redis hash stores it (``qc.ingest.codec.book_fields``: cached JSON per level)."""
-        return book_fields(self.sides[ASK], self.sides[BID])
+        return book_fields(self.levels(ASK), self.levels(BID))

@@ -6,7 +6,8 @@ codec behaves: ``to_redis()``, ``from_redis(raw, key=...)`` → value or :class:
 - :class:`Quote` (``market:{sym}:quote`` hash): top of book, last, volume, ``as_of`` (market epoch).
 - :class:`Book` (``market:{sym}:book`` hash, "{side}:{level}" → JSON {price, size, venue}). The
   hash carries no ``v``: ``HLEN`` is the runbook's level count. The level JSON may carry ``"v"``;
-  absent means version 1, so a later format can version it without a cost today.
+  absent means version 1, so a later format can version it without a cost today. A level at or
+  through the opposite best price of a locked/crossed book carries ``"crossed":true`` (:attr:`Book.crossed`).
 - :class:`VenueShares` (``market:{sym}:venues``), :class:`AuctionImbalance` (``market:{sym}:auction``),
   :class:`NewsSentiment` (``market:{sym}:news``): hashes.
 - 1-minute bars (``market:{sym}:bars:1min`` list items) and prints (``market:{sym}:trades`` stream
@@ -50,6 +51,7 @@ from qc.core.codec import (
     req_str,
     to_float,
 )
+from qc.core.errors import DataError
 from qc.core.models import Bar, DepthLevel, Trade, decode_trade_fields, trade_fields
 
 __all__ = [
@@ -180,18 +182,34 @@ FIELD_NAMES = {name: [f"{name}:{i}" for i in range(50)] for name in SIDES}
 
 
 @lru_cache(maxsize=8192)
-def level_json(price: float, size: float, venue: str) -> str:
-    """One level as stored; cached, since a book write re-renders levels that mostly did not change."""
-    return f'{{"price":{price!r},"size":{size!r},"venue":{json.dumps(venue)}}}'
+def level_json(price: float, size: float, venue: str, crossed: bool = False) -> str:
+    """One level as stored; cached, since a book write re-renders levels that mostly did not change.
+
+    Strict JSON: a non-finite price or size raises ValueError (``repr`` would write ``nan``, which no
+    JSON reader parses), so the writer drops that one value instead of storing garbage.
+    """
+    if not (math.isfinite(price) and math.isfinite(size)):
+        raise ValueError(f"depth level {price!r} x {size!r} is not finite")
+    mark = ',"crossed":true' if crossed else ""
+    return f'{{"price":{price!r},"size":{size!r},"venue":{json.dumps(venue, allow_nan=False)}{mark}}}'
 
 
 def book_fields(asks: Sequence[DepthLevel], bids: Sequence[DepthLevel]) -> dict[str, str]:
-    """The writer's encoder: "{side}:{level}" → level JSON, best level 0 (what ``Book.to_redis`` gives)."""
+    """The writer's encoder: "{side}:{level}" → level JSON, best level 0 (what ``Book.to_redis`` gives).
+
+    In a locked or crossed book (best bid ≥ best ask) every level at or through the opposite best
+    price carries ``"crossed":true``: `redis-cli` and readers in any language see it, and HLEN stays
+    the level count (no extra field in the hash).
+    """
+    top_bid = bids[0].price if bids else math.nan
+    top_ask = asks[0].price if asks else math.nan
+    crossed = top_bid >= top_ask  # False when either side is empty (NaN compares False)
     out: dict[str, str] = {}
     for name, rows in (("ask", asks), ("bid", bids)):
         names = FIELD_NAMES[name]
         for i, lvl in enumerate(rows):
-            out[names[i] if i < len(names) else f"{name}:{i}"] = level_json(lvl.price, lvl.size, lvl.venue)
+            through = crossed and (lvl.price <= top_bid if name == "ask" else lvl.price >= top_ask)
+            out[names[i] if i < len(names) else f"{name}:{i}"] = level_json(lvl.price, lvl.size, lvl.venue, through)
     return out
 
 
@@ -217,6 +235,13 @@ class Book:
     @property
     def two_sided(self) -> bool:
         return bool(self.bids and self.asks)
+
+    @property
+    def crossed(self) -> bool:
+        """Best bid at or above best ask (locked or crossed). IB's SMART depth aggregates venues whose
+        feeds arrive at different latencies, so this happens briefly; `qc stream` keeps the levels as
+        IB sent them and marks them, and such a book has no usable mid or spread until it uncrosses."""
+        return bool(self.bids and self.asks) and self.bids[0].price >= self.asks[0].price
 
     def to_redis(self) -> dict[str, str]:
         return book_fields(self.asks, self.bids)
@@ -250,8 +275,15 @@ class VenueShares:
     ask_herfindahl: float | None = None
 
     def to_redis(self) -> dict[str, str]:
+        """The hash; ValueError for what the reader would refuse the whole hash for: a share outside [0, 1]
+        or not finite, an empty venue name or one spelled ``herfindahl``."""
         out = {"v": str(self.VERSION)}
         for side, shares, hhi in (("bid", self.bid, self.bid_herfindahl), ("ask", self.ask, self.ask_herfindahl)):
+            bad = [v for v in (*shares.values(), hhi) if v is not None and not 0.0 <= v <= 1.0]
+            if bad:
+                raise ValueError(f"{side} venue shares {bad[:3]!r} are not in [0, 1]")
+            if "" in shares or "herfindahl" in shares:
+                raise ValueError(f"{side} venue names {sorted(shares)[:5]!r} include one the reader cannot tell apart")
             out |= {f"{side}:{venue}": fmt(share) for venue, share in shares.items()}
             if hhi is not None:
                 out[f"{side}:herfindahl"] = fmt(hhi)
@@ -640,3 +672,16 @@ def parse_rows(raw_rows: Iterable[Any]) -> tuple[list[ChainRow], Counter[str]]:
         seen.add(row.contract)
         rows.append(row)
     return rows, rejected
+
+
+# --- Alpha Vantage payloads -----------------------------------------------------------------------
+
+
+class PayloadRefused(DataError):
+    """A whole Alpha Vantage payload (or its one needed value) refused: ``surface`` and ``reason`` are the
+    ``monitoring:rejects`` field ("av.quote", "not_finite"); the message says what was wrong, for the log."""
+
+    def __init__(self, surface: str, reason: str, message: str) -> None:
+        super().__init__(f"{message} [{surface}:{reason}]")
+        self.surface = surface
+        self.reason = reason

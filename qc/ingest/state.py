@@ -6,19 +6,25 @@ the arrival of its *first* unwritten update (``pending``), so a coalesced write 
 of the oldest message it carries. Memory is bounded whatever Redis does: books and quotes are
 current state (overwritten), prints and finished minutes sit in capped deques (oldest dropped).
 No Redis here; the market clock is injected.
+
+Bad values from IB are refused here, at the boundary, and counted in ``rejects`` by
+(surface, reason, symbol) for the writer to add to ``monitoring:rejects``: depth operations
+(``ib.depth``, see ``qc.ingest.book``; also ``crossed``, once per episode of a locked/crossed book),
+5-s bars and finished minutes (``ib.bar``), prints (``ib.trade``); level-one ticks are judged by the
+adapter (``ib.tick``). Nothing refused reaches the book, the quote, the prints or the bars.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from qc.core.clock import Clock
 from qc.core.models import Bar, FiveSecondBar
 from qc.ingest import aggressor
-from qc.ingest.bars import MinuteRoller
-from qc.ingest.book import ASK, BID, DepthBook
+from qc.ingest.bars import MinuteRoller, five_second_refusal, valid_bars
+from qc.ingest.book import ASK, BID, DepthBook, value_refusal
 from qc.ingest.codec import trade_fields
 from qc.ingest.staleness import Freshness
 
@@ -26,6 +32,7 @@ DepthTick = tuple[int, int, int, float, float, str]  # side, position, operation
 Print = tuple[float, float, str]  # price, size, venue
 TRADES_BUFFER = 10_000
 BARS_BUFFER = 390
+Reject = tuple[str, str, str]  # surface, reason, symbol
 
 
 @dataclass
@@ -48,6 +55,7 @@ class SymbolState:
     handed: dict[str, float] = field(default_factory=dict)  # item -> when ib_async handed that update over
     prev_price: float | None = None
     prev_side: int = aggressor.UNKNOWN
+    crossed: bool = False  # the book was locked/crossed after the last depth read
 
     def mark(self, item: str, arrival: float, handed: float | None = None) -> None:
         if item not in self.pending:
@@ -68,50 +76,90 @@ class StreamState:
         self.connected = False
         self.farm_ok = True
         self.handed_at = 0.0  # monotonic time ib_async handed over the current batch (set by the feed)
+        self.rejects: Counter[Reject] = Counter()  # refused IB values not yet counted in Redis
 
-    def _saw(self, state: SymbolState, feed: str, item: str, arrival: float) -> None:
+    def refuse(self, symbol: str, surface: str, reasons: Mapping[str, int]) -> None:
+        """Note values refused at ``surface`` (the writer counts them into ``monitoring:rejects``)."""
+        for reason, n in reasons.items():
+            if n:
+                self.rejects[(surface, reason, symbol)] += n
+        if self.rejects:
+            self.on_dirty()
+
+    def _saw(self, state: SymbolState, feed: str, item: str, arrival: float, replay: bool = False) -> None:
         state.mark(item, arrival, max(arrival, self.handed_at))
-        self.freshness.saw(state.symbol, feed, arrival, self.clock.epoch())
+        self.freshness.saw(state.symbol, feed, arrival, self.clock.epoch(), replay=replay)
         self.on_dirty()
 
     def depth(self, symbol: str, ticks: Sequence[DepthTick], resets: Sequence[int], arrival: float) -> None:
-        """Apply a socket read's depth operations in order; ``resets`` are indexes where IB said 317 RESET."""
+        """Apply a socket read's depth operations in order; ``resets`` are indexes where IB said 317 RESET.
+
+        Refused operations are counted; a book that ends the read locked or crossed is counted once per
+        episode. A book left empty by a RESET is not written: IB re-sends it at once, and readers keep
+        the last book (with its TTL running) rather than see "no liquidity" for a few milliseconds.
+        """
         state = self.by_symbol[symbol]
         book, at = state.book, set(resets)
+        refused: Counter[str] = Counter()
         for i, (side, position, operation, price, size, venue) in enumerate(ticks):
             if i in at:
                 book.clear()
-            book.apply(side, position, operation, price, size, venue)
+            why = book.apply(side, position, operation, price, size, venue)
+            if why is not None:
+                refused[why] += 1
         if any(r >= len(ticks) for r in at):
             book.clear()
-        self._saw(state, "depth", "book", arrival)
+        crossed = book.crossed()
+        if crossed and not state.crossed:
+            refused["crossed"] += 1
+        state.crossed = crossed
+        if refused:
+            self.refuse(symbol, "ib.depth", refused)
+        # inserts only: what a subscription's book snapshot looks like, so no proof the feed is alive
+        self._saw(state, "depth", "book", arrival, replay=all(tick[2] == 0 for tick in ticks))
+        if book.resetting:
+            state.pending.pop("book", None)
+            state.handed.pop("book", None)
 
     def clear_book(self, symbol: str, arrival: float) -> None:
-        """A resubscription or reconnect: the server re-sends the whole book as inserts."""
+        """A resubscription or reconnect: the server re-sends the whole book as inserts. Nothing is written
+        until it does (the last written book stays, its TTL running), so a reader never sees it empty."""
         state = self.by_symbol[symbol]
         state.book.clear()
-        state.mark("book", arrival)
-        self.on_dirty()
+        state.crossed = False
+        state.pending.pop("book", None)
+        state.handed.pop("book", None)
 
     def trades(self, symbol: str, prints: Iterable[Print], arrival: float) -> None:
-        """Prints, signed against the book as it stood before this read's depth operations."""
+        """Prints, signed against the book as it stood before this read's depth operations; a print with a
+        price not finite or not > 0, or a size not finite or < 0, is refused and counted (``ib.trade``)."""
         state = self.by_symbol[symbol]
         bid, ask = state.book.best(BID), state.book.best(ASK)
         bid_px = bid.price if bid is not None else state.quote.get("bid")
         ask_px = ask.price if ask is not None else state.quote.get("ask")
         market = f"{self.clock.epoch():.3f}"
+        refused: Counter[str] = Counter()
         for price, size, venue in prints:
-            if not (price > 0 and size >= 0):  # also NaN: a print the trades codec would refuse
+            why = value_refusal(price, size)
+            if why is not None:
+                refused[why] += 1
                 continue
             side = aggressor.infer_side(price, bid_px, ask_px, state.prev_price, state.prev_side)
             state.prev_price, state.prev_side = price, side
             state.trades.append(trade_fields(market, price, size, venue, side))
+        if refused:
+            self.refuse(symbol, "ib.trade", refused)
         self._saw(state, "trades", "trades", arrival)
 
-    def quote(self, symbol: str, fields: dict[str, float], arrival: float) -> None:
-        """Top of book, last and volume (NaN fields are left out by the caller)."""
+    def quote(self, symbol: str, fields: Mapping[str, float | None], arrival: float) -> None:
+        """Top of book, last and volume, already validated by the caller; None: IB says the field is empty
+        now (a side with no quote), so it is dropped from the quote rather than kept stale."""
         state = self.by_symbol[symbol]
-        state.quote.update(fields)
+        for name, value in fields.items():
+            if value is None:
+                state.quote.pop(name, None)
+            else:
+                state.quote[name] = value
         state.quote["as_of"] = self.clock.epoch()
         self._saw(state, "quotes", "quote", arrival)
 
@@ -123,9 +171,14 @@ class StreamState:
         self.on_dirty()
 
     def bar(self, symbol: str, bar: FiveSecondBar, arrival: float) -> None:
+        """One 5-s bar: rolled up, or refused and counted (``ib.bar``); either way the feed is alive."""
         state = self.by_symbol[symbol]
         self._saw(state, "bars", "bars_seen", arrival)
         state.pending.pop("bars_seen", None)
+        why = five_second_refusal(bar)
+        if why is not None:
+            self.refuse(symbol, "ib.bar", {why: 1})
+            return
         self._minutes(state, state.roller.add(bar), arrival)
 
     def close_minutes(self, market_epoch: float, mono: float) -> None:
@@ -141,6 +194,11 @@ class StreamState:
         self.on_dirty()
 
     def _minutes(self, state: SymbolState, minutes: list[Bar], arrival: float) -> None:
+        """Queue finished minutes for the bars list; one the codec would refuse is counted instead."""
+        if minutes:
+            minutes, refused = valid_bars(minutes)
+            if refused:
+                self.refuse(state.symbol, "ib.bar", refused)
         if minutes:
             state.bars.extend(minutes)
             state.mark("bars", arrival)

@@ -30,14 +30,27 @@ class ScriptedAV(AlphaVantageServer):
     """The simulator's AV server, plus queued bodies served first to keys it would answer normally.
 
     For bodies the simulator never produces on its own (a ``Note``, an ``Error Message`` for a symbol
-    it knows): a hand-written stub layered on the real server, not a mock of our client.
+    it knows, a garbled chain): a hand-written stub layered on the real server, not a mock of our
+    client. ``script`` answers the next requests whatever their function; ``script_for(function, …)``
+    only that function's (its queue goes first).
     """
 
     def __init__(self, model: MarketModel, **kwargs: Any) -> None:
         super().__init__(model, lambda: NOW, **kwargs)
-        self.script: deque[dict[str, Any]] = deque()
+        self.script: deque[Any] = deque()
+        self.by_function: dict[str, deque[Any]] = {}
 
-    def _body(self, verdict: str, key: str, function: str, params: dict[str, str]) -> dict[str, Any]:
+    def script_for(self, function: str, *bodies: Any) -> None:
+        self.by_function.setdefault(function, deque()).extend(bodies)
+
+    def real_body(self, function: str, **params: str) -> Any:
+        """What the simulator itself answers now: the realistic payload a test then garbles."""
+        return self.endpoints.answer(function, params, NOW)
+
+    def _body(self, verdict: str, key: str, function: str, params: dict[str, str]) -> Any:
+        queued = self.by_function.get(function)
+        if verdict == "ok" and queued:
+            return queued.popleft()
         if verdict == "ok" and self.script:
             return self.script.popleft()
         return super()._body(verdict, key, function, params)

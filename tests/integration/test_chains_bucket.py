@@ -7,8 +7,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qc.core import keys
-from qc.ingest.cycle.ratelimit import BucketShape, BudgetExhausted, TokenBucket
+from qc.ingest.cycle.ratelimit import (
+    BucketShape,
+    BudgetExhausted,
+    TokenBucket,
+    TokenGauge,
+    record_request,
+    requests_left,
+)
 from qc.runtime.store import Store
+
+from .conftest import eventually
 
 T0 = 1_795_532_400.0
 
@@ -76,10 +85,29 @@ def test_acquire_waits_then_gives_up(store: Store) -> None:
         b.acquire(1.0)
 
 
-def test_tokens_left_is_what_the_plan_still_allows_in_the_trailing_window(store: Store) -> None:
-    from qc.ingest.cycle.chains import tokens_left
+def tokens_left(store: Store, shape: BucketShape, at_epoch: float) -> int:
+    record_request(store, at_epoch)
+    return requests_left(store, shape, at_epoch)
 
+
+def test_tokens_left_is_what_the_plan_still_allows_in_the_trailing_window(store: Store) -> None:
     shape = BucketShape(rpm=75)  # budget 67 per 60 s
     lefts = [tokens_left(store, shape, 1000.0 + i) for i in range(20)]
     assert lefts[0] == 66 and lefts[-1] == 47  # every process's requests count, this one included
     assert tokens_left(store, shape, 1000.0 + 80) == 66  # the first 20 have left the window
+
+
+def test_tokens_left_in_monitoring_is_current_between_cycles_not_a_snapshot(store: Store) -> None:
+    at = [T0]
+    gauge = TokenGauge(store, BucketShape(rpm=75), every_s=0.01, now=lambda: at[0])  # budget 67 per 60 s
+    metrics = keys.alpha_vantage_metrics()
+    for _ in range(18):  # one cycle of SPY, QQQ and IWM
+        gauge.taken()
+    assert store.hget(metrics, "tokens_left") == "49"
+    at[0] = T0 + 61  # a minute later the window is empty again, though no request has been made since
+    gauge.start()
+    try:
+        eventually(lambda: store.hget(metrics, "tokens_left") == "67")
+    finally:
+        gauge.close()
+    assert requests_left(store, BucketShape(rpm=75), T0 + 30) == 49  # the log itself is unchanged

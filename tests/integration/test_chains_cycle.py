@@ -62,8 +62,8 @@ def metrics(store: Store) -> dict[str, str]:
 
 def test_once_writes_chain_with_qc_greeks_beside_vendor(store: Store, redis_server: RedisServer, av: ScriptedAV,
                                                         market: SimMarket) -> None:
-    mid = put_ib_quote(store, market)
     cycle = cycle_for(store, settings_for(redis_server.url, av))
+    mid = put_ib_quote(store, market)  # the live stream writes after the process started
     assert Worker("chains", cycle, store, FakeClock(NOW), 300.0).run(once=True) == 0
     doc = chain(store)
     traded = traded_expiries(NOW)
@@ -98,7 +98,7 @@ def test_once_writes_chain_with_qc_greeks_beside_vendor(store: Store, redis_serv
     assert av.stats()["by_function"] == {"REALTIME_OPTIONS": 4, "NEWS_SENTIMENT": 1}
     news = store.hgetall(keys.news_sentiment("SPY"))
     assert int(news["articles"]) > 0 and -1 <= float(news["score"]) <= 1 and news["as_of"] == NOW.isoformat()
-    assert store.get(keys.heartbeat("chains")) is not None
+    assert store.get(keys.heartbeat("chains")) is None  # a --once run beats nothing (the live worker's key)
 
 
 def test_stale_ib_quote_falls_back_to_global_quote(store: Store, redis_server: RedisServer, av: ScriptedAV,
@@ -149,7 +149,7 @@ def test_not_entitled_key_is_fatal_names_the_plan_and_keeps_the_chain(store: Sto
     assert "600 or 1200 requests-per-minute premium plan" in str(premium.fatal)
     assert premium.stop.is_set() and store.get(keys.option_chain("SPY")) == good
     assert metrics(store)["not_entitled"] == "1"  # not retried, and QQQ not even tried
-    assert av.stats()["by_key"]["freekey"] == 2  # GLOBAL_QUOTE (the IB quote is stale by then) + one chain call
+    assert av.stats()["by_key"]["freekey"] == 1  # the first chain call: spot is asked only once rows are in
 
 
 def test_real_rate_limit_information_is_throttled_and_backed_off(store: Store, redis_server: RedisServer,
@@ -157,8 +157,8 @@ def test_real_rate_limit_information_is_throttled_and_backed_off(store: Store, r
     av = ScriptedAV(market, rpm=4)  # AV counting tighter than our configured plan: its throttle body answers
     av.start()
     try:
-        put_ib_quote(store, market)
         cycle = cycle_for(store, settings_for(redis_server.url, av), with_news=False)
+        put_ib_quote(store, market)
         cycle(NOW)
         good = store.get(keys.option_chain("SPY"))
         cycle(NOW + timedelta(seconds=30))
@@ -174,7 +174,7 @@ def test_unknown_symbol_fails_alone(store: Store, redis_server: RedisServer, av:
     cycle = cycle_for(store, settings_for(redis_server.url, av), symbols=("ZZZZ", "SPY"), with_news=False)
     cycle(NOW)
     m = metrics(store)
-    assert m["no_data"] == "1" and "ZZZZ" in m["last_error:ZZZZ"]  # GLOBAL_QUOTE answers {} for it
+    assert m["bad_request"] == "1" and "ZZZZ" in m["last_error:ZZZZ"]  # REALTIME_OPTIONS: Invalid API call
     assert store.get(keys.option_chain("ZZZZ")) is None and chain(store)["symbol"] == "SPY"
 
 

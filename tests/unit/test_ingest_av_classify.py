@@ -46,6 +46,9 @@ def chain_row() -> dict[str, str]:
     ({**av_payloads.premium_sample(), "message": "success"}, "not_entitled"),  # the fake rows alone betray it
     (av_payloads.options_payload("Realtime Options", []), "no_data"),
     (av_payloads.options_payload("Realtime Options", [chain_row()]), "ok"),
+    # one garbled row in a real chain is that row's problem, not a premium sample (which would stop the worker)
+    (av_payloads.options_payload("Realtime Options", [chain_row(), {**chain_row(), "expiration": "2099-99-99"}]),
+     "ok"),
     ({"Global Quote": {}}, "no_data"),
 ])
 def test_each_body_gets_its_class(payload: dict[str, object], kind: str) -> None:
@@ -74,3 +77,22 @@ def test_http_errors_and_broken_json() -> None:
 def test_reasons_carry_the_provider_text_and_fatal_classes_are_the_config_ones() -> None:
     assert body({"Note": NOTE}).reason == NOTE
     assert {"not_entitled", "bad_key"} == FATAL
+
+
+@pytest.mark.parametrize(("status", "text", "kind", "reject"), [
+    (200, "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head></html>", "malformed", "html_body"),
+    (200, '{"endpoint": "Realtime Options", "message": "succ', "malformed", "malformed_json"),
+    (200, "[" * 100_000 + "]" * 100_000, "malformed", "too_deep"),
+    (200, "3.5", "malformed", "not_object"),
+    (200, "null", "malformed", "not_object"),
+    (404, "<html>Not Found</html>", "http_error", ""),  # a transport failure, not a refused body
+    (200, '{"data": 0}', "ok", ""),  # not AV's empty answer: the parser refuses it, no missing expiry is recorded
+    (200, '{"feed": ""}', "ok", ""),  # likewise: never stored as "no news"
+    (200, '{"Global Quote": ""}', "ok", ""),
+    (200, '{"data": [], "x": NaN}', "no_data", ""),
+])
+def test_refused_bodies_carry_a_short_reason(status: int, text: str, kind: str, reject: str) -> None:
+    c = classify(status, text)
+    assert (c.kind, c.reject) == (kind, reject)
+    if reject == "html_body":
+        assert "502 Bad Gateway" in c.reason

@@ -1,15 +1,20 @@
-"""qc's L2 book: TWS insert/delete shifting, checked against a reference list and the simulator's book."""
+"""qc's L2 book: TWS insert/delete shifting, checked against a reference list and the simulator's book;
+refused values keep IB's row numbering (holes), size-0 rows are not levels, crossed books are marked."""
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qc.core.clock import NEW_YORK
 from qc.core.models import DepthLevel
 from qc.ingest.book import ASK, BID, DELETE, INSERT, UPDATE, DepthBook
+from qc.ingest.codec import Book
 from qc.sim.market.events import DepthOp
 from qc.sim.market.market import SimMarket
 from qc.sim.market.params import SimParams
@@ -19,24 +24,31 @@ Op = tuple[int, int, int, float, float, str]
 
 
 def reference(ops: list[Op], max_rows: int) -> tuple[list[DepthLevel], list[DepthLevel]]:
-    """The same semantics by slicing, written independently of DepthBook."""
+    """The same semantics by slicing, written independently of DepthBook: IB's rows, then the written view."""
     sides: list[list[DepthLevel]] = [[], []]
     for side, pos, op, price, size, venue in ops:
         rows, lvl = sides[side], DepthLevel(price, size, venue)
+        if pos >= max_rows:
+            continue
         if op == INSERT and pos <= len(rows):
             sides[side] = [*rows[:pos], lvl, *rows[pos:]][:max_rows]
         elif op == UPDATE and pos < len(rows):
             sides[side] = [*rows[:pos], lvl, *rows[pos + 1:]]
-        elif op == UPDATE and pos == len(rows) < max_rows:
+        elif op == UPDATE and pos == len(rows):
             sides[side] = [*rows, lvl]
         elif op == DELETE and pos < len(rows):
             sides[side] = rows[:pos] + rows[pos + 1:]
-    return sides[0], sides[1]
+
+    def written(rows: list[DepthLevel]) -> list[DepthLevel]:
+        return [lv for lv in rows if 0 < lv.price < math.inf and 0 < lv.size < math.inf]
+
+    return written(sides[0]), written(sides[1])
 
 
+prices = st.floats(1, 1000, allow_nan=False) | st.sampled_from([0.0, -1.0, math.nan, math.inf])
+sizes = st.floats(0, 1e6, allow_nan=False) | st.sampled_from([0.0, -5.0, math.nan, math.inf])
 ops_strategy = st.lists(st.tuples(st.sampled_from([ASK, BID]), st.integers(0, MAX_ROWS + 1),
-                                  st.sampled_from([INSERT, UPDATE, DELETE]),
-                                  st.floats(1, 1000, allow_nan=False), st.floats(0, 1e6, allow_nan=False),
+                                  st.sampled_from([INSERT, UPDATE, DELETE]), prices, sizes,
                                   st.sampled_from(["ARCA", "BATS", "IEX"])), max_size=80)
 
 
@@ -47,8 +59,8 @@ def test_random_operations_match_the_reference(ops: list[Op]) -> None:
     for op in ops:
         book.apply(*op)
     asks, bids = reference(ops, MAX_ROWS)
-    assert book.sides[ASK] == asks
-    assert book.sides[BID] == bids
+    assert book.levels(ASK) == asks
+    assert book.levels(BID) == bids
     assert book.level_count() == len(asks) + len(bids) == len(book.fields())
 
 
@@ -57,17 +69,50 @@ def test_insert_shifts_down_where_ib_async_overwrites() -> None:
     for i, px in enumerate([10.0, 9.9, 9.8]):
         book.apply(BID, i, INSERT, px, 100, "ARCA")
     book.apply(BID, 0, INSERT, 10.1, 50, "IEX")
-    assert [lv.price for lv in book.sides[BID]] == [10.1, 10.0, 9.9, 9.8]
+    assert [lv.price for lv in book.levels(BID)] == [10.1, 10.0, 9.9, 9.8]
     book.apply(BID, 1, DELETE, 0, 0, "")
-    assert [lv.price for lv in book.sides[BID]] == [10.1, 9.9, 9.8]  # no gap left behind
+    assert [lv.price for lv in book.levels(BID)] == [10.1, 9.9, 9.8]  # no gap left behind
 
 
-def test_out_of_range_operations_are_refused_not_applied() -> None:
+def test_structurally_impossible_operations_are_refused_with_a_reason() -> None:
     book = DepthBook(max_rows=2)
-    assert not book.apply(ASK, 1, INSERT, 1.0, 1, "X")  # would leave a hole
-    assert not book.apply(ASK, 0, DELETE, 0, 0, "")
-    assert not book.apply(7, 0, INSERT, 1.0, 1, "X")
-    assert book.level_count() == 0
+    assert book.apply(ASK, 1, INSERT, 1.0, 1, "X") == "position_out_of_range"  # would leave a hole
+    assert book.apply(ASK, 0, DELETE, 0, 0, "") == "position_out_of_range"
+    assert book.apply(ASK, 2, INSERT, 1.0, 1, "X") == "position_out_of_range"  # past numRows
+    assert book.apply(ASK, -1, INSERT, 1.0, 1, "X") == "position_out_of_range"
+    assert book.apply(7, 0, INSERT, 1.0, 1, "X") == "unknown_side"
+    assert book.apply(ASK, 0, 3, 1.0, 1, "X") == "unknown_operation"
+    assert book.level_count() == 0 and book.sides == ([], [])
+
+
+@pytest.mark.parametrize(("price", "size", "why"), [
+    (math.nan, 100.0, "price_not_finite"), (math.inf, 100.0, "price_not_finite"), (0.0, 100.0, "price_not_positive"),
+    (-1.0, 100.0, "price_not_positive"), (10.0, math.nan, "size_not_finite"), (10.0, -math.inf, "size_not_finite"),
+    (10.0, -1.0, "negative_size"),
+])
+def test_a_bad_value_takes_its_row_as_a_hole_so_later_operations_stay_on_their_rows(price: float, size: float,
+                                                                                   why: str) -> None:
+    book = DepthBook()
+    book.apply(BID, 0, INSERT, 10.0, 100, "ARCA")
+    book.apply(BID, 1, INSERT, 9.9, 100, "ARCA")
+    assert book.apply(BID, 1, INSERT, price, size, "BAD") == why  # IB's rows: 10.0, <bad>, 9.9
+    assert [lv.price for lv in book.levels(BID)] == [10.0, 9.9]  # never written
+    assert book.apply(BID, 2, UPDATE, 9.8, 70, "IEX") is None  # IB's row 2 is 9.9: updated, not the wrong row
+    assert [(lv.price, lv.size) for lv in book.levels(BID)] == [(10.0, 100), (9.8, 70)]
+    assert book.apply(BID, 1, UPDATE, 9.95, 20, "BATS") is None  # IB fills the bad row
+    assert [lv.price for lv in book.levels(BID)] == [10.0, 9.95, 9.8]
+
+
+def test_a_size_zero_row_keeps_its_position_but_is_not_a_level() -> None:
+    book = DepthBook()
+    book.apply(ASK, 0, INSERT, 10.01, 100, "ARCA")
+    book.apply(ASK, 1, INSERT, 10.02, 100, "IEX")
+    assert book.apply(ASK, 0, UPDATE, 10.01, 0, "ARCA") is None  # not refused: IB's row, nothing resting
+    assert [lv.price for lv in book.levels(ASK)] == [10.02]
+    assert book.best(ASK) == DepthLevel(10.02, 100, "IEX")
+    assert book.fields() == {"ask:0": '{"price":10.02,"size":100,"venue":"IEX"}'}
+    book.apply(ASK, 0, DELETE, 0, 0, "")  # IB deletes its row 0: the 10.02 row moves up
+    assert book.sides[ASK] == [DepthLevel(10.02, 100, "IEX")]
 
 
 def test_fields_are_what_hlen_counts_both_sides() -> None:
@@ -76,6 +121,39 @@ def test_fields_are_what_hlen_counts_both_sides() -> None:
     book.apply(BID, 0, INSERT, 10.0, 200, "IEX")
     assert book.fields() == {"ask:0": '{"price":10.01,"size":300,"venue":"ARCA"}',
                              "bid:0": '{"price":10.0,"size":200,"venue":"IEX"}'}
+    assert not book.crossed()
+
+
+def test_a_crossed_book_is_kept_and_its_crossing_levels_marked() -> None:
+    book = DepthBook()
+    for i, px in enumerate([10.00, 10.01, 10.03]):
+        book.apply(ASK, i, INSERT, px, 100, "ARCA")
+    for i, px in enumerate([10.02, 10.01, 9.99]):
+        book.apply(BID, i, INSERT, px, 100, "IEX")
+    assert book.crossed()
+    fields = book.fields()
+    marked = {name for name, raw in fields.items() if json.loads(raw).get("crossed") is True}
+    assert marked == {"ask:0", "ask:1", "bid:0", "bid:1"}  # at or through the opposite best price
+    got = Book.from_redis(fields, key="book")
+    assert isinstance(got, Book) and got.crossed and len(got.bids) == len(got.asks) == 3
+
+
+def test_a_locked_book_counts_as_crossed() -> None:
+    book = DepthBook()
+    book.apply(ASK, 0, INSERT, 10.0, 100, "ARCA")
+    book.apply(BID, 0, INSERT, 10.0, 100, "IEX")
+    assert book.crossed()
+
+
+def test_clear_marks_the_book_resetting_until_ib_sends_again() -> None:
+    book = DepthBook()
+    book.apply(BID, 0, INSERT, 10.0, 100, "ARCA")
+    book.clear()
+    assert book.resetting and book.level_count() == 0
+    assert book.apply(BID, 3, INSERT, 10.0, 100, "ARCA") == "position_out_of_range"
+    assert book.resetting  # nothing applied yet
+    book.apply(BID, 0, INSERT, 10.0, 100, "ARCA")
+    assert not book.resetting
 
 
 def test_replaying_the_simulators_depth_ops_rebuilds_its_book() -> None:
@@ -85,7 +163,8 @@ def test_replaying_the_simulators_depth_ops_rebuilds_its_book() -> None:
     ops = [e for e in market.events_until(start + timedelta(seconds=30)) if isinstance(e, DepthOp)]
     assert len(ops) > 1000
     for e in ops:
-        assert book.apply(e.side, e.position, e.operation, e.price, e.size, e.venue)
+        assert book.apply(e.side, e.position, e.operation, e.price, e.size, e.venue) is None
     bids, asks = market.book("SPY")
-    assert book.sides[BID] == bids
-    assert book.sides[ASK] == asks
+    assert book.levels(BID) == bids
+    assert book.levels(ASK) == asks
+    assert not book.crossed()

@@ -108,19 +108,40 @@ def test_book_round_trips_and_matches_the_depth_book_writer(bids: tuple[DepthLev
     fields = book.to_redis()
     assert len(fields) == len(bids) + len(asks)  # HLEN stays the level count: no version field
     assert Book.from_redis(fields, key=K) == book or (not fields and reason(Book.from_redis(fields, key=K)))
+    back = Book.from_redis(fields, key=K)
+    if isinstance(back, Book):
+        assert back.crossed == (bool(bids and asks) and bids[0].price >= asks[0].price)
     depth = DepthBook(max_rows=12)
     for side, rows in ((BID, bids), (ASK, asks)):
         for i, lv in enumerate(rows):
             depth.apply(side, i, INSERT, lv.price, lv.size, lv.venue)
-    assert depth.fields() == fields
+    resting = Book(tuple(lv for lv in bids if lv.size > 0), tuple(lv for lv in asks if lv.size > 0))
+    assert depth.fields() == resting.to_redis()  # a size-0 row is IB's row, not a level
 
 
 def test_depth_book_refuses_levels_the_codec_would_refuse() -> None:
     book = DepthBook()
-    assert not book.apply(BID, 0, INSERT, 0.0, 100, "ARCA")
-    assert not book.apply(BID, 0, INSERT, math.nan, 100, "ARCA")
-    assert not book.apply(BID, 0, INSERT, 10.0, -1, "ARCA")
-    assert book.level_count() == 0
+    assert book.apply(BID, 0, INSERT, 0.0, 100, "ARCA") == "price_not_positive"
+    assert book.apply(BID, 0, INSERT, math.nan, 100, "ARCA") == "price_not_finite"
+    assert book.apply(BID, 0, INSERT, 10.0, -1, "ARCA") == "negative_size"
+    assert book.level_count() == 0 and book.fields() == {}
+
+
+@pytest.mark.parametrize(("price", "size"), [(math.nan, 1.0), (1.0, math.nan), (math.inf, 1.0), (1.0, -math.inf)])
+def test_the_book_encoder_never_writes_a_non_finite_token(price: float, size: float) -> None:
+    with pytest.raises(ValueError, match="not finite"):
+        Book((DepthLevel(price, size, "X"),), ()).to_redis()
+
+
+def test_a_crossed_book_marks_its_crossing_levels_and_keeps_hlen_the_level_count() -> None:
+    book = Book(bids=(DepthLevel(10.02, 1, "A"), DepthLevel(10.0, 1, "B"), DepthLevel(9.9, 1, "C")),
+                asks=(DepthLevel(10.0, 1, "D"), DepthLevel(10.05, 1, "E")))
+    fields = book.to_redis()
+    assert len(fields) == 5
+    assert {n for n, raw in fields.items() if '"crossed":true' in raw} == {"bid:0", "bid:1", "ask:0"}
+    back = Book.from_redis(fields, key=K)
+    assert back == book and isinstance(back, Book) and back.crossed
+    assert not Book((DepthLevel(9.99, 1, "A"),), (DepthLevel(10.0, 1, "B"),)).crossed
 
 
 LEVEL = '{"price":10.0,"size":100,"venue":"ARCA"}'
@@ -155,6 +176,14 @@ def test_venue_shares_round_trip(bid: dict[str, float], ask: dict[str, float], h
                                  ha: float | None) -> None:
     v = VenueShares(bid, ask, hb, ha)
     assert VenueShares.from_redis(v.to_redis(), key=K) == v
+
+
+@pytest.mark.parametrize("bad", [math.nan, -0.1, 1.5, math.inf])
+def test_venue_shares_refuse_to_encode_what_the_reader_would_refuse(bad: float) -> None:
+    with pytest.raises(ValueError, match="not in"):
+        VenueShares({"ARCA": bad}, {}).to_redis()
+    with pytest.raises(ValueError, match="not in"):
+        VenueShares({}, {"ARCA": 1.0}, None, bad).to_redis()
 
 
 @pytest.mark.parametrize(("fields", "why"), [

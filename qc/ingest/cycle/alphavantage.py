@@ -14,13 +14,20 @@ not_entitled    premium text, or REALTIME_OPTIONS' artificial sample rows    fat
 bad_key         ``apikey`` invalid or missing, the demo key                 fatal (names the setting)
 bad_request     ``Error Message`` (invalid call), ``Invalid inputs``         not retried
 http_error      a non-200 status (503 after hammering, 429, 500)             5xx/429 retried
-malformed       not JSON, or JSON that is not an object                      not retried this cycle
+malformed       not JSON (truncated, an HTML page), or not a JSON object     not retried this cycle
 network         connection refused, reset or timed out                       retried
 ==============  =========================================================  =======================
 
+A malformed body also carries ``reject``, the short reason `qc status` counts in
+``monitoring:rejects`` under the function's surface (``SURFACES``): ``html_body``,
+``malformed_json``, ``not_object``, ``too_deep``. "Empty" means an empty *list* (or Global Quote
+object): ``"data": 0`` or ``"feed": ""`` is not AV saying "nothing", so it goes on to the parser,
+which refuses it rather than recording a missing expiry or "no news".
+
 No Redis here: the caller passes ``acquire`` (one shared-budget token per HTTP attempt, retries
-included, since AV counts every attempt) and ``observe`` (count each attempt's class). The API key
-travels only in the query string; no message built here contains it.
+included, since AV counts every attempt), ``observe`` (count each attempt's class) and optionally
+``refuse`` (count a refused body by surface and reason). The API key travels only in the query
+string; no message built here contains it.
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ THROTTLE_WORDS = ("rate limit", "call frequency", "api call volume", "requests p
                   "per minute")
 PLAN_HINT = "it needs Alpha Vantage's 600 or 1200 requests-per-minute premium plan"
 KEY_ENV = "QC_ALPHA_VANTAGE_API_KEY"
+SURFACES = {"REALTIME_OPTIONS": "av.chain", "HISTORICAL_OPTIONS": "av.chain", "GLOBAL_QUOTE": "av.quote",
+            "NEWS_SENTIMENT": "av.news", "TIME_SERIES_INTRADAY": "av.intraday"}
 
 Json = dict[str, Any]
 
@@ -63,6 +72,7 @@ class Classified:
     body: Json | None
     reason: str
     status: int = 200
+    reject: str = ""  # a malformed body's short reason for monitoring:rejects
 
 
 class ProviderError(QcError):
@@ -92,7 +102,9 @@ def _information(text: str) -> str:
 
 
 def _is_sample(rows: object) -> bool:
-    return isinstance(rows, list) and any(
+    """AV's artificial rows, every one of them: one garbled row in a real chain is that row's problem
+    (the parser drops it), never a reason to call the key not entitled and stop the worker."""
+    return isinstance(rows, list) and bool(rows) and all(
         isinstance(r, dict) and (str(r.get("contractID", "")).startswith(SAMPLE_CONTRACT_PREFIX)
                                  or r.get("expiration") == SAMPLE_EXPIRATION) for r in rows)
 
@@ -112,12 +124,12 @@ def _classify_body(body: Json) -> Classified:
         return Classified(kind, body, message)
     if _is_sample(body.get("data")):
         return Classified("not_entitled", body, "artificial sample rows (XXYYZZ…, 2099-99-99)")
-    if "data" in body and not body["data"]:
+    if body.get("data") == []:
         return Classified("no_data", body, "empty data")
     quote = next((v for k, v in body.items() if k.startswith("Global Quote")), None)
-    if quote is not None and not quote:
+    if quote == {}:
         return Classified("no_data", body, "empty Global Quote")
-    if "feed" in body and not body["feed"]:
+    if body.get("feed") == []:
         return Classified("no_data", body, "empty feed")
     return Classified("ok", body, "")
 
@@ -129,10 +141,22 @@ def classify(status: int, text: str) -> Classified:
     try:
         body = json.loads(text)
     except json.JSONDecodeError as exc:
-        return Classified("malformed", None, f"not JSON ({exc.msg} at char {exc.pos})")
+        if text.lstrip()[:1] == "<":
+            return Classified("malformed", None, f"an HTML page, not JSON ({_title(text)})", reject="html_body")
+        return Classified("malformed", None, f"not JSON ({exc.msg} at char {exc.pos})", reject="malformed_json")
+    except RecursionError:
+        return Classified("malformed", None, "JSON nested too deep to read", reject="too_deep")
     if not isinstance(body, dict):
-        return Classified("malformed", None, f"JSON {type(body).__name__}, expected an object")
+        return Classified("malformed", None, f"JSON {type(body).__name__}, expected an object", reject="not_object")
     return _classify_body(body)
+
+
+def _title(html: str) -> str:
+    """The page's <title> (or its first characters): what a proxy, captive portal or outage page says."""
+    lower = html.lower()
+    start, end = lower.find("<title>"), lower.find("</title>")
+    text = html[start + 7:end] if 0 <= start < end else html[:60]
+    return " ".join(text.split())[:80] or "no title"
 
 
 def _error_for(function: str, c: Classified) -> ProviderError:
@@ -161,11 +185,13 @@ class AlphaVantageClient:
     def __init__(self, url: str, api_key: str, acquire: Callable[[], None],
                  observe: Callable[[str], None], retry: RetryPolicy | None = None,
                  stop: threading.Event | None = None, timeout_s: float = 15.0,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None,
+                 refuse: Callable[[str, str], None] | None = None) -> None:
         self.url = url
         self._key = api_key
         self.acquire = acquire
         self.observe = observe
+        self.refuse = refuse
         self.retry = retry or RetryPolicy()
         self.stop = stop or threading.Event()
         self.timeout_s = timeout_s
@@ -199,9 +225,12 @@ class AlphaVantageClient:
         if self._key and self._key in c.reason:  # AV has echoed keys back ("We have detected your API key as …")
             c = replace(c, reason=c.reason.replace(self._key, SECRET_MASK))
         self.observe(c.kind)
+        if c.reject and self.refuse is not None:
+            self.refuse(SURFACES.get(function, "av.other"), c.reject)
         if c.kind in ("ok", "no_data"):
             return c
-        raise _error_for(function, c)
+        subject = params.get("symbol") or params.get("tickers")
+        raise _error_for(f"{function} {subject}" if subject else function, c)
 
     def close(self) -> None:
         self.session.close()

@@ -8,7 +8,8 @@ any reconnect it re-qualifies and resubscribes everything itself. A feed still s
 
 Backfill (data enters only through ingestion): on every (re)connect, each symbol's last two
 sessions of 1-minute TRADES bars (``reqHistoricalDataAsync``, regular hours, epoch dates) go into
-``StreamState.history``; the writer merges them under the live minutes in ``market:{sym}:bars:1min``
+``StreamState.history`` (bars the codec would refuse are counted as ``ib.bar`` rejects, never merged);
+the writer merges them under the live minutes in ``market:{sym}:bars:1min``
 (``qc.ingest.bars.merge_history``), so `qc analytics` warms from Redis alone and a reconnect's gap
 is filled. IB rather than Alpha Vantage's TIME_SERIES_INTRADAY: no request budget spent, the same
 prints the live bars come from, and the connection is already there. One request per symbol per
@@ -152,6 +153,7 @@ class IBFeed(IBConnection):
                                                 b.barCount) for b in got or [] if isinstance(b.date, datetime))
         if rejected:
             log.warning("ib: %s history: %d bars refused (%s)", symbol, sum(rejected.values()), dict(rejected))
+            self.state.refuse(symbol, "ib.bar", rejected)
         if not bars:
             log.warning("ib: %s history: no 1-minute bars came back", symbol)
             return
@@ -162,6 +164,7 @@ class IBFeed(IBConnection):
     def _subscribe(self, sub: Subscription, feed: str) -> None:
         c = sub.contract
         assert c is not None
+        self.state.freshness.subscribed(sub.symbol, feed, clock.monotonic(), self.state.clock.epoch())
         if feed == "depth":
             self.state.clear_book(sub.symbol, clock.monotonic())
             sub.ticker = self.ib.reqMktDepth(c, numRows=self.options.rows, isSmartDepth=True)

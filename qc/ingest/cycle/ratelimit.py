@@ -16,24 +16,35 @@ source. Hosts sharing a bucket need NTP-synced clocks; a caller whose clock is b
 
 The script touches one key, so it is Cluster-safe and atomic; floats travel as strings because
 Redis truncates Lua numbers returned as integers.
+
+What monitoring shows. ``tokens_left`` in ``monitoring:alpha_vantage:metrics`` is the requests the
+plan still allows in the trailing window (every process's requests, from the shared request log),
+not the bucket's momentary burst tokens, which empty after every healthy cycle and would page.
+A figure written only when a token is taken goes stale between 5-minute cycles (it showed the
+post-cycle low for minutes after the window had emptied), so :class:`TokenGauge` writes it at every
+take *and* every ``GAUGE_EVERY_S`` while a worker runs: the figure is never older than that. A
+`--once` run has no gauge after it exits; the figure it leaves is as of its last request.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from qc.core import clock, keys
 from qc.core.errors import QcError
-from qc.runtime.store import Store
+from qc.runtime.codec import AlphaVantageMetrics
+from qc.runtime.store import REDIS_ERRORS, Store
 
 log = logging.getLogger(__name__)
 
 SAFETY_MARGIN = 0.9
 BURST_FRACTION = 4  # capacity = budget // 4: a symbol's few requests go out at once, the rest is refill
 DEFAULT_WINDOW_S = 60.0
+GAUGE_EVERY_S = 5.0  # real seconds between tokens_left refreshes while a worker waits out its interval
 
 # KEYS[1] bucket hash; ARGV: capacity, refill per second, now (epoch s), ttl (s), tokens wanted.
 # Returns {granted 0/1, tokens left after the call, seconds until enough tokens}.
@@ -138,3 +149,58 @@ class TokenBucket:
                                       "another process may be using the shared budget; check QC_ALPHA_VANTAGE_RPM")
             # a few ms past the refill instant, so floating-point rounding cannot make us spin
             self.sleep(min(result.wait_s + 0.005, remaining), self.stop)
+
+
+def record_request(store: Store, at_epoch: float) -> None:
+    """Log one request (wall-clock time) in the request log every `qc chains` process shares."""
+    log_key = keys.av_requests_log()
+    store.record_event(None, log_key, at_epoch, member=f"{at_epoch!r}:{uuid.uuid4().hex[:8]}")
+
+
+def requests_left(store: Store, shape: BucketShape, at_epoch: float) -> int:
+    """Requests the plan still allows in the trailing window at ``at_epoch`` (every process counted)."""
+    used = store.count_events(keys.av_requests_log(), at_epoch - shape.window_s)
+    return max(0, shape.budget - used)
+
+
+class TokenGauge:
+    """Keeps ``tokens_left`` current: written at every take and, from a daemon thread, every few seconds."""
+
+    def __init__(self, store: Store, shape: BucketShape, every_s: float = GAUGE_EVERY_S,
+                 now: Callable[[], float] = clock.wall_epoch) -> None:
+        self.store = store
+        self.shape = shape
+        self.every_s = every_s
+        self.now = now
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def taken(self) -> int:
+        """A request is about to go out: log it and publish what the plan still allows."""
+        at = self.now()
+        record_request(self.store, at)
+        return self.publish(at)
+
+    def publish(self, at_epoch: float | None = None) -> int:
+        left = requests_left(self.store, self.shape, self.now() if at_epoch is None else at_epoch)
+        self.store.hupdate(keys.alpha_vantage_metrics(), AlphaVantageMetrics.tokens(left))
+        return left
+
+    def start(self) -> None:
+        """Refresh in the background until :meth:`close` (a worker's wait between cycles is minutes)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="av-token-gauge", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not clock.real_sleep(self.every_s, self._stop):
+            try:
+                self.publish()
+            except REDIS_ERRORS as exc:  # the worker's own loop reports Redis outages; try again next tick
+                log.debug("tokens_left not refreshed: %s", exc)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None

@@ -10,12 +10,27 @@ Each written item reports (write done − arrival of its first unwritten message
 it carries. Redis down: the flush fails, nothing is dropped but what the bounded buffers drop
 (books and quotes are current state, prints and minutes are capped deques), and no Redis call is
 tried again before ``backoff_s`` has passed, so the IB side keeps reading at full speed.
+
+One bad value never stops a flush: each item (a symbol's book, quote, auction, venue shares, each
+minute bar) is encoded on its own, and one that fails to encode (a NaN refused by the strict JSON
+encoders) is dropped, counted in ``monitoring:rejects`` as ``{surface}:unencodable`` and logged at
+most once a minute per item kind; every other symbol, the heartbeat and the monitoring keys go out.
+IB values refused at the boundary (``StreamState.rejects``) are counted in the same round trip.
+
+Ownership of the book (and venue shares) hash: its field names depend on what this process holds,
+so whenever the hash's content is not known to be exactly what this process last wrote (its first
+write after start, after a Redis failure, after the monitor's ``rewrite_all``, after the book was
+empty), the write is a full replacement, DEL + HSET + EXPIRE in one MULTI/EXEC: a dead process's
+deeper levels vanish at our first write and the key never exists without its TTL. Otherwise only the
+changed fields go, with EXPIRE. A MULTI is its own round trip (the batch has no transactions), taken
+about once per key per 10 s.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -27,7 +42,8 @@ from qc.core.keys import Key
 from qc.ingest.bars import merge_history
 from qc.ingest.book import ASK, BID, DepthBook
 from qc.ingest.codec import VenueShares, auction_fields, decode_bars, quote_fields
-from qc.ingest.state import StreamState, SymbolState
+from qc.ingest.state import Reject, StreamState, SymbolState
+from qc.runtime.codec import InputRejects
 from qc.runtime.redis_batch import WriteBatch, batcher_for
 from qc.runtime.store import REDIS_ERRORS, Store
 
@@ -38,6 +54,32 @@ BARS_KEEP = 2 * 390  # two regular sessions of minutes: the backfill's "2 D", th
 LATENCY_WINDOW = 4096
 VENUES_EVERY_S = 0.25  # venue shares are a slow aggregate: refreshed at most 4x/s, not per book write
 FEED_OF_ITEM = {"book": "depth", "quote": "quotes", "trades": "trades", "bars": "bars", "auction": "auction"}
+SURFACE_OF_ITEM = {"book": "ib.depth", "venues": "ib.depth", "quote": "ib.tick", "auction": "ib.tick",
+                   "bars": "ib.bar"}
+ENCODE_ERRORS = (ValueError, TypeError, ArithmeticError)  # what a bad value raises while being encoded
+LOG_EVERY_S = 60.0
+UNATTRIBUTED = "UNATTRIBUTED"
+
+
+class QuietLog:
+    """At most one warning per topic every ``every_s``, with how many occurrences it stands for: a value
+    that fails on every message cannot flood the log, and none goes unmentioned."""
+
+    def __init__(self, every_s: float = LOG_EVERY_S) -> None:
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+        self._held: Counter[str] = Counter()
+
+    def warn(self, topic: str, n: int, text: str) -> bool:
+        """Log ``text`` for ``n`` more occurrences of ``topic`` unless it was logged within ``every_s``."""
+        self._held[topic] += n
+        now = clock.monotonic()
+        if now - self._last.get(topic, -math.inf) < self.every_s:
+            return False
+        self._last[topic] = now
+        log.warning("%s (%d since the last report; next at most in %.0f s)", text, self._held.pop(topic),
+                    self.every_s)
+        return True
 
 
 class LatencyWindow:
@@ -110,6 +152,7 @@ class StreamWriter:
         self._ttl_staged: set[str] = set()
         self._venues_due: dict[str, float] = {}  # symbol -> arrival of the first book change not in venues
         self._venues_at: dict[str, float] = {}  # symbol -> when its venue shares were last written
+        self.quiet = QuietLog()
 
     def available(self, mono: float) -> bool:
         return mono >= self.retry_at
@@ -141,21 +184,27 @@ class StreamWriter:
         """
         mono = clock.monotonic()
         dirty = [s for s in self.state.by_symbol.values() if s.pending]
-        venues = [self.state.by_symbol[sym] for sym in self._venues_due
-                  if mono - self._venues_at.get(sym, -1e18) >= VENUES_EVERY_S]
+        venues = [self.state.by_symbol[sym] for sym in self._venues_due  # not while IB re-sends the book
+                  if mono - self._venues_at.get(sym, -1e18) >= VENUES_EVERY_S
+                  and not self.state.by_symbol[sym].book.resetting]
         if not self.available(mono):
             return False
-        if not (dirty or venues or extra):
+        if not (dirty or venues or extra or self.state.rejects):
             return True
         if not all(self._merge_history(s) for s in dirty if s.history is not None):
             return False
         pipe = self.batch()
         staged: list[tuple[str, dict[str, str]]] = []
         self._ttl_staged = set()
-        for s in dirty:
-            self._stage(pipe, s, staged)
-        for s in venues:
-            staged.append(self._hash(pipe, keys.venue_shares(s.symbol), venue_fields(s.book)))
+        try:
+            for s in dirty:
+                self._stage(pipe, s, staged)
+            for s in venues:
+                self._stage_venues(pipe, s, staged)
+        except REDIS_ERRORS as exc:  # a full replacement (its own MULTI) failed: Redis is down
+            self.failed(exc)
+            return False
+        rejects = self._stage_rejects(pipe)
         if extra is not None:
             extra(pipe)
         try:
@@ -167,40 +216,117 @@ class StreamWriter:
         self.recovered()
         self._written.update(staged)
         self._ttl_set |= self._ttl_staged
+        self._counted(rejects)
         for s in venues:
             self.latency.add("venues", (done - self._venues_due.pop(s.symbol)) * 1000.0)
             self._venues_at[s.symbol] = done
         for s in dirty:
-            for item, since in s.pending.items():
-                if item in FEED_OF_ITEM:
-                    feed = FEED_OF_ITEM[item]
-                    self.latency.add(feed, (done - since) * 1000.0)
-                    self.latency.add(f"{feed}_handed", (done - s.handed.get(item, since)) * 1000.0)
-            s.pending.clear()
-            s.handed.clear()
-            s.trades.clear()
-            s.bars.clear()
+            self._written_out(s, done)
         self.latency.writes += 1
         return True
 
+    def _written_out(self, s: SymbolState, done: float) -> None:
+        """A symbol's items reached Redis: their latencies, and nothing of them pending any more."""
+        for item, since in s.pending.items():
+            if item in FEED_OF_ITEM:
+                feed = FEED_OF_ITEM[item]
+                self.latency.add(feed, (done - since) * 1000.0)
+                self.latency.add(f"{feed}_handed", (done - s.handed.get(item, since)) * 1000.0)
+        s.pending.clear()
+        s.handed.clear()
+        s.trades.clear()
+        s.bars.clear()
+
     def _stage(self, pipe: WriteBatch, s: SymbolState, staged: list[tuple[str, dict[str, str]]]) -> None:
+        """Queue one symbol's dirty items, each encoded on its own (a failure costs that item only)."""
         if "book" in s.pending:
-            staged.append(self._hash(pipe, keys.book(s.symbol), s.book.fields()))
-            self._venues_due.setdefault(s.symbol, s.pending["book"])
+            fields = self._encode(s, "book", s.book.fields)
+            if fields is not None:
+                staged.append(self._owned(pipe, keys.book(s.symbol), fields))
+                self._venues_due.setdefault(s.symbol, s.pending["book"])
         if "quote" in s.pending:
-            staged.append(self._hash(pipe, keys.quote(s.symbol), quote_fields(s.quote)))
+            fields = self._encode(s, "quote", lambda: quote_fields(s.quote))
+            if fields is not None:
+                staged.append(self._hash(pipe, keys.quote(s.symbol), fields))
         if "auction" in s.pending:
-            staged.append(self._hash(pipe, keys.auction_imbalance(s.symbol), auction_fields(s.auction)))
+            fields = self._encode(s, "auction", lambda: auction_fields(s.auction))
+            if fields is not None:
+                staged.append(self._hash(pipe, keys.auction_imbalance(s.symbol), fields))
+        self._stage_series(pipe, s)
+
+    def _stage_venues(self, pipe: WriteBatch, s: SymbolState, staged: list[tuple[str, dict[str, str]]]) -> None:
+        fields = self._encode(s, "venues", lambda: venue_fields(s.book))
+        if fields is not None:
+            staged.append(self._owned(pipe, keys.venue_shares(s.symbol), fields))
+
+    def _stage_series(self, pipe: WriteBatch, s: SymbolState) -> None:
+        """Prints (encoded when they arrived) and finished minutes, each minute encoded on its own."""
         if s.trades:
             key = keys.trades(s.symbol)
             for fields in s.trades:
                 pipe.xadd(key.name, fields, maxlen=TRADES_MAXLEN, approximate=True)
             self._expire(pipe, key)
         if s.bars:
-            key = keys.bars_1min(s.symbol)
-            pipe.rpush(key.name, *[b.to_redis() for b in s.bars])
-            pipe.ltrim(key.name, -BARS_KEEP, -1)
-            self._expire(pipe, key)
+            items = []
+            for bar in s.bars:
+                try:
+                    items.append(bar.to_redis())
+                except ENCODE_ERRORS as exc:
+                    self._unencodable(s.symbol, "bars", exc)
+            if items:
+                key = keys.bars_1min(s.symbol)
+                pipe.rpush(key.name, *items)
+                pipe.ltrim(key.name, -BARS_KEEP, -1)
+                self._expire(pipe, key)
+
+    def _encode(self, s: SymbolState, item: str, encode: Callable[[], dict[str, str]]) -> dict[str, str] | None:
+        """``encode()``, or None (the item dropped from this flush, counted, logged) when a value fails it."""
+        try:
+            return encode()
+        except ENCODE_ERRORS as exc:
+            self._unencodable(s.symbol, item, exc)
+            s.pending.pop(item, None)
+            s.handed.pop(item, None)
+            return None
+
+    def _unencodable(self, symbol: str, item: str, exc: Exception) -> None:
+        surface = SURFACE_OF_ITEM[item]
+        self.state.rejects[(surface, "unencodable", symbol)] += 1
+        self.quiet.warn(f"unencodable:{item}", 1, f"stream: {symbol} {item} not written, a value cannot be encoded "
+                                                  f"({type(exc).__name__}: {exc}); the rest of the flush goes on")
+
+    def _stage_rejects(self, pipe: WriteBatch) -> Counter[Reject]:
+        """Queue the refused-value counts (``monitoring:rejects``); they are forgotten once written."""
+        taken = Counter(self.state.rejects)
+        if not taken:
+            return taken
+        by_surface: dict[str, Counter[str]] = {}
+        for (surface, reason, _), n in taken.items():
+            by_surface.setdefault(surface, Counter())[reason] += n
+        key = keys.input_rejects()
+        for surface, reasons in by_surface.items():
+            for name, n in InputRejects.counted(surface, reasons).increments.items():
+                pipe.hincrby(key.name, name, n)
+        if key.ttl_s is not None:
+            pipe.expire(key.name, key.ttl_s)
+        return taken
+
+    def _counted(self, taken: Counter[Reject]) -> None:
+        """The counts reached Redis: take them off the state and log them, at most once a minute per reason."""
+        if not taken:
+            return
+        self.state.rejects.subtract(taken)
+        for reject in [r for r, n in self.state.rejects.items() if n <= 0]:
+            del self.state.rejects[reject]
+        by_reason: dict[tuple[str, str], Counter[str]] = {}
+        for (surface, reason, symbol), n in taken.items():
+            by_reason.setdefault((surface, reason), Counter())[symbol] += n
+        for (surface, reason), symbols in sorted(by_reason.items()):
+            if reason == "unencodable":
+                continue  # logged where it happened
+            who = ", ".join(f"{sym} {n}" for sym, n in symbols.most_common(5))
+            self.quiet.warn(f"{surface}:{reason}", sum(symbols.values()),
+                            f"stream: refused from IB at {surface}: {reason} ({who}); counted in monitoring:rejects")
 
     def _merge_history(self, s: SymbolState) -> bool:
         """Backfill: read the bars list, merge IB's history under the live minutes, replace the list.
@@ -231,7 +357,8 @@ class StreamWriter:
         return True
 
     def _hash(self, pipe: WriteBatch, key: Key, fields: dict[str, str]) -> tuple[str, dict[str, str]]:
-        """Replace a hash without an empty moment: HSET what changed since the last write, HDEL what vanished."""
+        """Replace a hash of fixed field names without an empty moment: HSET what changed since the last write,
+        HDEL what vanished."""
         last = self._written.get(key.name, {})
         changed = {k: v for k, v in fields.items() if last.get(k) != v}
         if changed:
@@ -242,6 +369,39 @@ class StreamWriter:
         self._expire(pipe, key)
         return key.name, fields
 
+    def _owned(self, pipe: WriteBatch, key: Key, fields: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """Leave exactly ``fields`` in a hash whose field names vary (the book's levels, venue shares).
+
+        The changed fields go into the batch when the hash is known to hold what this process last wrote;
+        otherwise (first write, after ``rewrite_all`` or a failure, or the hash was or becomes empty) a full
+        replacement is sent at once in its own MULTI (see the module docstring).
+        """
+        last = self._written.get(key.name)
+        if last is not None and not last and not fields:
+            return key.name, fields  # still empty: the key is already gone
+        if not last or not fields:
+            self._replace(key, fields)
+            return key.name, fields
+        changed = {k: v for k, v in fields.items() if last.get(k) != v}
+        if changed:
+            pipe.hset(key.name, mapping=changed)
+        gone = last.keys() - fields.keys()
+        if gone:
+            pipe.hdel(key.name, *sorted(gone))
+        if key.ttl_s is not None:  # cheap, and a key deleted behind our back gets its TTL back at once
+            pipe.expire(key.name, key.ttl_s)
+        return key.name, fields
+
+    def _replace(self, key: Key, fields: dict[str, str]) -> None:
+        """DEL + HSET + EXPIRE atomically (MULTI/EXEC on one key, which Redis Cluster accepts): no reader sees
+        another writer's fields, a partial hash, or the key without its TTL."""
+        tx = self.store.client.pipeline(transaction=True)
+        tx.delete(key.name)
+        if fields:
+            tx.hset(key.name, mapping=fields)
+            if key.ttl_s is not None:
+                tx.expire(key.name, key.ttl_s)
+        tx.execute()
 
     def _expire(self, pipe: WriteBatch, key: Key) -> None:
         """EXPIRE with the key's first write after each rewrite_all, not with every write."""
@@ -251,10 +411,13 @@ class StreamWriter:
 
 
 def venue_fields(book: DepthBook) -> dict[str, str]:
-    """The ``VenueShares`` hash: "{side}:{venue}" -> share of that side's displayed size, "{side}:herfindahl"."""
-    bids, asks = book.sides[BID], book.sides[ASK]
-    got = venue_attribution([lv.venue for lv in bids], [lv.size for lv in bids],
-                            [lv.venue for lv in asks], [lv.size for lv in asks])
+    """The ``VenueShares`` hash: "{side}:{venue}" -> share of that side's displayed size, "{side}:herfindahl".
+
+    A level without a venue (plain ``updateMktDepth`` has no market maker) counts as ``UNATTRIBUTED``.
+    """
+    bids, asks = book.levels(BID), book.levels(ASK)
+    got = venue_attribution([lv.venue or UNATTRIBUTED for lv in bids], [lv.size for lv in bids],
+                            [lv.venue or UNATTRIBUTED for lv in asks], [lv.size for lv in asks])
     return VenueShares(dict(got.bid.shares), dict(got.ask.shares),
                        float(got.bid.herfindahl) if got.bid.shares else None,
                        float(got.ask.herfindahl) if got.ask.shares else None).to_redis()

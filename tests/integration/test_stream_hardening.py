@@ -1,0 +1,288 @@
+"""`qc stream` never stores garbage, never stalls on one bad value, and owns its book key.
+
+- NaN and negative depth sizes for SPY, injected on the wire by a test-local proxy between the real
+  `qc stream` (real ib_async) and `qc sim`: refused and counted, while QQQ, SPY's valid levels and the
+  heartbeat keep flowing.
+- A value that fails to encode in one symbol's state (a bug past the boundary): the writer, against a
+  real Redis, drops that item only; the other symbol and the heartbeat are written.
+- A restart with fewer depth rows after ``kill -9``: the first write leaves only the new process's
+  levels, and the book key's TTL is never missing, also across resubscriptions.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from qc.core import clock, keys
+from qc.core.clock import FakeClock
+from qc.core.codec import Absent
+from qc.core.models import Bar, DepthLevel
+from qc.ingest.book import ASK, BID, INSERT
+from qc.ingest.codec import Book
+from qc.ingest.cycle.stream_writer import StreamWriter
+from qc.ingest.state import StreamState
+from qc.runtime.health import INGESTION_MODULE
+from qc.runtime.redis_batch import WriteBatch
+from qc.runtime.store import Store
+from qc.runtime.worker import stage_heartbeat
+
+from .conftest import RedisServer, eventually
+from .stream_harness import STREAM_FLAGS, SimProcess, book_levels, sim, start_stream, stop_process, stream_env, writes
+
+__all__ = ["sim"]
+
+
+# --- a proxy that corrupts one symbol's depth on the wire -------------------------------------------------
+
+
+def split_frames(buf: bytearray) -> list[bytes]:
+    """Complete frames (4-byte big-endian length + payload) taken off the front of ``buf``, payloads only."""
+    out = []
+    while len(buf) >= 4:
+        size = int.from_bytes(buf[:4], "big")
+        if len(buf) < 4 + size:
+            break
+        out.append(bytes(buf[4:4 + size]))
+        del buf[:4 + size]
+    return out
+
+
+def framed(payload: bytes) -> bytes:
+    return len(payload).to_bytes(4, "big") + payload
+
+
+class DepthCorrupter:
+    """Loopback TCP proxy: every ``every``-th depth insert/update of ``symbol`` gets size ``nan`` or ``-5``.
+
+    Requests pass unchanged (read to learn which reqMktDepth ids are ``symbol``'s); answers are re-framed
+    one message at a time, the corrupted ones rewritten. Each connection has its own pair of threads.
+    """
+
+    def __init__(self, upstream_port: int, symbol: str, every: int) -> None:
+        self.upstream_port, self.symbol, self.every = upstream_port, symbol.encode(), every
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = int(self.listener.getsockname()[1])
+        self.corrupted: Counter[str] = Counter()
+        self.depth_ids: set[bytes] = set()
+        self._seen = 0
+        self._stop = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._threads = [threading.Thread(target=self._accept, name="proxy-accept", daemon=True)]
+        self._threads[0].start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for sock in [self.listener, *self._sockets]:
+            sock.close()
+        for thread in self._threads:
+            thread.join(5)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            self._sockets += [client, upstream]
+            for target, args in ((self._requests, (client, upstream)), (self._answers, (upstream, client))):
+                thread = threading.Thread(target=target, args=args, daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def _requests(self, src: socket.socket, dst: socket.socket) -> None:
+        buf, opened = bytearray(), False
+        while data := _recv(src):
+            buf += data
+            if not opened and len(buf) >= 4:
+                del buf[:4]  # "API\0"; then the version string and every request are frames
+                opened = True
+            for payload in split_frames(buf):
+                fields = payload.split(b"\0")
+                if fields[0] == b"10" and len(fields) > 4 and fields[4] == self.symbol:  # reqMktDepth
+                    self.depth_ids.add(fields[2])
+            if not _send(dst, data):
+                break
+        _close(dst)
+
+    def _answers(self, src: socket.socket, dst: socket.socket) -> None:
+        buf = bytearray()
+        while data := _recv(src):
+            buf += data
+            out = b"".join(framed(self._rewrite(payload)) for payload in split_frames(buf))
+            if not _send(dst, out):
+                break
+        _close(dst)
+
+    def _rewrite(self, payload: bytes) -> bytes:
+        """marketDepthL2 (13): 13, version, reqId, position, marketMaker, operation, side, price, size, smart."""
+        fields = payload.split(b"\0")
+        if fields[0] != b"13" or len(fields) < 9 or fields[2] not in self.depth_ids or fields[5] not in (b"0", b"1"):
+            return payload
+        self._seen += 1
+        if self._seen % self.every:
+            return payload
+        kind = "nan" if self._seen // self.every % 2 else "negative"
+        fields[8] = b"nan" if kind == "nan" else b"-5"
+        self.corrupted[kind] += 1
+        return b"\0".join(fields)
+
+
+def _recv(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(65536)
+    except OSError:
+        return b""
+
+
+def _send(sock: socket.socket, data: bytes) -> bool:
+    try:
+        sock.sendall(data)
+    except OSError:
+        return False
+    return True
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        return  # already closed by the other side
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+
+def rejects(store: Store, name: str) -> int:
+    return int(store.hget(keys.input_rejects(), name) or 0)
+
+
+def heartbeat(store: Store) -> float:
+    return float(store.get(keys.heartbeat(INGESTION_MODULE)) or 0.0)
+
+
+def sane_book(store: Store, symbol: str) -> bool:
+    """The stored book decodes (or is absent) and holds only finite, positive prices and sizes."""
+    got = Book.from_redis(store.hgetall(keys.book(symbol)), key=symbol)
+    if isinstance(got, Absent):
+        return got.reason == "missing"
+    return all(math.isfinite(lv.price) and lv.price > 0 and math.isfinite(lv.size) and lv.size > 0
+               for lv in (*got.bids, *got.asks))
+
+
+@pytest.fixture
+def corrupter(sim: SimProcess) -> Iterator[DepthCorrupter]:
+    proxy = DepthCorrupter(sim.port("ib"), "SPY", every=4)
+    yield proxy
+    proxy.stop()
+
+
+# --- the tests ----------------------------------------------------------------------------------------
+
+
+def test_nan_and_negative_depth_sizes_are_refused_and_everything_else_keeps_flowing(
+        corrupter: DepthCorrupter, store: Store, redis_server: RedisServer) -> None:
+    eventually(lambda: store.hgetall(keys.sim_clock()), timeout_s=10)
+    started = clock.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "qc", "stream", "SPY", "QQQ", *STREAM_FLAGS],
+                            env=stream_env(redis_server.url, corrupter.port, 41), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        eventually(lambda: book_levels(store, "QQQ") == 20 and store.get(keys.ibkr_connected()) == "1", timeout_s=20)
+        eventually(lambda: rejects(store, "ib.depth:size_not_finite") > 0
+                   and rejects(store, "ib.depth:negative_size") > 0, timeout_s=20)
+        beat, written = heartbeat(store), writes(store)
+        checks = Counter[str]()
+
+        def flowing() -> bool:
+            checks["SPY sane"] += sane_book(store, "SPY")
+            checks["samples"] += 1
+            checks["SPY levels"] += book_levels(store, "SPY") > 0
+            return heartbeat(store) > beat and writes(store) > written + 50 and book_levels(store, "QQQ") == 20
+
+        eventually(flowing, timeout_s=20)
+        assert checks["SPY sane"] == checks["samples"] and checks["SPY levels"] > 0
+        assert corrupter.corrupted["nan"] > 0 and corrupter.corrupted["negative"] > 0
+        assert store.hgetall(keys.data_stale()) == {}
+        assert proc.poll() is None
+    finally:
+        assert stop_process(proc) == 0
+    assert proc.stderr is not None
+    logged = [ln for ln in proc.stderr.read().splitlines() if "refused from IB at ib.depth: size_not_finite" in ln]
+    minutes = int((clock.monotonic() - started) // 60)
+    assert 1 <= len(logged) <= 1 + minutes < corrupter.corrupted["nan"]  # once a minute, however many there were
+
+
+def test_a_value_that_cannot_be_encoded_costs_its_item_only(store: Store) -> None:
+    state = StreamState(["SPY", "QQQ"], FakeClock(), rows=10)
+    writer = StreamWriter(store, state)
+    for symbol in state.symbols:
+        state.depth(symbol, [(BID, 0, INSERT, 9.99, 100.0, "ARCA"), (ASK, 0, INSERT, 10.01, 100.0, "IEX")], [], 1.0)
+    spy = state.by_symbol["SPY"]
+    spy.book.sides[BID].insert(0, DepthLevel(math.nan, 100.0, "BUG"))  # past the boundary: a bug, not IB
+    spy.bars.append(Bar(FakeClock().now().replace(second=0, microsecond=0), 10.0, 10.1, 9.9, 10.0, 5.0,
+                        math.nan, 1))
+    spy.mark("bars", 1.0)
+    state.quote("QQQ", {"bid": 9.99, "ask": 10.01}, 1.0)
+
+    def beat(pipe: WriteBatch) -> None:
+        stage_heartbeat(pipe, "test_hardening", None)
+
+    assert writer.flush(extra=beat)
+    assert store.get(keys.heartbeat("test_hardening")) is not None
+    assert book_levels(store, "QQQ") == 2 and store.hget(keys.quote("QQQ"), "bid") == "9.99"
+    assert store.client.exists(keys.book("SPY").name) == 0  # nothing half-written for SPY
+    assert store.client.llen(keys.bars_1min("SPY").name) == 0
+    assert rejects(store, "ib.depth:unencodable") == 1 and rejects(store, "ib.bar:unencodable") == 1
+    del spy.book.sides[BID][0]
+    state.depth("SPY", [(BID, 1, INSERT, 9.98, 50.0, "ARCA")], [], 2.0)
+    assert writer.flush()
+    assert book_levels(store, "SPY") == 3 and sane_book(store, "SPY")
+    assert store.client.ttl(keys.book("SPY").name) > 0
+
+
+def test_a_restart_with_fewer_rows_owns_the_book_at_once_and_its_ttl_never_lapses(
+        sim: SimProcess, store: Store, redis_server: RedisServer) -> None:
+    first = start_stream(store, redis_server.url, sim, 42, "SPY", "QQQ", "--depth-rows", "20")
+    try:
+        eventually(lambda: book_levels(store, "SPY") == 20, timeout_s=20)  # the simulator shows 10 a side
+    finally:
+        first.kill()  # kill -9: no clean stop, its keys stay behind
+        first.wait()
+    assert book_levels(store, "SPY") == 20
+    book = keys.book("SPY").name
+    samples: list[tuple[int, int]] = []
+
+    def sample() -> tuple[int, int]:
+        got = (int(store.client.hlen(book)), int(store.client.pttl(book)))
+        samples.append(got)
+        return got
+
+    second = start_stream(store, redis_server.url, sim, 43, "SPY", "QQQ", "--depth-rows", "5")
+    try:
+        eventually(lambda: 0 < sample()[0] <= 10, timeout_s=20, every_s=0.005)
+        owned_from = len(samples) - 1
+        resubscribed = int(store.hget(keys.ingest_recoveries(), "SPY:depth") or 0)
+        sim.ctl("silence", "SPY", "depth", "--seconds", "4")
+        eventually(lambda: sample() and int(store.hget(keys.ingest_recoveries(), "SPY:depth") or 0)
+                   > resubscribed, timeout_s=20, every_s=0.005)
+        # recovered; not "10 levels": the simulator drops operations at rows >= numRows, so with 5 of its 10 rows
+        # a side that loses its front never gets the row behind it (TWS would send it) and shrinks
+        eventually(lambda: sample()[0] > 0 and store.hgetall(keys.data_stale()) == {}, timeout_s=20, every_s=0.005)
+        assert second.poll() is None
+    finally:
+        assert stop_process(second) == 0
+    assert all(ttl > 0 for _, ttl in samples), [s for s in samples if s[1] <= 0][:5]
+    assert {n for n, _ in samples[:owned_from]} <= {20}  # the dead process's book, untouched until our write
+    assert all(n <= 10 for n, _ in samples[owned_from:])  # then only ours: no deeper level ever comes back
