@@ -128,7 +128,7 @@ def test_readme_settings_table_lists_every_setting() -> None:
 
 # --- Redis URLs, config paths and secrets: every malformed form is exit 2 naming the setting -----
 
-FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))  # FUZZ_EXAMPLES=10000 for a long local run
+FUZZ_EXAMPLES = int(os.environ.get("QC_FUZZ_EXAMPLES", "200"))  # QC_FUZZ_EXAMPLES=10000: the long run, as tests/fuzz
 MARK = "ZQZ"  # in every generated password, and nowhere else: must never reach any output
 
 
