@@ -359,13 +359,7 @@ class StreamWriter:
     def _hash(self, pipe: WriteBatch, key: Key, fields: dict[str, str]) -> tuple[str, dict[str, str]]:
         """Replace a hash of fixed field names without an empty moment: HSET what changed since the last write,
         HDEL what vanished."""
-        last = self._written.get(key.name, {})
-        changed = {k: v for k, v in fields.items() if last.get(k) != v}
-        if changed:
-            pipe.hset(key.name, mapping=changed)
-        gone = last.keys() - fields.keys()
-        if gone:
-            pipe.hdel(key.name, *sorted(gone))
+        _delta(pipe, key.name, self._written.get(key.name, {}), fields)
         self._expire(pipe, key)
         return key.name, fields
 
@@ -382,12 +376,7 @@ class StreamWriter:
         if not last or not fields:
             self._replace(key, fields)
             return key.name, fields
-        changed = {k: v for k, v in fields.items() if last.get(k) != v}
-        if changed:
-            pipe.hset(key.name, mapping=changed)
-        gone = last.keys() - fields.keys()
-        if gone:
-            pipe.hdel(key.name, *sorted(gone))
+        _delta(pipe, key.name, last, fields)
         if key.ttl_s is not None:  # cheap, and a key deleted behind our back gets its TTL back at once
             pipe.expire(key.name, key.ttl_s)
         return key.name, fields
@@ -421,3 +410,13 @@ def venue_fields(book: DepthBook) -> dict[str, str]:
     return VenueShares(dict(got.bid.shares), dict(got.ask.shares),
                        float(got.bid.herfindahl) if got.bid.shares else None,
                        float(got.ask.herfindahl) if got.ask.shares else None).to_redis()
+
+
+def _delta(pipe: WriteBatch, name: str, last: dict[str, str], fields: dict[str, str]) -> None:
+    """HSET what changed since ``last`` was written, HDEL what vanished: the hash ends as ``fields``."""
+    changed = {k: v for k, v in fields.items() if last.get(k) != v}
+    if changed:
+        pipe.hset(name, mapping=changed)
+    gone = last.keys() - fields.keys()
+    if gone:
+        pipe.hdel(name, *sorted(gone))
