@@ -1,4 +1,4 @@
-"""`qc analytics --once` beside the live worker: it never replaces a more complete VPIN, and a failed task is exit 1."""
+"""`qc analytics --once` beside the live worker (keeps a fuller VPIN; a failed task is exit 1); crossed books."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from qc.analytics.cycle.inputs import read_book
 from qc.analytics.cycle.loop import AnalyticsCycle
 from qc.core import keys
 from qc.core.clock import FakeClock
+from qc.core.codec import Absent
+from qc.ingest.codec import Book, DepthLevel
 from qc.runtime.store import Store
 from qc.runtime.worker import Worker
 from qc.sim.market.market import SimMarket
@@ -56,3 +59,14 @@ def test_once_exits_1_when_a_task_failed_and_the_loop_goes_on(store: Store) -> N
     long_running.vpin = broken  # type: ignore[method-assign]
     long_running(START)  # a long-running worker logs, counts and goes on: no exception
 
+
+
+def test_a_crossed_book_gives_no_imbalance(store: Store) -> None:
+    crossed = Book((DepthLevel(100.02, 300, "ARCA"), DepthLevel(99.99, 100, "NSDQ")),
+                   (DepthLevel(100.01, 200, "NSDQ"), DepthLevel(100.03, 100, "ARCA")))
+    store.hset(keys.book("SPY"), crossed.to_redis())
+    got = read_book(store, "SPY")
+    assert isinstance(got, Absent) and "crossed" in got.reason
+    store.delete(keys.book("SPY"))
+    store.hset(keys.book("SPY"), Book((DepthLevel(100.0, 300, "ARCA"),), (DepthLevel(100.01, 200, "NSDQ"),)).to_redis())
+    assert not isinstance(read_book(store, "SPY"), Absent)

@@ -65,13 +65,19 @@ class Book:
 
 
 def read_book(store: Store, symbol: str) -> Book | Absent:
-    """``market:{sym}:book`` as level-ordered arrays; Absent when missing, malformed or one-sided."""
+    """``market:{sym}:book`` as level-ordered arrays; Absent when missing, malformed, one-sided or crossed.
+
+    A locked or crossed book (IB's SMART depth merging venues at different speeds) has no meaningful
+    imbalance or microprice: the figures wait for the book to uncross rather than report nonsense.
+    """
     key = keys.book(symbol)
     got = codec.Book.from_redis(store.hgetall(key), key=key.name)
     if isinstance(got, Absent):
         return got
     if not got.two_sided:
         return Absent(key.name, f"one-sided ({len(got.bids)} bid, {len(got.asks)} ask levels)")
+    if got.crossed:
+        return Absent(key.name, f"crossed (best bid {got.bids[0].price:g} >= best ask {got.asks[0].price:g})")
     return Book(np.array([lv.price for lv in got.bids]), np.array([lv.size for lv in got.bids]),
                 np.array([lv.price for lv in got.asks]), np.array([lv.size for lv in got.asks]))
 
