@@ -109,6 +109,7 @@ class Simulator:
         self.config = config
         self.store = store
         start = timeline.choose_start(real_now, config.start)
+        self.start = start
         self.anchor = timeline.anchor(clock.wall_epoch(), start, config.speed)
         self.clock = SimClock(self.anchor)
         params = SimParams(seed=config.seed, symbols=config.symbols, depth_rate_hz=config.depth_rate_hz)
@@ -131,13 +132,13 @@ class Simulator:
             ctl_port = self.control.start()
             if publisher is not None:
                 publisher.start()
-            now = self.clock.now().astimezone(NEW_YORK)
+            start = self.start.astimezone(NEW_YORK)  # the anchor, not now: stable however late we announce
             accounts = ",".join(self.config.accounts)
             announce(f"ib gateway   127.0.0.1:{ib_port}  (server version 178, accounts {accounts})")
             announce(f"alpha vantage http://127.0.0.1:{av_port}/query  (any non-empty apikey)")
             announce(f"control      http://127.0.0.1:{ctl_port}  (qc sim ctl --ctl-port {ctl_port} …)")
             speed, seed = self.config.speed, self.config.seed
-            announce(f"clock        {now:%Y-%m-%d %H:%M:%S} New York at {speed:g}x, seed {seed}")
+            announce(f"clock        {start:%Y-%m-%d %H:%M:%S} New York at {speed:g}x, seed {seed}")
             self.loop.run_until_complete(self._serve(stop))
         finally:
             stop.set()
