@@ -277,9 +277,11 @@ def _sentinel_client(url: str, options: dict[str, Any]) -> Any:
             "password": unquote(parts.password) if parts.password else None}
     db = int(path[1]) if len(path) > 1 else 0
     ssl = parts.scheme.startswith("rediss")
-    sentinel = Sentinel(hosts, sentinel_kwargs={"socket_timeout": CONNECT_TIMEOUT_S}, ssl=ssl,  # type: ignore[no-untyped-call]
-                        **options)
-    return sentinel.master_for(unquote(path[0]), db=db, **auth)  # type: ignore[no-untyped-call]
+    # Through Any: redis-py's Sentinel is untyped in some releases and typed in others, and mypy
+    # must pass on whichever one pip resolves.
+    sentinel_class: Any = Sentinel
+    sentinel = sentinel_class(hosts, sentinel_kwargs={"socket_timeout": CONNECT_TIMEOUT_S}, ssl=ssl, **options)
+    return sentinel.master_for(unquote(path[0]), db=db, **auth)
 
 
 def redis_cli_hint(settings: Settings) -> str:
