@@ -444,6 +444,48 @@ def _choice(*choices: str) -> Callable[[str, str], str]:
     return parse
 
 
+# --- signal engine tuning: "name=value,name=value" overrides of qc.signals.params' defaults ---------
+
+SIGNAL_FACTOR_NAMES = ("gamma_mode", "walls", "vpin_level", "vpin_change", "book_imbalance", "microprice",
+                       "order_flow", "flow_cluster", "iv_rv", "skew_0dte", "news", "last_half_hour", "auction")
+SIGNAL_STRATEGY_KEYS = frozenset({
+    "threshold", "min_factors", "lead_min", "take_profit_pct", "stop_pct", "time_stop_min", "dwell_s", "cooldown_s",
+    "max_age_s",
+    "delta_lo", "delta_hi", "max_spread_pct", "max_spread_abs", "min_open_interest", "min_volume", "max_quote_age_s",
+    *(f"w_{name}" for name in SIGNAL_FACTOR_NAMES)})
+SIGNAL_MOC_KEYS = SIGNAL_STRATEGY_KEYS | {"min_imbalance_ratio"}
+SIGNAL_GATE_KEYS = frozenset({"zero_dte_cutoff_min", "late_entry_cutoff_min", "open_delay_min", "moc_window_min",
+                              "moc_buffer_min"})
+
+
+def _overrides(allowed: frozenset[str]) -> Callable[[str, str], Mapping[str, float]]:
+    """``threshold=0.4,w_news=0`` -> {name: value}: known names only, finite non-negative numbers."""
+
+    def parse(name: str, raw: str) -> Mapping[str, float]:
+        field = ENV_PREFIX + name.upper()
+        out: dict[str, float] = {}
+        for item in (part.strip() for part in raw.split(",")):
+            if not item:
+                continue
+            key, sep, text = (x.strip() for x in item.partition("="))
+            if not sep:
+                raise ConfigError(field, f"expected name=value pairs separated by commas, got {item!r}")
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"known names: {', '.join(sorted(allowed))}"
+                raise ConfigError(f"{field}: {key}", "unknown name", hint)
+            try:
+                value = float(text)
+            except ValueError:
+                raise ConfigError(f"{field}: {key}", f"expected a number, got {text!r}") from None
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{field}: {key}", f"must be a finite number ≥ 0, got {text!r}")
+            out[key] = value
+        return out
+
+    return parse
+
+
 SPECS: tuple[Spec, ...] = (
     Spec("redis_url", "", "Redis to use: redis://[user:pass@]host:port/db, rediss:// for TLS, "
          "redis+sentinel://host:26379,host2:26379/mymaster, redis+cluster://host:port. "
@@ -472,6 +514,17 @@ SPECS: tuple[Spec, ...] = (
          "session.", _str),
     Spec("telegram_bot_token", "", "Telegram bot token for signal distribution (secret).", _str, secret=True),
     Spec("webhook_secret", "", "HMAC secret for signing webhook deliveries (secret).", _str, secret=True),
+    Spec("signals_0dte", "", "0DTE strategy overrides, e.g. 'threshold=0.4,w_news=0,dwell_s=300' (README: signals).",
+         _overrides(SIGNAL_STRATEGY_KEYS)),
+    Spec("signals_1dte", "", "1DTE strategy overrides (same names as signals_0dte).", _overrides(SIGNAL_STRATEGY_KEYS)),
+    Spec("signals_14dte", "", "14DTE strategy overrides (same names as signals_0dte).",
+         _overrides(SIGNAL_STRATEGY_KEYS)),
+    Spec("signals_moc", "", "MOC strategy overrides (signals_0dte's names and min_imbalance_ratio).",
+         _overrides(SIGNAL_MOC_KEYS)),
+    Spec("signals_gates", "", "Time-gate overrides in minutes, e.g. 'zero_dte_cutoff_min=30,moc_buffer_min=2'.",
+         _overrides(SIGNAL_GATE_KEYS)),
+    Spec("signals_pending_cap", "100", "Signals kept in each signals:pending:{sym} list (newest first).",
+         _int_range(1, 10_000)),
 )
 SPEC_BY_NAME = {s.name: s for s in SPECS}
 SPEC_BY_ENV = {s.env: s for s in SPECS}
@@ -503,6 +556,12 @@ class Settings:
     sim_start: str = ""
     telegram_bot_token: str = field(default="", repr=False)
     webhook_secret: str = field(default="", repr=False)
+    signals_0dte: Mapping[str, float] = field(default_factory=dict)
+    signals_1dte: Mapping[str, float] = field(default_factory=dict)
+    signals_14dte: Mapping[str, float] = field(default_factory=dict)
+    signals_moc: Mapping[str, float] = field(default_factory=dict)
+    signals_gates: Mapping[str, float] = field(default_factory=dict)
+    signals_pending_cap: int = 100
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -544,6 +603,8 @@ class Settings:
                 value = redact_url(value)
             elif isinstance(value, tuple):
                 value = ",".join(value)
+            elif isinstance(value, Mapping):
+                value = ",".join(f"{k}={v:g}" for k, v in value.items())
             out[spec.name] = {"value": value, "source": self.sources.get(spec.name, "default"), "env": spec.env}
         return out
 

@@ -27,6 +27,7 @@ MARKET_SERIES_TTL_S = 3600
 OPTIONS_TTL_S = 900
 ANALYTICS_TTL_S = 300
 SIGNALS_TTL_S = 3600
+SIGNALS_HISTORY_TTL_S = 30 * 86400  # records, outcomes and block counts: the scorecard's memory
 ORDERS_TTL_S = 7 * 86400
 EXECUTION_TTL_S = 7 * 86400
 RISK_TTL_S = 86400
@@ -233,16 +234,64 @@ def flow_model(symbol: str) -> Key:
 
 
 def signals_pending(symbol: str) -> Key:
-    """List of signals waiting for execution; LLEN is the pending count."""
+    """List of signals (JSON), newest first and capped; LLEN is the pending count."""
     return Key(f"signals:pending:{symbol}", SIGNALS_TTL_S)
 
 
 def signals_execution(symbol: str) -> Key:
+    """Stream of signals for `qc execute` (consumer group ``execution``: nothing lost when it dies mid-item)."""
     return Key(f"signals:execution:{symbol}", SIGNALS_TTL_S)
 
 
+def signals_distribution(symbol: str) -> Key:
+    """Stream of signals for `qc distribute` (consumer group ``distribution``)."""
+    return Key(f"signals:distribution:{symbol}", SIGNALS_TTL_S)
+
+
 def signal_emitted(fingerprint: str) -> Key:
+    """The id of the signal that claimed this contract-level fingerprint; SET NX EX with the strategy's dwell
+    (≤ the namespace TTL), so a repeat within the dwell returns the earlier id."""
     return Key(f"signals:emitted:{fingerprint}", SIGNALS_TTL_S)
+
+
+def signal_cooldown(symbol: str, strategy: str) -> Key:
+    """Set with the strategy's cooldown after a signal: no second one for this symbol until it expires."""
+    return Key(f"signals:cooldown:{symbol}:{strategy}", SIGNALS_TTL_S)
+
+
+def signal_record(signal_id: str) -> Key:
+    """The signal itself (JSON) by id, for `qc signals explain` and the scorecard: kept a month."""
+    return Key(f"signals:record:{signal_id}", SIGNALS_HISTORY_TTL_S)
+
+
+def signals_log() -> Key:
+    """Sorted set of signal ids by emission time (market clock), for `qc signals show` and stats."""
+    return Key("signals:log", SIGNALS_HISTORY_TTL_S)
+
+
+def signals_open() -> Key:
+    """Sorted set of signal ids still awaiting their outcome, scored by their time stop (market epoch)."""
+    return Key("signals:open", SIGNALS_HISTORY_TTL_S)
+
+
+def signal_outcomes() -> Key:
+    """Hash: signal id -> its outcome (JSON): exit reason, return, holding time."""
+    return Key("signals:outcomes", SIGNALS_HISTORY_TTL_S)
+
+
+def signals_blocked(day: str) -> Key:
+    """Hash for one New York day: "{symbol}:{strategy}:{gate or filter}" -> evaluations it blocked."""
+    return Key(f"signals:blocked:{day}", SIGNALS_HISTORY_TTL_S)
+
+
+def signals_last(symbol: str) -> Key:
+    """Hash: strategy -> the last evaluation (JSON: factors, gates, decision, reason), for `explain SYM`."""
+    return Key(f"signals:last:{symbol}", SIGNALS_TTL_S)
+
+
+def signals_metrics() -> Key:
+    """Hash of worker counters today: cycles, emitted, duplicates, cooldowns, ..."""
+    return Key("signals:metrics", RISK_TTL_S)
 
 
 def position_open(account: str, con_id: int) -> Key:

@@ -371,7 +371,8 @@ SIM_API_KEY = "sim-demo-key"  # the simulator accepts any non-empty key; this on
 
 def plan_stack(settings: Settings, store: Store) -> Stack:
     """The stack's children in start order: the simulator first when IB or Alpha Vantage is missing,
-    then ingestion (`qc stream` for IB depth, bars, trades and quotes; `qc chains` for Alpha Vantage)."""
+    then ingestion (`qc stream` for IB depth, bars, trades and quotes; `qc chains` for Alpha Vantage),
+    `qc analytics` and `qc signals`."""
     children: list[ChildSpec] = []
     env: dict[str, str] = {}
     notes: list[str] = []
@@ -391,7 +392,8 @@ def plan_stack(settings: Settings, store: Store) -> Stack:
                        QC_ALPHA_VANTAGE_API_KEY=SIM_API_KEY)
             notes.append(f"no Alpha Vantage key: simulated API on 127.0.0.1:{settings.sim_av_port}")
         notes.append(f"faults:  qc sim ctl --ctl-port {settings.sim_ctl_port} drop-sockets | silence SPY depth | …")
-    children += [qc_child("stream", "stream"), qc_child("chains", "chains"), qc_child("analytics", "analytics")]
+    children += [qc_child("stream", "stream"), qc_child("chains", "chains"), qc_child("analytics", "analytics"),
+                 qc_child("signals", "signals")]
     return Stack(children, env, notes)
 
 

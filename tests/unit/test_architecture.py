@@ -53,6 +53,8 @@ WRONG_WAY = [
     ("qc/analytics/cycle/loop.py", "from qc.ingest import book", "only through ingestion's codec"),
     ("qc/runtime/health.py", "from qc.sim import control", "never imports the simulator"),
     ("qc/commands/gex.py", "import numpy", "Commands glue"),
+    ("qc/signals/scoring.py", "from qc.analytics import vpin", "only through their codecs"),
+    ("qc/signals/factors.py", "from qc.signals.cycle import loop", "signals' own"),
 ]
 
 
@@ -75,4 +77,12 @@ def test_the_codec_rule_lists_every_ingest_module_but_the_codec() -> None:
     rule = next(c for c in CONTRACTS if "only through ingestion's codec" in c["name"])
     modules = {f"qc.ingest.{p.stem}" for p in (ROOT / "qc" / "ingest").glob("*.py") if p.stem != "__init__"}
     expected = (modules - {"qc.ingest.codec"}) | {"qc.ingest.cycle"}
+    assert set(rule["forbidden_modules"]) == expected
+
+
+def test_the_signals_codec_rule_lists_every_analytics_and_ingest_module_but_the_codecs() -> None:
+    rule = next(c for c in CONTRACTS if "Signals read analytics and ingestion" in c["name"])
+    modules = {f"qc.{pkg}.{p.stem}" for pkg in ("analytics", "ingest")
+               for p in (ROOT / "qc" / pkg).glob("*.py") if p.stem != "__init__"}
+    expected = (modules - {"qc.analytics.codec", "qc.ingest.codec"}) | {"qc.analytics.cycle", "qc.ingest.cycle"}
     assert set(rule["forbidden_modules"]) == expected
