@@ -167,7 +167,10 @@ def parse_since(raw: str, now: datetime) -> datetime:
     got = _DURATION.match(text)
     if got:
         unit = {"m": "minutes", "h": "hours", "d": "days"}[got.group(2)]
-        return now - timedelta(**{unit: float(got.group(1))})
+        try:
+            return now - timedelta(**{unit: float(got.group(1))})
+        except (OverflowError, ValueError):
+            raise ConfigError("--since", f"{raw!r} reaches before year 1", "use a shorter span, e.g. 30d") from None
     try:
         at = datetime.fromisoformat(text)
     except ValueError:

@@ -21,7 +21,7 @@ from qc.signals.model import Choice, Contract, Decision, StrategyParams
 def fingerprint(contract: Contract, direction: int, strategy: str) -> str:
     """hash(underlying, expiry, strike, right, direction, strategy): the dedup unit (reference §6)."""
     parts = (contract.symbol, contract.expiry.isoformat() if contract.expiry else "",
-             f"{contract.strike:g}" if contract.strike is not None else "", contract.right or "",
+             repr(float(contract.strike)) if contract.strike is not None else "", contract.right or "",
              str(direction), strategy)
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 

@@ -45,7 +45,8 @@ def new_id(now: datetime) -> str:
 
 
 def is_signal_id(text: str) -> bool:
-    return len(text) == 21 and text[:13].isdigit() and all(c in "0123456789abcdef" for c in text[13:])
+    return len(text) == 21 and all(c in "0123456789" for c in text[:13]) and all(c in "0123456789abcdef"
+                                                                                 for c in text[13:])
 
 
 def _contract_doc(c: Contract) -> dict[str, Any]:
@@ -57,15 +58,22 @@ def _contract_doc(c: Contract) -> dict[str, Any]:
 def _contract(doc: Mapping[str, Any]) -> Contract:
     sec_type = req_str(need(doc, "sec_type"), "contract.sec_type", choices=("OPT", "STK"))
     expiry, strike, right = doc.get("expiry"), doc.get("strike"), doc.get("right")
-    if sec_type == "OPT" and (expiry is None or strike is None or right not in ("C", "P")):
+    if sec_type == "OPT" and (not expiry or strike is None or right not in ("C", "P")):
         raise Malformed("contract", "an option needs expiry, strike and right C or P")
     return Contract(req_str(need(doc, "symbol"), "contract.symbol", empty=False), "OPT" if sec_type == "OPT" else "STK",
-                    date.fromisoformat(expiry) if expiry else None,
+                    _expiry(expiry) if expiry else None,
                     req_float(strike, "contract.strike", lo=1e-9) if strike is not None else None,
                     "C" if right == "C" else "P" if right == "P" else None,
                     req_int(need(doc, "multiplier"), "contract.multiplier", lo=1),
                     req_str(need(doc, "exchange"), "contract.exchange"),
                     req_str(doc.get("primary_exchange", ""), "contract.primary_exchange"))
+
+
+def _expiry(raw: Any) -> date:
+    try:
+        return date.fromisoformat(str(raw))
+    except ValueError as exc:
+        raise Malformed("contract.expiry", f"is {raw!r}, not a YYYY-MM-DD date ({exc})") from None
 
 
 def _contribution_doc(c: Contribution) -> dict[str, Any]:
@@ -88,8 +96,11 @@ def _gate_doc(g: Gate) -> dict[str, Any]:
 
 def _gate(doc: Mapping[str, Any]) -> Gate:
     closes = doc.get("closes_at")
-    return Gate(req_str(need(doc, "name"), "gate.name"), bool(need(doc, "open")), req_str(doc.get("reason", ""),
-                "gate.reason"), req_instant(closes, "gate.closes_at") if closes else None)
+    is_open = need(doc, "open")
+    if not isinstance(is_open, bool):
+        raise Malformed("gate.open", f"is {is_open!r}, not true or false")
+    return Gate(req_str(need(doc, "name"), "gate.name"), is_open, req_str(doc.get("reason", ""), "gate.reason"),
+                req_instant(closes, "gate.closes_at") if closes else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from qc.signals import factors as f
 from qc.signals.model import LAST_HALF_HOUR as LAST_HALF_HOUR_NAME
 from qc.signals.model import Factor
 
-FLOW_WINDOW_S = 60.0  # the last minute of prints: a burst shows at once; calm flow nets out near 0 over it
+FLOW_WINDOW_S = 30.0  # the last half minute of prints: a burst shows within a cycle; calm flow nets out near 0
 LAST_HALF_HOUR = timedelta(minutes=30)
 
 

@@ -122,6 +122,7 @@ class StrategyParams:
     cooldown_s: float = 120.0       # no second signal of this strategy on this symbol within it
     max_age_s: float = 120.0        # an input older than this abstains
     min_factors: int = 2            # fewer present directional factors: no score (one input is not a consensus)
+    required: tuple[str, ...] = ()  # factors without which the strategy does not trade (its core inputs)
     lead: str | None = None         # the factor that must agree with the score's sign (the flow strategies')
     lead_min: float = 0.0           # ... with at least this |value|; 0 disables the requirement
 

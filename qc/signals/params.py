@@ -2,7 +2,7 @@
 
 The defaults are the reference's starting priors (signals-and-auctions.md §4 and §6), to be tuned:
 
-- 0DTE: direction from the last minute's order flow, VPIN-filtered book imbalance and microprice,
+- 0DTE: direction from the last 30 s of order flow, VPIN-filtered book imbalance and microprice,
   flow clusters (walls, skew and news weigh little: gamma is the regime, not the direction); the
   order flow must confirm (same sign, |flow| ≥ 0.30); delta 0.35–0.60 (with $1 strikes a 0DTE
   band of 0.40–0.55 is often empty by midday: gamma makes delta jump from strike to strike);
@@ -47,26 +47,29 @@ from qc.signals.model import (
 )
 
 _CONDITIONERS = {GAMMA_MODE: 1.0, VPIN_LEVEL: 1.0, VPIN_CHANGE: 1.0, IV_RV: 1.0}
+_FLOW_CORE = (BOOK_IMBALANCE, VPIN_LEVEL, GAMMA_MODE)  # without analytics' book, toxicity and regime: no trade
 
 DEFAULTS: Mapping[StrategyName, StrategyParams] = {
     "0dte": StrategyParams(
-        "0dte", threshold=0.30,
-        weights={ORDER_FLOW: 3.0, BOOK_IMBALANCE: 1.5, MICROPRICE: 1.0, FLOW_CLUSTER: 0.5, WALLS: 0.5,
+        "0dte", threshold=0.25,
+        weights={ORDER_FLOW: 4.0, BOOK_IMBALANCE: 1.0, MICROPRICE: 0.5, FLOW_CLUSTER: 0.5, WALLS: 0.5,
                  SKEW_0DTE: 0.25, NEWS: 0.25, **_CONDITIONERS},
         contract=ContractFilter(0.35, 0.60, max_spread_pct=0.10, max_spread_abs=0.05),
-        bracket=BracketParams(0.50, 0.25, 60.0), dwell_s=300.0, cooldown_s=300.0, lead=ORDER_FLOW, lead_min=0.30),
+        bracket=BracketParams(0.50, 0.25, 60.0), dwell_s=300.0, cooldown_s=300.0, lead=ORDER_FLOW, lead_min=0.30,
+        required=_FLOW_CORE),
     "1dte": StrategyParams(
         "1dte", threshold=0.35,
         weights={ORDER_FLOW: 2.0, BOOK_IMBALANCE: 1.0, MICROPRICE: 0.5, FLOW_CLUSTER: 1.0, WALLS: 0.5,
                  SKEW_0DTE: 0.25, NEWS: 0.5, LAST_HALF_HOUR: 1.5, **_CONDITIONERS},
         contract=ContractFilter(0.35, 0.50, max_spread_pct=0.05, max_spread_abs=0.05),
-        bracket=BracketParams(0.50, 0.25, 120.0), dwell_s=900.0, cooldown_s=900.0, lead=ORDER_FLOW, lead_min=0.25),
+        bracket=BracketParams(0.50, 0.25, 120.0), dwell_s=900.0, cooldown_s=900.0, lead=ORDER_FLOW, lead_min=0.25,
+        required=_FLOW_CORE),
     "14dte": StrategyParams(
         "14dte", threshold=0.40,
         weights={ORDER_FLOW: 1.5, BOOK_IMBALANCE: 0.5, FLOW_CLUSTER: 1.0, WALLS: 1.0, SKEW_0DTE: 0.5, NEWS: 1.5,
                  **_CONDITIONERS},
         contract=ContractFilter(0.30, 0.45, max_spread_pct=0.05, max_spread_abs=0.0),
-        bracket=BracketParams(0.50, 0.25, 1440.0), dwell_s=3600.0, cooldown_s=3600.0),
+        bracket=BracketParams(0.50, 0.25, 1440.0), dwell_s=3600.0, cooldown_s=3600.0, required=(GAMMA_MODE,)),
     "moc": StrategyParams(
         "moc", threshold=0.30,
         weights={AUCTION: 3.0, LAST_HALF_HOUR: 2.0, GAMMA_MODE: 1.0},

@@ -6,7 +6,10 @@ or beyond the stop, or the time stop reached (exit at that mark). The entry is t
 (a fill at the limit is assumed; execution's fills will replace this when `qc execute` exists).
 Observations are as frequent as the data: Alpha Vantage refreshes a chain every 5 min, so an
 intraday touch of an exit between two chains is missed, and the outcome says which mark ended it.
-A signal whose instrument has no mark by its time stop + :data:`UNPRICED_GRACE` ends ``unpriced``.
+A signal whose instrument has no mark by its time stop + :data:`UNPRICED_GRACE` ends ``unpriced``;
+a mark of 0 is a price (an option expiring worthless is a −100 % stop, never left out of the
+returns). The first mark seen at or after the time stop ends it as ``time_stop`` even when that
+mark is past an exit: between two observations, which exit came first is unknown.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ UNPRICED_GRACE = timedelta(minutes=15)
 def judge(signal: Signal, mark: float | None, now: datetime) -> Outcome | None:
     """The outcome if ``mark`` at ``now`` ends the signal, else None (still open)."""
     held = (now - signal.created_at).total_seconds()
-    if mark is None or mark <= 0:
+    if mark is None or mark < 0:
         if now >= signal.time_stop + UNPRICED_GRACE:
             return Outcome(signal.id, signal.symbol, signal.strategy, "unpriced", signal.limit, None, None,
                            max(held, 0.0), now)
@@ -32,12 +35,12 @@ def judge(signal: Signal, mark: float | None, now: datetime) -> Outcome | None:
     sign = 1.0 if signal.side == "BUY" else -1.0
     ret = sign * (mark - signal.limit) / signal.limit
     reason: ExitReason
-    if sign * (mark - signal.take_profit) >= 0:
+    if now >= signal.time_stop:  # the first mark past the time stop: which exit came first is unknown
+        reason = "time_stop"
+    elif sign * (mark - signal.take_profit) >= 0:
         reason = "take_profit"
     elif sign * (mark - signal.stop) <= 0:
         reason = "stop"
-    elif now >= signal.time_stop:
-        reason = "time_stop"
     else:
         return None
     return Outcome(signal.id, signal.symbol, signal.strategy, reason, signal.limit, mark, ret, max(held, 0.0), now)

@@ -6,7 +6,9 @@ liquidity *against* a large closing imbalance, so the auction factor enters cont
 when |imbalance| / paired reaches the strategy's floor. Without auction data for the ETF (IB may not
 send tick 225 for Arca/Nasdaq ETFs) it runs on the gamma and last-half-hour inputs and says so.
 
-The flow strategies (0DTE, 1DTE) also need their lead factor, the last minute's order flow, to
+A strategy does not trade without its core inputs (``required``: for 0/1DTE the book imbalance,
+VPIN and the gamma regime; stale analytics make them abstain, and the verdict names each one).
+The flow strategies (0DTE, 1DTE) also need their lead factor, the last 30 s of order flow, to
 confirm: same sign as the score and at least ``lead_min`` strong. A book leaning one way with no
 aggressors behind it is not the informed flow these strategies follow.
 
@@ -31,9 +33,9 @@ def moc_view(factors: Mapping[str, Factor], min_ratio: float) -> tuple[dict[str,
     if got is None or got.value is None:
         return view, (NO_AUCTION_NOTE,)
     if abs(got.value) < min_ratio:
-        view[AUCTION] = replace(got, value=None, reason=f"|imbalance| / paired {abs(got.value):.2f} "
-                                                        f"below the floor {min_ratio:.2f}")
-        return view, (f"auction imbalance too small to provide against ({abs(got.value):.2f} < {min_ratio:.2f})",)
+        view[AUCTION] = replace(got, value=None, reason=f"|imbalance| / paired {abs(got.value):.3f} "
+                                                        f"below the floor {min_ratio:.3f}")
+        return view, (f"auction imbalance too small to provide against ({abs(got.value):.3f} < {min_ratio:.3f})",)
     view[AUCTION] = replace(got, value=-got.value, inputs={**got.inputs, "side": "contra"})
     return view, ("contra-side liquidity against the closing imbalance",)
 
@@ -46,6 +48,11 @@ def evaluate(params: StrategyParams, symbol: str, factors: Mapping[str, Factor],
     closed = next((g for g in gates if not g.open), None)
     if closed is not None:
         return Decision(params.name, symbol, 0, composite, gates, f"gate {closed.name}: {closed.reason}", notes)
+    missing = [view[name] if name in view else Factor(name, None, None, {}, "not computed")
+               for name in params.required if name not in view or view[name].value is None]
+    if missing:
+        why = "; ".join(f"{m.name} abstains ({m.reason})" for m in missing)
+        return Decision(params.name, symbol, 0, composite, gates, f"missing input: {why}", notes)
     if composite.score is None:
         return Decision(params.name, symbol, 0, composite, gates, f"no score: {composite.reason}", notes)
     if abs(composite.score) < params.threshold:
@@ -63,9 +70,12 @@ def evaluate(params: StrategyParams, symbol: str, factors: Mapping[str, Factor],
 
 
 def block_key(decision: Decision) -> str:
-    """The counter a non-firing decision increments: the gate's name, ``no_score`` or ``below_threshold``."""
+    """The counter a non-firing decision increments: the gate's name, ``missing_input``, ``no_score``,
+    ``below_threshold`` or ``no_lead``."""
     if decision.reason.startswith("gate "):
         return next(g.name for g in decision.gates if not g.open)
+    if decision.reason.startswith("missing input"):
+        return "missing_input"
     if decision.reason.startswith("no lead"):
         return "no_lead"
     return "no_score" if decision.reason.startswith("no score") else "below_threshold"

@@ -185,7 +185,7 @@ class SignalsCycle:
         c = signal.contract
         for row in chain.rows:
             if row.expiry == c.expiry and row.right == c.right and row.strike == c.strike:
-                return row.mark if row.mark > 0 else None
+                return row.mark if row.mark >= 0 else None
         return None
 
     def write(self, now: datetime, evaluations: Mapping[str, Mapping[str, str]], blocked: Counter[str],

@@ -108,6 +108,9 @@ def _grid(exps: tuple[date, ...], ks: FloatArray) -> tuple[npt.NDArray[np.dateti
     return e, k, call
 
 
+ZERO_DTE_TURNOVER = 10.0  # a 0DTE strike's session volume over its open interest, relative to other expiries
+
+
 def _base_oi(up: UnderlyingParams, day: date, e: npt.NDArray[np.datetime64], k: FloatArray,
              call: npt.NDArray[np.bool_], ref: float, atm_width: FloatArray,
              rng: np.random.Generator) -> FloatArray:
@@ -151,8 +154,11 @@ def chain_table(params: SimParams, symbol: str, day: date) -> ChainTable:
     oi = _balance_at_flip(oi, e, k, call, t_open, iv, ref * (1 - up.flip_offset), params, up)
     rows = {(d, float(kk), "C" if c else "P"): i
             for i, (d, kk, c) in enumerate(zip(e.astype(date).tolist(), k.tolist(), call.tolist(), strict=True))}
-    return ChainTable(day, ref, e, k, call, iv, np.round(oi).astype(np.int64),
-                      rng.uniform(0.02, 0.3, k.size), rows)
+    share = rng.uniform(0.02, 0.3, k.size)
+    # Same-day expiries turn over several times their open interest (0DTE is > 40 % of SPX volume, Cboe
+    # 2023): without this the simulator's 0DTE strikes would fail any realistic volume filter until noon.
+    share = np.where(e == np.datetime64(day, "D"), share * ZERO_DTE_TURNOVER, share)
+    return ChainTable(day, ref, e, k, call, iv, np.round(oi).astype(np.int64), share, rows)
 
 
 def quotes(params: SimParams, symbol: str, table: ChainTable, now: datetime, spot: float,
