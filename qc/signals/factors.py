@@ -75,6 +75,7 @@ NEWS_SCALE = 0.35                   # Alpha Vantage relevance-weighted scores ra
 LAST_HALF_HOUR_SCALE = 0.005        # a 50 bp day
 ORDER_FLOW_MIN_VOLUME = 100.0       # shares of aggressor-signed volume: below a round lot is no reading
 BAR_S = 60.0                        # the 1-minute bars of market:{sym}:bars:1min
+LAST_BAR_LOOKBACK_H = 1.0           # the last closed bar is looked for this far back (bars stopped longer: none)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -308,19 +309,37 @@ def order_flow(trades: Sequence[Trade], now: datetime, *, window_s: float = 300.
 
 def order_flow_rows(rows: Sequence[TradeRow], now: datetime, *, window_s: float = 300.0,
                     min_volume: float = ORDER_FLOW_MIN_VOLUME) -> Factor:
-    """:func:`order_flow` over decoded stream rows (market epoch, price, size, side): no datetime per print."""
+    """:func:`order_flow` over decoded stream rows (market epoch, price, size, side), oldest first.
+
+    Walks back from the newest print and stops at the window's start, so a cycle costs the window,
+    not the backlog the caller keeps (the stream's order is the market clock's, prints are appended).
+    """
     _aware(now)
-    return _order_flow([(ts, size, side) for ts, _, size, side in rows], now, window_s, min_volume)
+    end = now.timestamp()
+    start = end - window_s
+    tail: list[tuple[float, float, int]] = []
+    for i in range(len(rows) - 1, -1, -1):
+        ts, _, size, side = rows[i]
+        if ts <= start:
+            break
+        tail.append((ts, size, side))
+    latest = next((r[0] for r in reversed(rows) if r[0] <= end), None) if rows else None
+    return _order_flow(tail, now, window_s, min_volume, latest)
 
 
-def _order_flow(prints: Sequence[tuple[float, float, int]], now: datetime, window_s: float, min_volume: float
-                ) -> Factor:
-    """The one implementation, on (epoch, size, side): the window is half-open, ``(now - window_s, now]``."""
+def _order_flow(prints: Sequence[tuple[float, float, int]], now: datetime, window_s: float, min_volume: float,
+                latest: float | None = None) -> Factor:
+    """The one implementation, on (epoch, size, side): the window is half-open, ``(now - window_s, now]``.
+
+    ``latest``: the newest print at or before now when the caller knows it (else found in ``prints``).
+    """
     end = now.timestamp()
     start = end - window_s
     window = [(ts, size, side) for ts, size, side in prints if start < ts <= end]
-    past = [ts for ts, _, _ in prints if ts <= end]
-    age = max(0.0, end - max(past)) if past else None
+    if latest is None:
+        past = [ts for ts, _, _ in prints if ts <= end]
+        latest = max(past) if past else None
+    age = max(0.0, end - latest) if latest is not None else None
     if not window:
         return _abstain(ORDER_FLOW, f"no trades in the last {window_s:g} s", age)
     buy = sum(size for _, size, side in window if side == BUY and math.isfinite(size) and size > 0)
@@ -402,9 +421,21 @@ def news(news: NewsSentiment | Absent, now: datetime, *, max_age_s: float = NEWS
 # --- bars and the close -------------------------------------------------------------------------
 
 
-def _closed_bars(bars: Sequence[Bar], now: datetime, bar_s: float) -> list[Bar]:
-    """Complete bars whose interval had ended by ``now`` (a replay's later bars are not yet known)."""
-    return sorted((b for b in bars if b.complete and b.ts + timedelta(seconds=bar_s) <= now), key=lambda b: b.ts)
+def _closed_bars(bars: Sequence[Bar], now: datetime, bar_s: float, since: datetime | None = None) -> list[Bar]:
+    """Complete bars whose interval had ended by ``now`` (a replay's later bars are not yet known).
+
+    ``bars`` oldest first; with ``since``, only bars starting at or after it (found from the end).
+    """
+    cut = now - timedelta(seconds=bar_s)
+    out: list[Bar] = []
+    for i in range(len(bars) - 1, -1, -1):
+        b = bars[i]
+        if since is not None and b.ts < since:
+            break
+        if b.complete and b.ts <= cut:
+            out.append(b)
+    out.reverse()
+    return out
 
 
 def recent_return(bars: Sequence[Bar], now: datetime, *, window_s: float = 900.0, bar_s: float = BAR_S
@@ -414,8 +445,7 @@ def recent_return(bars: Sequence[Bar], now: datetime, *, window_s: float = 900.0
     None without such bars (the bars stopped: no recent move is known) or with a non-positive open.
     """
     _aware(now)
-    start = now - timedelta(seconds=window_s)
-    inside = [b for b in _closed_bars(bars, now, bar_s) if b.ts >= start]
+    inside = _closed_bars(bars, now, bar_s, since=now - timedelta(seconds=window_s))
     if not inside or not inside[0].open > 0:
         return None
     return _finite(inside[-1].close / inside[0].open - 1.0)
@@ -428,7 +458,7 @@ def last_half_hour(bars: Sequence[Bar], prior_close: float | None, now: datetime
     The day's move into the last half hour tends to continue into the close (intraday momentum).
     """
     _aware(now)
-    closed = _closed_bars(bars, now, bar_s)
+    closed = _closed_bars(bars, now, bar_s, since=now - timedelta(hours=LAST_BAR_LOOKBACK_H))
     prior = _finite(prior_close)
     if prior is None or prior <= 0:
         return _abstain(LAST_HALF_HOUR, "no prior close")

@@ -2,7 +2,7 @@
 
 Per symbol: the analytics hashes (gex, vpin, imbalance, regime), the flow clusters, the quote, the
 closing-auction hash and news from ingestion, new prints since the last cycle (XREAD) and the
-newest minute bars. Prints and bars are kept between cycles (a window of ``FLOW_WINDOW_S`` of
+newest minute bars. Prints and bars are kept between cycles (a window of ``KEEP_PRINTS_S`` of
 prints, two sessions of bars), so a cycle decodes only what is new; a full bar reload every
 ``BARS_RELOAD_S`` picks up a history merge after a reconnect. The option chain is read separately
 and only when a strategy fires (it is the one large value), cached by its ``as_of``.
@@ -26,7 +26,7 @@ from qc.runtime.store import Store
 from qc.signals.factor_set import SymbolInputs
 
 log = logging.getLogger(__name__)
-FLOW_WINDOW_S = 900.0       # prints kept: the order-flow window (5 min) with room
+KEEP_PRINTS_S = 120.0       # prints kept: the order-flow window (factor_set.FLOW_WINDOW_S, 30 s) with room
 BARS_KEEP = 900             # two sessions of minutes
 BARS_TAIL = 5               # minutes re-read every cycle (the current one is still being written)
 BARS_RELOAD_S = 300.0
@@ -64,8 +64,10 @@ class InputReader:
         self.store, self.symbols = store, tuple(symbols)
         self.memory = {s: SymbolMemory() for s in self.symbols}
         self._chains: dict[str, tuple[str, OptionChain | Absent]] = {}
+        self._chains_this_cycle: dict[str, OptionChain | Absent] = {}
 
     def read(self, now: datetime) -> dict[str, SymbolInputs]:
+        self._chains_this_cycle = {}
         self._prime_trades()
         now_s = now.timestamp()
         pipe = self.store.client.pipeline(transaction=False)
@@ -108,7 +110,13 @@ class InputReader:
             mem.vpin_history.append((vpin.as_of, vpin.value))
 
     def chain(self, symbol: str) -> OptionChain | Absent:
-        """The stored chain, decoded again only when `qc chains` rewrote it."""
+        """The stored chain: one GET per symbol and cycle, decoded again only when `qc chains` rewrote it."""
+        if symbol in self._chains_this_cycle:
+            return self._chains_this_cycle[symbol]
+        self._chains_this_cycle[symbol] = got = self._read_chain(symbol)
+        return got
+
+    def _read_chain(self, symbol: str) -> OptionChain | Absent:
         key = keys.option_chain(symbol).name
         raw = self.store.client.get(key)
         if raw is None:
@@ -149,7 +157,7 @@ class InputReader:
     def _merge_trades(self, symbol: str, rows: list[TradeRow], now_s: float) -> None:
         kept = self.memory[symbol].trades
         kept.extend(rows)
-        while kept and kept[0][0] < now_s - FLOW_WINDOW_S:
+        while kept and kept[0][0] < now_s - KEEP_PRINTS_S:
             kept.popleft()
 
     def _merge_bars(self, symbol: str, items: list[str], *, full: bool, now_s: float) -> None:
