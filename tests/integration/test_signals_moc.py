@@ -1,6 +1,6 @@
 """The market-on-close strategy's window, from the exchange calendar, against `qc sim` processes.
 
-A session started at 15:40 at 10x: the MOC strategy is scored while its window is open (until the
+A session started at 15:40 at 10x (the issue's demo): the MOC strategy is scored while its window is open (until the
 submit deadline, close − 12 min: 15:48 for SPY on NYSE Arca) and never after; on the 2026-11-27
 early close everything moves with the 13:00 close (deadline 12:48, no new 0DTE after 12:30).
 """
@@ -42,7 +42,7 @@ def watch_moc(stack: Stack, until: datetime) -> list[LastEvaluation]:
 
 @pytest.fixture
 def session_1540(tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(tmp_path, ("--start", "2026-12-03 15:40", "--speed", "10", "--seed", "42", "--depth-rate", "20"))
+    s = Stack(tmp_path, ("--start", "2026-12-03 15:40", "--speed", "10", "--seed", "42", "--depth-rate", "10"))
     try:
         s.start("stream", "SPY")
         s.start("signals", "SPY", "--interval-s", "5")
@@ -53,7 +53,7 @@ def session_1540(tmp_path: Path) -> Iterator[Stack]:
 
 def test_moc_is_scored_before_its_cutoff_and_never_after(session_1540: Stack) -> None:
     deadline = ny("2026-12-03", "15:48")
-    history = watch_moc(session_1540, deadline + timedelta(minutes=2))
+    history = watch_moc(session_1540, deadline + timedelta(minutes=1))
     before = [e for e in history if e.at < deadline]
     after = [e for e in history if e.at >= deadline]
     assert len(before) >= 5 and len(after) >= 5, [e.at for e in history]
@@ -73,7 +73,7 @@ def test_moc_is_scored_before_its_cutoff_and_never_after(session_1540: Stack) ->
 
 @pytest.fixture
 def early_close(tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(tmp_path, ("--start", "2026-11-27 12:25", "--speed", "10", "--seed", "42", "--depth-rate", "20"))
+    s = Stack(tmp_path, ("--start", "2026-11-27 12:28", "--speed", "30", "--seed", "42", "--depth-rate", "5"))
     try:
         s.start("stream", "SPY")
         s.start("signals", "SPY", "--interval-s", "5")

@@ -13,7 +13,7 @@ import redis
 
 from qc.core import clock
 from qc.core.config import Settings
-from qc.runtime.store import connect
+from qc.runtime.store import connect, redis_server_binary
 from qc.runtime.supervisor import ChildSpec, Supervisor
 
 from .conftest import eventually, free_port
@@ -76,6 +76,12 @@ def test_qc_up_end_to_end(tmp_path: Path) -> None:
 
         eventually(runbook_3_and_4, timeout_s=60)
         assert 0.0 <= float(client.hget("analytics:SPY:vpin", "value") or "nan") <= 1.0
+        eventually(lambda: client.exists("heartbeat:signals") == 1, timeout_s=60)  # `qc signals` has cycled
+        cli = redis_server_binary().with_name("redis-cli")
+        password = (tmp_path / "var" / "redis" / "password").read_text().strip()
+        llen = subprocess.run([str(cli), "-p", str(port), "llen", "signals:pending:SPY"], capture_output=True,
+                              text=True, timeout=30, check=False, env={**os.environ, "REDISCLI_AUTH": password})
+        assert llen.returncode == 0 and llen.stdout.strip().isdigit(), llen  # runbook line 5: the pending count
         statuses: list[subprocess.CompletedProcess[str]] = []
 
         def healthy() -> bool:  # every child has beaten once (`qc chains`' first cycle fetches every chain first)
