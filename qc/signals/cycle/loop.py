@@ -4,8 +4,10 @@ Per symbol and strategy, every cycle: the gates and the score (always, so `qc si
 can say why nothing fired), and when the strategy fires: cooldown, contract choice from the chain
 in Redis, the signal, the fingerprint claim and the hand-off (``publish.py``). What blocked an
 evaluation is counted per New York day in ``signals:blocked:{day}`` (gate name, ``no_score``,
-``below_threshold``, ``cooldown``, ``duplicate``, ``filter:<reason>``). Every
-``SCORECARD_EVERY_S`` the open signals are judged against their instrument's mark.
+``below_threshold``, ``no_lead``, ``missing_input``, ``cooldown``, ``duplicate``,
+``filter:<reason>``); each contract candidate a filter refused is counted in ``signals:metrics``
+as ``rejected:<reason>``. Every ``SCORECARD_EVERY_S`` the open signals are judged against their
+instrument's mark.
 
 One symbol failing is logged and counted (``monitoring:errors``), the others go on; Redis errors
 propagate to the Worker, which backs off.
@@ -118,6 +120,8 @@ class SignalsCycle:
             blocked[f"{sym}:{name}:cooldown"] += 1
             return f"cooldown: a {name} signal on {sym} within {params.cooldown_s:g} s", ""
         choice = self.choose(decision, inputs, params, now)
+        for reason, n in choice.rejected.items():  # every candidate a filter refused, by reason
+            metrics[f"rejected:{reason}"] += n
         if isinstance(choice, NoContract):
             top = max(choice.rejected, key=lambda r: choice.rejected[r]) if choice.rejected else "no_chain"
             blocked[f"{sym}:{name}:filter:{top}"] += 1
