@@ -1,8 +1,9 @@
 """The market-on-close strategy's window, from the exchange calendar, against `qc sim` processes.
 
-A session started at 15:40 at 10x (the issue's demo): the MOC strategy is scored while its window is open (until the
-submit deadline, close − 12 min: 15:48 for SPY on NYSE Arca) and never after; on the 2026-11-27
-early close (run at 30x to keep the suite short) everything moves with the 13:00 close (deadline 12:48, no new 0DTE after 12:30).
+A session started at 15:40 at 10x (the issue's demo): the MOC strategy is scored while its window
+is open (until the submit deadline, close − 12 min: 15:48 for SPY on NYSE Arca) and never after;
+on the 2026-11-27 early close (run at 30x to keep the suite short) everything moves with the 13:00
+close (deadline 12:48, no new 0DTE after 12:30).
 """
 
 from __future__ import annotations
