@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -158,6 +159,7 @@ def test_a_truncated_body_is_counted_as_malformed_json(store: Store, redis_serve
     cycle(NOW)
     assert rejects(store, "av.chain") == {"av.chain:malformed_json": 1}
     assert json.loads(store.hget(keys.alpha_vantage_metrics(), "malformed") or "0") == 1
-    assert cycle.report.failure_line(("SPY",)) == (
-        "no chain stored for SPY; every one of 1 Alpha Vantage requests failed (SPY chain: Alpha Vantage "
-        "REALTIME_OPTIONS SPY: malformed (not JSON (Expecting value at char 111372)))")
+    # where the parser gives up depends on the simulated chain's body (its length), not on the code under test
+    assert re.fullmatch(
+        r"no chain stored for SPY; every one of 1 Alpha Vantage requests failed \(SPY chain: Alpha Vantage "
+        r"REALTIME_OPTIONS SPY: malformed \(not JSON \([^()]+ at char \d+\)\)\)", cycle.report.failure_line(("SPY",)))
