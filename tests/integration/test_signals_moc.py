@@ -41,15 +41,20 @@ def watch_moc(stack: Stack, until: datetime) -> list[LastEvaluation]:
     return [seen[t] for t in sorted(seen)]
 
 
-@pytest.fixture
-def session_1540(tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(tmp_path, ("--start", "2026-12-03 15:40", "--speed", "10", "--seed", "42", "--depth-rate", "10"))
+def stream_and_signals(tmp: Path, start: str, speed: str, depth_rate: str) -> Iterator[Stack]:
+    """`qc sim` from ``start``, `qc stream` and `qc signals` (every 5 simulated s): no chains, no analytics."""
+    s = Stack(tmp, ("--start", start, "--speed", speed, "--seed", "42", "--depth-rate", depth_rate))
     try:
         s.start("stream", "SPY")
         s.start("signals", "SPY", "--interval-s", "5")
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def session_1540(tmp_path: Path) -> Iterator[Stack]:
+    yield from stream_and_signals(tmp_path, "2026-12-03 15:40", "10", "10")
 
 
 def test_moc_is_scored_before_its_cutoff_and_never_after(session_1540: Stack) -> None:
@@ -74,13 +79,7 @@ def test_moc_is_scored_before_its_cutoff_and_never_after(session_1540: Stack) ->
 
 @pytest.fixture
 def early_close(tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(tmp_path, ("--start", "2026-11-27 12:28", "--speed", "30", "--seed", "42", "--depth-rate", "5"))
-    try:
-        s.start("stream", "SPY")
-        s.start("signals", "SPY", "--interval-s", "5")
-        yield s
-    finally:
-        s.close()
+    yield from stream_and_signals(tmp_path, "2026-11-27 12:28", "30", "5")
 
 
 def test_on_the_early_close_every_cutoff_moves_with_the_13_00_close(early_close: Stack) -> None:
