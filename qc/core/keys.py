@@ -1,7 +1,8 @@
 """THE Redis key schema and TTL policy: nothing else in qc spells a key.
 
 Every write goes through a :class:`Key`, which carries its namespace's TTL, so no value outlives
-the promise its namespace makes (DESIGN.md §4). ``positions:*`` alone never expires.
+the promise its namespace makes (DESIGN.md §4). ``positions:*`` and the latched trading state
+(``risk:state:{account}``) alone never expire.
 
 The runbook lines operators type are a public contract (tested against this module)::
 
@@ -112,6 +113,17 @@ def risk_breaches_count() -> Key:
 def risk_breaches_log() -> Key:
     """Sorted set of breach events scored by wall-clock time, for breaches per hour."""
     return Key("risk:breaches:log", RISK_TTL_S)
+
+
+def trading_state(account: str) -> Key:
+    """Hash: scope ("account" or an underlying) -> the latched trading state (JSON). Never expires: a
+    HALTED latch must outlive a weekend and a Redis restart (AOF); only `qc risk resume` lowers it."""
+    return Key(f"risk:state:{account}", None)
+
+
+def trading_state_log(account: str) -> Key:
+    """List of trading-state transitions (JSON, newest first, capped): cause, by, reason, when."""
+    return Key(f"risk:state:log:{account}", 30 * 86400)
 
 
 def orders_failed_count() -> Key:

@@ -1,0 +1,114 @@
+"""Circuit breakers: readings in, the latches they ask for out (``state.py`` applies them).
+
+Pure. Account breakers latch until an operator resumes; regime breakers (one underlying) ask to be
+cleared once their condition is gone, with hysteresis so a reading hovering at the threshold does
+not flap the state:
+
+- ``daily_loss``: today's realised + unrealised P&L at or below −limit → REDUCING (account).
+- ``drawdown``: today's equity high-water mark minus equity at or above the limit → REDUCING.
+- ``rejects``: at least ``rejects_n`` rejected or failed orders in the last ``rejects_window_min``
+  minutes → HALTED (something is wrong with the orders themselves: stop, look).
+- ``zero_gamma_cross`` (per underlying): spot changed side of the zero-gamma level since the last
+  reading → REDUCING (the dealer-gamma regime just flipped: mean reversion became momentum or the
+  reverse); cleared once spot is ``flip_clear_pct`` away from the flip, on either side.
+- ``vpin_high`` (per underlying): VPIN at or above ``vpin_trip`` → REDUCING (toxic flow); cleared
+  below ``vpin_clear``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from qc.risk.model import Limits
+from qc.risk.state import TradingState
+
+ACCOUNT = "account"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerLimits:
+    """Thresholds of the breakers; loss and drawdown default to the pre-trade check's (one number each)."""
+
+    daily_loss_usd: float = Limits.daily_loss_limit_usd
+    drawdown_usd: float = Limits.drawdown_limit_usd
+    rejects_n: int = 5
+    rejects_window_min: float = 10.0
+    flip_clear_pct: float = 0.25
+    vpin_trip: float = 0.60
+    vpin_clear: float = 0.50
+
+    def __post_init__(self) -> None:
+        for name in ("daily_loss_usd", "drawdown_usd", "rejects_window_min", "flip_clear_pct"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)!r}")
+        if self.rejects_n < 1:
+            raise ValueError(f"rejects_n: must be ≥ 1, got {self.rejects_n!r}")
+        if not 0 < self.vpin_clear < self.vpin_trip <= 1:
+            raise ValueError(f"vpin_clear/vpin_trip: need 0 < clear < trip ≤ 1, got {self.vpin_clear}/{self.vpin_trip}")
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    """A breaker asks ``scope`` (``account`` or an underlying) to latch at least ``state``."""
+
+    scope: str
+    state: TradingState
+    cause: str
+    context: str
+
+
+@dataclass(frozen=True, slots=True)
+class Clear:
+    """A regime breaker's condition is gone for ``scope``."""
+
+    scope: str
+    cause: str
+
+
+def account_breakers(pnl_today: float, high_water: float, equity: float, reject_times: Sequence[datetime],
+                     now: datetime, limits: BreakerLimits) -> list[Trip]:
+    trips = []
+    if pnl_today <= -limits.daily_loss_usd:
+        trips.append(Trip(ACCOUNT, TradingState.REDUCING, "daily_loss",
+                          f"pnl={pnl_today:+.0f} limit=-{limits.daily_loss_usd:.0f}"))
+    drawdown = high_water - equity
+    if drawdown >= limits.drawdown_usd:
+        trips.append(Trip(ACCOUNT, TradingState.REDUCING, "drawdown",
+                          f"drawdown={drawdown:.0f} limit={limits.drawdown_usd:.0f}"))
+    since = now - timedelta(minutes=limits.rejects_window_min)
+    recent = sum(1 for t in reject_times if since < t <= now)
+    if recent >= limits.rejects_n:
+        trips.append(Trip(ACCOUNT, TradingState.HALTED, "rejects",
+                          f"rejects={recent} window_min={limits.rejects_window_min:g} limit={limits.rejects_n}"))
+    return trips
+
+
+def side_of_flip(spot: float, zero_gamma: float) -> int:
+    """+1 above the zero-gamma level, −1 below, 0 exactly on it."""
+    return (spot > zero_gamma) - (spot < zero_gamma)
+
+
+def zero_gamma_breaker(symbol: str, previous_side: int, spot: float, zero_gamma: float | None,
+                       limits: BreakerLimits) -> Trip | Clear | None:
+    """Trip on a change of side (0 counts as no side yet); clear when spot is well away from the flip."""
+    if zero_gamma is None or not zero_gamma > 0:
+        return None
+    side = side_of_flip(spot, zero_gamma)
+    if previous_side and side and side != previous_side:
+        return Trip(symbol, TradingState.REDUCING, "zero_gamma_cross",
+                    f"spot={spot:g} zero_gamma={zero_gamma:g} side={'above' if side > 0 else 'below'}")
+    if abs(spot / zero_gamma - 1.0) * 100.0 >= limits.flip_clear_pct:
+        return Clear(symbol, "zero_gamma_cross")
+    return None
+
+
+def vpin_breaker(symbol: str, vpin: float | None, limits: BreakerLimits) -> Trip | Clear | None:
+    if vpin is None:
+        return None
+    if vpin >= limits.vpin_trip:
+        return Trip(symbol, TradingState.REDUCING, "vpin_high", f"vpin={vpin:.3f} trip={limits.vpin_trip:g}")
+    if vpin < limits.vpin_clear:
+        return Clear(symbol, "vpin_high")
+    return None

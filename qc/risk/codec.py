@@ -1,0 +1,46 @@
+"""The typed shape of the risk values in Redis: the latched trading state, one JSON per scope.
+
+``risk:state:{account}`` holds one field per scope (``account``, or an underlying) whose value is a
+:class:`~qc.risk.state.Latch` as JSON with ``v``. A reader gets the latch or an ``Absent`` naming the
+field; a scope with no field is ACTIVE (nothing ever latched it), never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from qc.core.codec import (
+    VERSION_FIELD,
+    Absent,
+    check_version,
+    decode,
+    dumps,
+    loads_object,
+    need,
+    opt_instant,
+    req_str,
+)
+from qc.risk.state import Latch, TradingState
+
+SCHEMA = 1
+
+
+def latch_to_redis(latch: Latch) -> str:
+    return dumps({VERSION_FIELD: SCHEMA, "state": latch.state.name, "cause": latch.cause, "by": latch.by,
+                  "reason": latch.reason, "since": latch.since.isoformat() if latch.since else None})
+
+
+def latch_from_redis(raw: str | None, *, key: str) -> Latch | Absent:
+    def parse(text: str) -> Latch:
+        d = loads_object(text, "trading state")
+        check_version(d, SCHEMA)
+        name = req_str(need(d, "state"), "state", choices=[s.name for s in TradingState])
+        return Latch(TradingState[name], req_str(d.get("cause", ""), "cause"), req_str(d.get("by", ""), "by"),
+                     req_str(d.get("reason", ""), "reason"), opt_instant(d.get("since"), "since"))
+
+    return decode(key, raw, parse)
+
+
+def latches_from_redis(raw: Mapping[str, str], *, key: str) -> dict[str, Latch | Absent]:
+    """Every scope's latch in a ``risk:state:{account}`` hash (a malformed one as Absent, never ACTIVE)."""
+    return {scope: latch_from_redis(value, key=f"{key}[{scope}]") for scope, value in raw.items()}
