@@ -31,6 +31,7 @@ VERBS: dict[str, str] = {
     "gex": "qc.commands.gex",
     "ps": "qc.commands.ps",
     "restart": "qc.commands.restart",
+    "risk": "qc.commands.risk",
     "signals": "qc.commands.signals",
     "sim": "qc.commands.sim",
     "status": "qc.commands.status",

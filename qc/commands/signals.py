@@ -11,8 +11,10 @@ from typing import Any
 import click
 
 from qc.commands import output
+from qc.commands.common import WorkerGroup, query
+from qc.core.codec import Absent
 from qc.core.config import SYMBOL_RE, Settings, parse_symbols
-from qc.core.errors import ConfigError, QcError, StoreUnavailable
+from qc.core.errors import ConfigError, QcError
 
 EPILOG = """\b
 Examples:
@@ -26,16 +28,7 @@ Examples:
 """
 
 
-class SignalsGroup(click.Group):
-    """``qc signals [SYMBOLS] [--once]`` runs the worker; a first word naming a subcommand runs that."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
-            args = ["run", *args]
-        return super().parse_args(ctx, args)
-
-
-@click.group("signals", cls=SignalsGroup, epilog=EPILOG)
+@click.group("signals", cls=WorkerGroup, epilog=EPILOG)
 def command() -> None:
     """Score 0/1/14DTE and market-on-close opportunities and publish deduplicated signals."""
 
@@ -81,19 +74,6 @@ def _symbol(settings: Settings, raw: str) -> str:
     return symbol
 
 
-def _query(settings: Settings, work: Any) -> Any:
-    from qc.runtime.simclock import clock_for
-    from qc.runtime.store import REDIS_ERRORS, connect
-
-    store = connect(settings)
-    try:
-        return work(store, clock_for(store, settings).now())
-    except REDIS_ERRORS as exc:
-        raise StoreUnavailable(f"Redis unreachable at {store.address}: {exc}", "is it running? `qc status`") from None
-    finally:
-        store.close()
-
-
 @command.command("show")
 @click.argument("symbol", required=False)
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="How many signals.")
@@ -104,7 +84,7 @@ def show(settings: Settings, symbol: str | None, limit: int, as_json: bool) -> N
     from qc.signals import render, report
 
     sym = _symbol(settings, symbol) if symbol else None
-    items = _query(settings, lambda store, now: report.recent(store, sym, limit))
+    items = query(settings, lambda store, now: report.recent(store, sym, limit))
     if as_json:
         output.emit_json({"signals": [render.signal_json(s, o) for s, o in items]})
         return
@@ -124,7 +104,7 @@ def explain(settings: Settings, what: str, as_json: bool) -> None:
 
     if SYMBOL_RE.match(what.strip().upper()) and not what.strip()[:1].isdigit():
         sym = _symbol(settings, what)
-        evaluations = _query(settings, lambda store, now: report.last_evaluations(store, sym))
+        evaluations = query(settings, lambda store, now: report.last_evaluations(store, sym))
         if as_json:
             output.emit_json({"symbol": sym, "evaluations": [
                 {"absent": str(e)} if not e else _evaluation_doc(e) for e in evaluations]})
@@ -132,12 +112,12 @@ def explain(settings: Settings, what: str, as_json: bool) -> None:
         for e in evaluations:
             for line in render.evaluation_lines(e):
                 click.echo(line)
-            if e:
+            if not isinstance(e, Absent):
                 output.emit_table(render.factor_rows(e.contributions, dict(e.factor_inputs)), render.FACTOR_HEADERS)
                 output.emit_table(render.gate_rows(e.gates), render.GATE_HEADERS)
             click.echo("")
         return
-    found = _query(settings, lambda store, now: report.explain(store, what.strip()))
+    found = query(settings, lambda store, now: report.explain(store, what.strip()))
     if as_json:
         output.emit_json(render.signal_json(found.signal, found.outcome))
         return
@@ -191,7 +171,7 @@ def stats(settings: Settings, since: str, as_json: bool) -> None:
         start = parse_since(since, now)
         return start, report.stats(store, start, now)
 
-    start, lines = _query(settings, work)
+    start, lines = query(settings, work)
     if as_json:
         output.emit_json({"since": start.isoformat(), "lines": [line.as_dict() for line in lines]})
         return

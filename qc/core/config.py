@@ -16,7 +16,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -458,18 +458,24 @@ SIGNAL_GATE_KEYS = frozenset({"zero_dte_cutoff_min", "late_entry_cutoff_min", "o
                               "moc_buffer_min"})
 
 
+def _pairs(field: str, raw: str) -> Iterator[tuple[str, str]]:
+    """``a=1, b=2`` -> ("a", "1"), ("b", "2"); an item without ``=`` is a ConfigError naming ``field``."""
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key, sep, text = (x.strip() for x in item.partition("="))
+        if not sep:
+            raise ConfigError(field, f"expected name=value pairs separated by commas, got {item!r}")
+        yield key, text
+
+
 def _overrides(allowed: frozenset[str]) -> Callable[[str, str], Mapping[str, float]]:
     """``threshold=0.4,w_news=0`` -> {name: value}: known names only, finite non-negative numbers."""
 
     def parse(name: str, raw: str) -> Mapping[str, float]:
         field = ENV_PREFIX + name.upper()
         out: dict[str, float] = {}
-        for item in (part.strip() for part in raw.split(",")):
-            if not item:
-                continue
-            key, sep, text = (x.strip() for x in item.partition("="))
-            if not sep:
-                raise ConfigError(field, f"expected name=value pairs separated by commas, got {item!r}")
+        for key, text in _pairs(field, raw):
             if key not in allowed:
                 close = difflib.get_close_matches(key, sorted(allowed), n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"known names: {', '.join(sorted(allowed))}"
@@ -480,6 +486,57 @@ def _overrides(allowed: frozenset[str]) -> Callable[[str, str], Mapping[str, flo
                 raise ConfigError(f"{field}: {key}", f"expected a number, got {text!r}") from None
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{field}: {key}", f"must be a finite number ≥ 0, got {text!r}")
+            out[key] = value
+        return out
+
+    return parse
+
+
+# --- risk limits: "name=value" overrides of qc.risk.model.Limits / BreakerLimits ------------------
+# Literal lists (core may not import qc.risk); tests/unit/test_risk_settings.py keeps them equal to the fields.
+
+RISK_LIMIT_NAMES = (
+    "max_qty_per_order", "max_premium_per_order_usd", "max_position_per_contract", "max_position_per_underlying",
+    "max_open_orders_per_side", "max_msgs_per_s", "daily_loss_limit_usd", "drawdown_limit_usd", "stale_quote_s",
+    "stale_analytics_s", "stale_chain_s", "max_spread_pct", "price_band_pct", "zero_dte_cutoff_min",
+    "delta_usd_per_pct_per_underlying", "gamma_usd_per_pct_per_pct_per_underlying",
+    "vega_usd_per_vol_pt_per_underlying", "charm_usd_delta_per_day_per_underlying",
+)
+RISK_BUCKET_LIMIT_NAMES = ("delta_usd_per_pct_per_bucket", "gamma_usd_per_pct_per_pct_per_bucket",
+                           "vega_usd_per_vol_pt_per_bucket", "charm_usd_delta_per_day_per_bucket")
+RISK_BUCKETS = ("0dte", "1dte", "14dte", "other")
+RISK_BREAKER_NAMES = ("rejects_n", "rejects_window_min", "flip_clear_pct", "vpin_trip", "vpin_clear")
+_OFF = ("inf", "off")
+
+
+def _risk_overrides(names: Sequence[str], bucketed: Sequence[str] = (),
+                    allow_off: bool = True) -> Callable[[str, str], Mapping[str, float]]:
+    """``max_qty_per_order=10,delta_usd_per_pct_per_bucket.0dte=40000,vega_..._underlying=off``."""
+    known = sorted([*names, *(f"{b}.{bucket}" for b in bucketed for bucket in RISK_BUCKETS)])
+
+    def parse(name: str, raw: str) -> Mapping[str, float]:
+        field = ENV_PREFIX + name.upper()
+        out: dict[str, float] = {}
+        for key, text in _pairs(field, raw):
+            base, dot, bucket = key.partition(".")
+            if dot and base in bucketed and bucket not in RISK_BUCKETS:
+                raise ConfigError(f"{field}: {key}", f"unknown bucket {bucket!r}",
+                                  f"known buckets: {', '.join(RISK_BUCKETS)}")
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                raise ConfigError(f"{field}: {key}", "unknown name",
+                                  f"did you mean {close[0]!r}?" if close else f"known names: {', '.join(known)}")
+            if allow_off and text.lower() in _OFF:
+                out[key] = math.inf
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                raise ConfigError(f"{field}: {key}", f"expected a number{' or off' if allow_off else ''}, "
+                                  f"got {text!r}") from None
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{field}: {key}", f"must be a finite number ≥ 0, got {text!r}",
+                                  "off disables a limit" if allow_off else None)
             out[key] = value
         return out
 
@@ -525,6 +582,17 @@ SPECS: tuple[Spec, ...] = (
          _overrides(SIGNAL_GATE_KEYS)),
     Spec("signals_pending_cap", "100", "Signals kept in each signals:pending:{sym} list (newest first).",
          _int_range(1, 10_000)),
+    Spec("risk_limits", "", "Pre-trade limit overrides, e.g. 'max_qty_per_order=10,daily_loss_limit_usd=2000,"
+         "delta_usd_per_pct_per_bucket.0dte=40000'; off disables one (README: risk).",
+         _risk_overrides(RISK_LIMIT_NAMES, RISK_BUCKET_LIMIT_NAMES)),
+    Spec("risk_breakers", "", "Breaker overrides: rejects_n, rejects_window_min, flip_clear_pct, vpin_trip, "
+         "vpin_clear (loss and drawdown come from risk_limits).", _risk_overrides(RISK_BREAKER_NAMES, allow_off=False)),
+    Spec("risk_interval_s", "1", "Seconds between two cycles of the `qc risk` worker.", _float_range(0.1, 60.0)),
+    Spec("risk_halt_ack_s", "3", "Seconds `qc risk halt` waits for `qc execute` to acknowledge before it fences "
+         "the executor off and cancels qc's entries itself.", _float_range(0.1, 60.0)),
+    Spec("execute_client_id", "7", "IB client id `qc execute` places orders with (`qc risk halt` connects with it: "
+         "IB lets only the placing client cancel an order). Must differ from QC_IB_CLIENT_ID.",
+         _int_range(0, 999_999)),
 )
 SPEC_BY_NAME = {s.name: s for s in SPECS}
 SPEC_BY_ENV = {s.env: s for s in SPECS}
@@ -562,6 +630,11 @@ class Settings:
     signals_moc: Mapping[str, float] = field(default_factory=dict)
     signals_gates: Mapping[str, float] = field(default_factory=dict)
     signals_pending_cap: int = 100
+    risk_limits: Mapping[str, float] = field(default_factory=dict)
+    risk_breakers: Mapping[str, float] = field(default_factory=dict)
+    risk_interval_s: float = 1.0
+    risk_halt_ack_s: float = 3.0
+    execute_client_id: int = 7
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -671,4 +744,8 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str], dotenv:
         sources[spec.name] = source
     names = {f.name for f in fields(Settings)} - {"sources"}
     assert names == set(SPEC_BY_NAME), "Settings fields and SPECS disagree"
+    if values["execute_client_id"] == values["ib_client_id"]:
+        raise ConfigError(SPEC_BY_NAME["execute_client_id"].env,
+                          f"must differ from QC_IB_CLIENT_ID ({values['ib_client_id']}, the ingestion connection)",
+                          "IB refuses a second connection with one client id")
     return Settings(**values, sources=sources)

@@ -1,8 +1,8 @@
 """THE Redis key schema and TTL policy: nothing else in qc spells a key.
 
 Every write goes through a :class:`Key`, which carries its namespace's TTL, so no value outlives
-the promise its namespace makes (DESIGN.md §4). ``positions:*`` and the latched trading state
-(``risk:state:{account}``) alone never expire.
+the promise its namespace makes (DESIGN.md §4). ``positions:*``, the latched trading state
+(``risk:state:{account}``) and the executor's fencing token alone never expire.
 
 The runbook lines operators type are a public contract (tested against this module)::
 
@@ -124,6 +124,47 @@ def trading_state(account: str) -> Key:
 def trading_state_log(account: str) -> Key:
     """List of trading-state transitions (JSON, newest first, capped): cause, by, reason, when."""
     return Key(f"risk:state:log:{account}", 30 * 86400)
+
+
+def risk_exposure(account: str) -> Key:
+    """The live exposure snapshot (JSON, ``qc.risk.snapshot``) the `qc risk` worker publishes every interval."""
+    return Key(f"risk:exposure:{account}", MONITORING_TTL_S)
+
+
+def risk_pnl_high_water(account: str) -> Key:
+    """Hash: New York date -> today's high-water mark of P&L ($), so a restarted worker keeps its drawdown."""
+    return Key(f"risk:pnl:hwm:{account}", RISK_TTL_S)
+
+
+def risk_regime(account: str) -> Key:
+    """Hash: underlying -> last side of zero gamma (+1 above, -1 below), so a restart sees a crossing."""
+    return Key(f"risk:regime:{account}", RISK_TTL_S)
+
+
+def risk_verdicts() -> Key:
+    """Stream of pre-trade verdicts on new signals (signal id, approved, reasons), capped."""
+    return Key("risk:verdicts", RISK_TTL_S)
+
+
+def risk_verdict(signal_id: str) -> Key:
+    """One signal's pre-trade verdict (JSON), for `qc execute` and `qc risk status`."""
+    return Key(f"risk:verdict:{signal_id}", SIGNALS_TTL_S)
+
+
+def risk_halt_request(account: str) -> Key:
+    """The latest `qc risk halt` request (JSON: id, at, by, reason) the executor must acknowledge."""
+    return Key(f"risk:halt:{account}", RISK_TTL_S)
+
+
+def execute_halt_ack(account: str) -> Key:
+    """Id of the last halt request `qc execute` acted on (its entries cancelled, its loop paused)."""
+    return Key(f"execution:halt_ack:{account}", RISK_TTL_S)
+
+
+def execute_fence(account: str) -> Key:
+    """Hash: the executor's fencing token and its holder (pid, host, client id). Never expires: a token
+    must never go back, or a fenced-off executor would be trusted again."""
+    return Key(f"execution:fence:{account}", None)
 
 
 def orders_failed_count() -> Key:
@@ -309,6 +350,11 @@ def signals_metrics() -> Key:
 def position_open(account: str, con_id: int) -> Key:
     """An open position: never expires."""
     return Key(f"positions:open:{account}:{con_id}", None)
+
+
+def position_open_pattern(account: str) -> str:
+    """SCAN pattern of every open position of ``account``."""
+    return f"positions:open:{account}:*"
 
 
 def order_pending(order_id: int) -> Key:

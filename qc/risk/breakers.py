@@ -13,6 +13,8 @@ not flap the state:
   reverse); cleared once spot is ``flip_clear_pct`` away from the flip, on either side.
 - ``vpin_high`` (per underlying): VPIN at or above ``vpin_trip`` → REDUCING (toxic flow); cleared
   below ``vpin_clear``.
+- ``broker_disconnected`` (account): IB reported down → REDUCING (no new risk on a broker qc cannot
+  see); cleared when it is reported up again (the executor reconciles before it sends anything).
 """
 
 from __future__ import annotations
@@ -112,3 +114,12 @@ def vpin_breaker(symbol: str, vpin: float | None, limits: BreakerLimits) -> Trip
     if vpin < limits.vpin_clear:
         return Clear(symbol, "vpin_high")
     return None
+
+
+def broker_breaker(connected: bool | None) -> Trip | Clear | None:
+    """Down → REDUCING the account; up → clear; None (nobody reports the connection) → no change."""
+    if connected is None:
+        return None
+    if not connected:
+        return Trip(ACCOUNT, TradingState.REDUCING, "broker_disconnected", "ibkr_connected=false")
+    return Clear(ACCOUNT, "broker_disconnected")

@@ -6,9 +6,9 @@ Pure: latches in, latches out, time passed in. The rules:
   below the current state changes nothing, so a second breaker never softens the first.
 - Only :func:`resume`, with the operator's reason, lowers a latch set by an operator or by an
   account breaker (daily loss, drawdown, rejects), and it goes straight to ACTIVE.
-- A **regime** latch (one underlying: spot crossed zero gamma, VPIN above its threshold) clears by
-  itself with :func:`clear`, when the breaker that set it reports its condition gone; any other
-  latch ignores ``clear``.
+- A **regime** latch (one underlying: spot crossed zero gamma, VPIN above its threshold; or the
+  account while the broker is disconnected) clears by itself with :func:`clear`, when the breaker
+  that set it reports its condition gone; any other latch ignores ``clear``.
 - What an order meets is the stricter of its account's and its underlying's state (:func:`effective`).
 
 Every change returns a new :class:`Latch` carrying its cause, who set it and when, so the caller
@@ -30,7 +30,7 @@ class TradingState(IntEnum):
     HALTED = 2     # no new orders; protective stops stay
 
 
-REGIME_CAUSES = frozenset({"zero_gamma_cross", "vpin_high"})
+REGIME_CAUSES = frozenset({"zero_gamma_cross", "vpin_high", "broker_disconnected"})
 
 
 @dataclass(frozen=True, slots=True)

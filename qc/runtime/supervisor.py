@@ -372,7 +372,7 @@ SIM_API_KEY = "sim-demo-key"  # the simulator accepts any non-empty key; this on
 def plan_stack(settings: Settings, store: Store) -> Stack:
     """The stack's children in start order: the simulator first when IB or Alpha Vantage is missing,
     then ingestion (`qc stream` for IB depth, bars, trades and quotes; `qc chains` for Alpha Vantage),
-    `qc analytics` and `qc signals`."""
+    `qc analytics`, `qc signals` and `qc risk`."""
     children: list[ChildSpec] = []
     env: dict[str, str] = {}
     notes: list[str] = []
@@ -393,7 +393,7 @@ def plan_stack(settings: Settings, store: Store) -> Stack:
             notes.append(f"no Alpha Vantage key: simulated API on 127.0.0.1:{settings.sim_av_port}")
         notes.append(f"faults:  qc sim ctl --ctl-port {settings.sim_ctl_port} drop-sockets | silence SPY depth | …")
     children += [qc_child("stream", "stream"), qc_child("chains", "chains"), qc_child("analytics", "analytics"),
-                 qc_child("signals", "signals")]
+                 qc_child("signals", "signals"), qc_child("risk", "risk")]
     return Stack(children, env, notes)
 
 

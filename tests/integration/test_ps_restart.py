@@ -260,11 +260,11 @@ def test_qc_restart_replaces_one_child_of_a_real_qc_up(tmp_path: Path) -> None:
         return {c.name: c.pid for c in view.children if c.state == "running" and c.pid is not None}
 
     try:
-        eventually(lambda: len(running()) == 4, timeout_s=60)  # stream, chains, analytics, signals
+        eventually(lambda: len(running()) == 5, timeout_s=60)  # stream, chains, analytics, signals, risk
         ps = qc("ps", "--json")
         assert ps.returncode == 0, ps.stderr
         before = {c["name"]: c["pid"] for c in json.loads(ps.stdout)["children"]}
-        assert set(before) == {"stream", "chains", "analytics", "signals"}
+        assert set(before) == {"stream", "chains", "analytics", "signals", "risk"}
 
         restart = qc("restart", "stream")
         assert restart.returncode == 0, restart.stderr
@@ -272,20 +272,20 @@ def test_qc_restart_replaces_one_child_of_a_real_qc_up(tmp_path: Path) -> None:
         assert after["stream"]["pid"] != before["stream"]
         assert restart.stdout.strip() == f"restarted stream: pid {before['stream']} -> {after['stream']['pid']}"
         assert after["stream"]["state"] == "running" and after["stream"]["restarts"] == 1
-        assert {n: after[n]["pid"] for n in ("chains", "analytics", "signals")} == {
-            n: before[n] for n in ("chains", "analytics", "signals")}
+        assert {n: after[n]["pid"] for n in ("chains", "analytics", "signals", "risk")} == {
+            n: before[n] for n in ("chains", "analytics", "signals", "risk")}
         assert not alive(before["stream"])
 
         unknown = qc("restart", "nope")
         assert unknown.returncode == 1
         assert unknown.stderr.strip().splitlines() == [
-            "Error: NAME: 'nope' is not a child of the running `qc up`; its children: analytics, chains, signals, "
-            "stream"]
+            "Error: NAME: 'nope' is not a child of the running `qc up`; its children: analytics, chains, risk, "
+            "signals, stream"]
 
         table = qc("ps")
         assert table.returncode == 0
         assert [line.split()[0] for line in table.stdout.splitlines()[3:]] == [
-            "analytics", "chains", "signals", "stream"]
+            "analytics", "chains", "risk", "signals", "stream"]
         up.send_signal(signal.SIGINT)
         up.wait(timeout=60)
     finally:

@@ -163,7 +163,7 @@ def test_a_killed_qc_up_leaves_no_orphan(tmp_path: Path) -> None:
         return [json.loads(v)["pid"] for v in states.values() if json.loads(v)["pid"]]
 
     try:
-        eventually(lambda: len(children()) == 4, timeout_s=30)  # stream, chains, analytics, signals
+        eventually(lambda: len(children()) == 5, timeout_s=30)  # stream, chains, analytics, signals, risk
         pids = [*children(), int((tmp_path / "var" / "redis" / "redis.pid").read_text())]
     finally:
         up.kill()

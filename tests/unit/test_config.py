@@ -26,11 +26,11 @@ def test_precedence_flag_env_dotenv_toml_default() -> None:
         "flag": {"redis_url": "redis://flag:1"},
         "env": {"QC_REDIS_URL": "redis://env:1", "QC_IB_PORT": "4001"},
         "dotenv": {"QC_REDIS_URL": "redis://dotenv:1", "QC_IB_PORT": "7497", "QC_IB_HOST": "gw.dotenv"},
-        "toml": {"redis_url": "redis://toml:1", "ib_port": "7496", "ib_host": "gw.toml", "ib_client_id": "7"},
+        "toml": {"redis_url": "redis://toml:1", "ib_port": "7496", "ib_host": "gw.toml", "ib_client_id": "8"},
     }
     s = config.resolve(layers["flag"], layers["env"], layers["dotenv"], layers["toml"])
     assert (s.redis_url, s.ib_port, s.ib_host, s.ib_client_id, s.ib_account) == (
-        "redis://flag:1", 4001, "gw.dotenv", 7, "")
+        "redis://flag:1", 4001, "gw.dotenv", 8, "")
     assert s.sources["redis_url"] == "flag"
     assert s.sources["ib_port"] == "env"
     assert s.sources["ib_host"] == ".env"

@@ -13,6 +13,7 @@ from qc.risk.breakers import (
     Clear,
     Trip,
     account_breakers,
+    broker_breaker,
     side_of_flip,
     vpin_breaker,
     zero_gamma_breaker,
@@ -85,3 +86,10 @@ def test_bad_limits_are_refused_naming_the_field(field: str, value: float) -> No
     changed: dict[str, Any] = {field: value}
     with pytest.raises(ValueError, match=field.split("_")[0]):
         replace(BreakerLimits(), **changed)
+
+
+def test_broker_breaker_reduces_while_down_and_clears_when_up() -> None:
+    down = broker_breaker(False)
+    assert isinstance(down, Trip) and down.state is TradingState.REDUCING and down.scope == "account"
+    assert broker_breaker(True) == Clear("account", "broker_disconnected")
+    assert broker_breaker(None) is None

@@ -1,0 +1,211 @@
+"""The out-of-band kill switch: stop qc's new risk at the broker even when `qc execute` is hung or gone.
+
+`qc risk halt` latches HALTED first (so nothing new is approved), then asks the executor to act
+(``keys.risk_halt_request``) and waits a few seconds for its acknowledgement
+(``keys.execute_halt_ack``). Without one it does the executor's job itself:
+
+1. **Fence**: bump the executor's fencing token (``qc.runtime.fence``), so an executor that wakes up
+   refuses its own next write, and end the process registered for it (SIGKILL, this host only: a
+   hung process does not run a SIGTERM handler; a stopped one does not even receive it).
+2. **Cancel entries as the executor**: IB lets only the client that placed an order cancel it (a
+   master client id only sees it), so connect with the executor's client id (free once its process
+   is gone), and cancel each working order whose reference parses as qc's **entry** leg
+   (``qc.core.order_ref``). Protective stops and take-profits stay, and so does every order that is
+   not qc's (manual, another system's). A global cancel is never sent: it would strip positions of
+   their stops.
+
+ib_async is used unmodified through its synchronous API; the time budget is one deadline for the
+whole cancel, passed in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from ib_async import IB, Trade
+
+from qc.core import clock, keys, order_ref
+from qc.core.codec import Absent
+from qc.runtime import fence
+from qc.runtime.codec import WorkerEntry
+from qc.runtime.store import Store
+
+log = logging.getLogger(__name__)
+
+EXECUTOR = "execute"  # the executor's name in the worker registry
+DONE = frozenset({"Cancelled", "ApiCancelled", "Filled", "Inactive"})
+
+
+@dataclass(frozen=True, slots=True)
+class HaltRequest:
+    id: str
+    at: datetime
+    by: str
+    reason: str
+
+    def to_json(self) -> str:
+        return json.dumps({"id": self.id, "at": self.at.isoformat(), "by": self.by, "reason": self.reason})
+
+
+def request_halt(store: Store, account: str, by: str, reason: str, now: datetime) -> HaltRequest:
+    """Publish a halt request the executor acknowledges by writing its id to ``execute_halt_ack``."""
+    request = HaltRequest(f"{int(now.timestamp() * 1000)}-{secrets.token_hex(4)}", now, by, reason)
+    store.set(keys.risk_halt_request(account), request.to_json())
+    return request
+
+
+def wait_ack(store: Store, account: str, request_id: str, timeout_s: float,
+             sleep: Callable[[float], object] = clock.real_sleep) -> float | None:
+    """Seconds until the executor acknowledged ``request_id``, or None if it did not within ``timeout_s``."""
+    start = clock.monotonic()
+    while True:
+        if store.get(keys.execute_halt_ack(account)) == request_id:
+            return clock.monotonic() - start
+        if clock.monotonic() - start >= timeout_s:
+            return None
+        sleep(0.05)
+
+
+@dataclass(frozen=True, slots=True)
+class Executor:
+    """Where the executor runs, as the fence or the worker registry names it."""
+
+    pid: int
+    host: str
+    client_id: int | None
+
+
+def registered_executor(store: Store, account: str) -> Executor | None:
+    """The process holding the account's fence, else the `execute` worker in the registry, else None."""
+    held = fence.holder(store, account)
+    if isinstance(held, fence.FenceHolder) and held.pid:
+        return Executor(held.pid, held.host, held.client_id)
+    if isinstance(held, Absent):
+        log.error("%s", held)
+    entry = WorkerEntry.from_redis(store.hget(keys.worker_registry(), EXECUTOR), key=keys.worker_registry().name)
+    if isinstance(entry, WorkerEntry):
+        return Executor(entry.pid, entry.host, None)
+    return None
+
+
+def _gone(pid: int) -> bool:
+    """True once ``pid`` no longer runs (a zombie awaiting its parent counts as gone: its sockets are closed)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
+
+
+def end_process(executor: Executor, timeout_s: float) -> str:
+    """SIGKILL the executor if it runs on this host; say what happened in one line."""
+    if executor.host != socket.gethostname():
+        return f"executor pid {executor.pid} runs on {executor.host}, not here: stop it there (its token is stale)"
+    if executor.pid == os.getpid() or _gone(executor.pid):
+        return f"executor pid {executor.pid} not running"
+    try:
+        os.kill(executor.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return f"executor pid {executor.pid} not running"
+    except PermissionError:
+        return f"executor pid {executor.pid}: not allowed to signal it (run halt as its user)"
+    deadline = clock.monotonic() + timeout_s
+    while not _gone(executor.pid):
+        if clock.monotonic() >= deadline:
+            return f"executor pid {executor.pid} killed but still present after {timeout_s:g} s"
+        clock.real_sleep(0.02)
+    return f"executor pid {executor.pid} killed"
+
+
+@dataclass
+class CancelReport:
+    """What the kill switch found at the broker and did."""
+
+    cancelled: list[str] = field(default_factory=list)       # qc entries now cancelled
+    filled: list[str] = field(default_factory=list)          # qc entries that filled before the cancel landed
+    kept: list[str] = field(default_factory=list)            # qc protective legs left working
+    foreign: list[str] = field(default_factory=list)         # not qc's: never touched
+    failed: list[str] = field(default_factory=list)          # qc entries still working at the deadline
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and not self.failed
+
+
+def _label(trade: Trade) -> str:
+    o, c = trade.order, trade.contract
+    what = c.localSymbol or c.symbol
+    return f"#{o.orderId} {o.action} {o.totalQuantity:g} {what} {o.orderType} ref={o.orderRef or '-'}"
+
+
+def _connect(host: str, port: int, client_id: int, deadline: float) -> IB:
+    """Connect as ``client_id``, retrying while the gateway still holds it for the connection just ended."""
+    last: Exception | None = None
+    while clock.monotonic() < deadline:
+        ib = IB()
+        ib.RequestTimeout = max(1.0, deadline - clock.monotonic())
+        try:
+            ib.connect(host, port, clientId=client_id, timeout=max(1.0, deadline - clock.monotonic()),
+                       readonly=False, raiseSyncErrors=True)
+            return ib
+        except (ConnectionError, OSError, TimeoutError) as exc:
+            last = exc
+            ib.disconnect()
+            clock.real_sleep(0.2)
+    raise ConnectionError(f"could not connect to IB at {host}:{port} as client id {client_id}: {last}")
+
+
+def cancel_entries(host: str, port: int, client_id: int, account: str | None, symbol: str | None,
+                   deadline: float) -> CancelReport:
+    """Cancel every working qc entry order placed by ``client_id`` (of ``symbol`` only, if given).
+
+    Stops, take-profits and foreign orders are left working; ``account`` filters when the gateway
+    serves several.
+    """
+    report = CancelReport()
+    try:
+        ib = _connect(host, port, client_id, deadline)
+    except ConnectionError as exc:
+        report.error = str(exc)
+        return report
+    try:
+        entries: list[Trade] = []
+        protective: list[Trade] = []
+        for trade in ib.openTrades():
+            if (account and trade.order.account and trade.order.account != account) or (
+                    symbol and trade.contract.symbol != symbol):
+                continue
+            ref = order_ref.parse(trade.order.orderRef)
+            if ref is None:
+                report.foreign.append(_label(trade))
+            elif ref.leg == "entry":
+                entries.append(trade)
+                ib.cancelOrder(trade.order)
+            else:
+                protective.append(trade)
+        while any(t.orderStatus.status not in DONE for t in entries) and clock.monotonic() < deadline:
+            ib.sleep(0.05)
+        for trade in entries:
+            status = trade.orderStatus.status
+            bucket = report.filled if status == "Filled" else report.cancelled if status in DONE else report.failed
+            bucket.append(f"{_label(trade)} {status}")
+        report.kept.extend(_label(t) for t in protective if t.orderStatus.status not in DONE)
+    finally:
+        ib.disconnect()
+    return report
