@@ -48,8 +48,9 @@ def eventually(condition: Callable[[], object], timeout_s: float = 10.0, every_s
 class RedisServer:
     """One redis-server process the tests own: start, SIGKILL, restart on the same port."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, appendonly: bool = False) -> None:
         self.directory = directory
+        self.appendonly = appendonly  # AOF on: a restart after SIGKILL brings back what was acknowledged
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -59,7 +60,7 @@ class RedisServer:
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(server_command(self.directory, self.port, appendonly=False),
+        self.process = subprocess.Popen(server_command(self.directory, self.port, appendonly=self.appendonly),
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2, retry=no_retry())
 
