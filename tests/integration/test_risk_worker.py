@@ -24,7 +24,7 @@ from qc.ingest.codec import ChainRow, OptionChain, Quote
 from qc.risk.breakers import BreakerLimits
 from qc.risk.cycle import latches
 from qc.risk.cycle.loop import RiskCycle
-from qc.risk.model import ContractKey, Limits, Position
+from qc.risk.model import ContractKey, Limits, Position, Right
 from qc.risk.position_codec import PositionRecord, position_to_redis
 from qc.risk.snapshot import ExposureSnapshot, snapshot_from_redis
 from qc.risk.state import Latch, TradingState, escalate, resume
@@ -54,10 +54,12 @@ def write_market(store: Store, now: datetime, spot: float, vpin: float = 0.30, c
                       60.0, "")
     store.hset(keys.gex("SPY"), gex.to_redis())
     store.hset(keys.vpin("SPY"), Vpin(vpin, 1e5, 50, "bvc", "", "redis", now, 1.0, "").to_redis())
+    quotes: tuple[tuple[date, Right, float, float], ...] = (
+        (EXPIRY, "C", 600.0, call_mark), (EXPIRY, "P", 600.0, 2.0), (SAME_DAY, "C", 600.0, 2.0),
+        (SAME_DAY, "P", 595.0, 1.0))
     rows = tuple(ChainRow(expiry, right, strike, mark - 0.05, mark + 0.05, mark, 100, 1000, 0.003, 0.2, "mark",
                           False, 0.5, 0.05, 0.1, -0.5, 0.01, 0.0, 0.0)
-                 for expiry, right, strike, mark in ((EXPIRY, "C", 600.0, call_mark), (EXPIRY, "P", 600.0, 2.0),
-                                                     (SAME_DAY, "C", 600.0, 2.0), (SAME_DAY, "P", 595.0, 1.0)))
+                 for expiry, right, strike, mark in quotes)
     chain = OptionChain("SPY", now - timedelta(seconds=60), spot, 0.04, 0.01, (SAME_DAY, EXPIRY), rows)
     store.set(keys.option_chain("SPY"), chain.to_redis())
     store.set(keys.ibkr_connected(), IbkrConnected(True).to_redis())
