@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import getpass
-from typing import TypeVar
+from datetime import datetime
+from typing import Any
 
 import click
 
@@ -12,7 +13,7 @@ from qc.commands.common import WorkerGroup, query
 from qc.core.config import SYMBOL_RE, Settings
 from qc.core.errors import ConfigError, QcError
 
-T = TypeVar("T")
+FLATTEN_BUDGET_S = 15.0
 
 EPILOG = """\b
 Examples:
@@ -21,6 +22,8 @@ Examples:
   qc risk halt --reason "fat finger on QQQ"      latch HALTED; cancel qc's entries if execute is silent
   qc risk halt --symbol SPY --reason "SPY halt"  halt one underlying
   qc risk resume --reason "checked, flat"        back to ACTIVE (the only way out of HALTED)
+  qc risk flatten                 show qc's positions that flatten would close
+  qc risk flatten --confirm --reason "vol spike" halt, cancel entries, close qc's positions (RTH only)
   redis-cli hgetall risk:state:default
 """
 
@@ -167,3 +170,48 @@ def status(settings: Settings, as_json: bool, limit: int) -> None:
     for title, rows, headers in report.tables(doc):
         output.emit_table(rows, headers, title=title)
         click.echo()
+
+
+@command.command("flatten", epilog=EPILOG)
+@click.option("--confirm", is_flag=True, help="Really do it (without: show what would be closed).")
+@click.option("--reason", default="", help="Why (kept in the transition log).")
+@click.option("--by", help="Operator name for the log (default: $USER).")
+@click.pass_obj
+def flatten_cmd(settings: Settings, confirm: bool, reason: str, by: str | None) -> None:
+    """Halt, take over from `qc execute`, cancel qc's entries and close qc's positions with marketable limits."""
+    from qc.risk.cycle import flatten
+    from qc.risk.cycle.inputs import RiskInputs
+
+    who, account = _operator(by), account_of(settings)
+    records = query(settings, lambda store, now: RiskInputs(store, account).positions())
+    for rec in records:
+        p = rec.position
+        click.echo(f"  {'close' if confirm else 'would close'}: {p.contract.describe()} {p.quantity:+d} "
+                   f"(conId {rec.con_id})")
+    if not confirm:
+        raise ConfigError("--confirm", f"nothing sent ({len(records)} qc position(s) above)",
+                          "run again with --confirm to halt, cancel qc's entries and close them")
+
+    def work(store: Any, now: datetime) -> flatten.FlattenReport:
+        return flatten.flatten(store, account, who, reason, now, settings.ib_host, settings.ib_port,
+                               settings.execute_client_id, settings.ib_account or None, records,
+                               budget_s=FLATTEN_BUDGET_S)
+
+    report = query(settings, work)
+    was = "" if report.transition is None else f" (was {report.transition.before.state.name})"
+    click.echo(f"account: HALTED{was}")
+    click.echo(report.process)
+    for label, items in (("cancelled", report.cancel.cancelled), ("closed", report.closed),
+                         ("protective cancelled (position flat)", report.protective_cancelled),
+                         ("NOT CLOSED", report.not_closed), ("STILL WORKING", report.cancel.failed)):
+        for item in items:
+            click.echo(f"  {label}: {item}")
+    if report.cancel.error:
+        raise QcError(f"could not reach IB as the executor: {report.cancel.error}",
+                      "the state is HALTED; close the positions in TWS")
+    if report.skipped:
+        raise QcError(report.skipped, "the state is HALTED; run `qc risk flatten --confirm` again in regular hours")
+    if not report.ok:
+        raise QcError("flatten incomplete (see NOT CLOSED / STILL WORKING)",
+                      "the state is HALTED; run it again or finish in TWS")
+    click.echo(f"{len(report.closed)} position(s) closed")

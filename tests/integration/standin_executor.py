@@ -14,9 +14,11 @@ import sys
 
 from ib_async import IB, LimitOrder, Option, Order, Stock
 
-from qc.core import clock
+from qc.core import clock, keys
 from qc.core.config import Settings
 from qc.core.order_ref import OrderRef
+from qc.risk.model import Position, stock
+from qc.risk.position_codec import PositionRecord, position_to_redis
 from qc.runtime import fence
 from qc.runtime.store import connect
 
@@ -59,6 +61,9 @@ def main(port: int, redis_url: str, account: str, client_id: int, spot: float) -
     place("manual", spy, LimitOrder("BUY", 10, round(spot * 0.8, 2)), "")  # not qc's: a manual ticket
     place("other_system", spy, LimitOrder("BUY", 10, round(spot * 0.8, 2)), "algo7:xyz")
     store = connect(Settings(redis_url=redis_url))
+    [held] = [p for p in ib.positions() if p.contract.conId == spy.conId]
+    record = PositionRecord(spy.conId, Position(stock("SPY"), int(held.position), held.avgCost, "other"))
+    store.hset(keys.position_open(account, spy.conId), position_to_redis(record))  # as `qc execute` records a fill
     token = fence.claim(store, account, pid=os.getpid(), host=socket.gethostname(), client_id=client_id,
                         now_epoch=clock.wall_epoch())
     print(json.dumps({"orders": placed, "token": token}), flush=True)

@@ -21,12 +21,16 @@ import pytest
 from ib_async import LimitOrder, Stock
 
 from qc.core import clock, keys
+from qc.core.clock import SimAnchor
 from qc.core.order_ref import OrderRef
 from qc.risk.codec import latch_from_redis
 from qc.risk.state import Latch, TradingState
 from qc.runtime import fence
+from qc.runtime.codec import SimClockAnchor
 from qc.runtime.store import Store
+from tests.integration.ib_sim_harness import ACCOUNT as ACCOUNT_CODE
 from tests.integration.ib_sim_harness import (  # noqa: F401 (fixtures)
+    SPEED,
     Gateway,
     client_loop_fixture,
     gateway_fixture,
@@ -165,3 +169,27 @@ def test_resume_needs_a_reason_and_lowers_the_latch(redis_server: RedisServer, s
     log = store.client.lrange(keys.trading_state_log(ACCOUNT_SCOPE).name, 0, -1)
     assert [json.loads(e)["to"] for e in log] == ["ACTIVE", "HALTED"]
     assert json.loads(log[0])["reason"] == "checked" and json.loads(log[0])["by"] == "operator:ops"
+
+
+def test_flatten_closes_qcs_position_then_its_stops_and_keeps_what_is_not_qcs(
+        gateway: Gateway, redis_server: RedisServer, store: Store, tmp_path: Path, executor: Executor) -> None:
+    proc, placed = executor
+    os.kill(proc.pid, signal.SIGSTOP)
+    anchor = SimAnchor(clock.wall_epoch(), gateway.clock.epoch(), SPEED)  # the CLI reads the gateway's session time
+    store.hset(keys.sim_clock(), SimClockAnchor.of(anchor, ib_port=gateway.port, av_port=1).to_redis())
+    env = qc_env(redis_server.url, gateway, tmp_path)
+    dry = qc(env, "risk", "flatten")
+    assert dry.returncode == 2 and "would close: SPY shares +100" in dry.stdout and "--confirm" in dry.stderr
+    assert status(gateway, EXECUTOR_CLIENT_ID, placed["stop_shares"]) == "Submitted"  # nothing sent
+    flat = qc(env, "risk", "flatten", "--confirm", "--reason", "drill", "--by", "tester")
+    print(flat.stdout)
+    assert flat.returncode == 0, flat.stdout + flat.stderr
+    assert "1 position(s) closed" in flat.stdout
+    for name in ("entry_call", "entry_put", "stop_shares", "take_profit_shares"):
+        assert status(gateway, EXECUTOR_CLIENT_ID, placed[name]) == "Cancelled", name
+    for name in ("manual", "other_system"):
+        assert status(gateway, EXECUTOR_CLIENT_ID, placed[name]) == "Submitted", name
+    shares = gateway.call(lambda: [r.position for r in gateway.broker.ledger.positions(ACCOUNT_CODE)
+                                   if r.contract.symbol == "SPY" and r.contract.multiplier == 1])
+    assert shares == []  # flat: the sale filled at the bid
+    assert account_latch(store).cause == "operator_flatten"

@@ -148,13 +148,13 @@ class CancelReport:
         return not self.error and not self.failed
 
 
-def _label(trade: Trade) -> str:
+def label(trade: Trade) -> str:
     o, c = trade.order, trade.contract
     what = c.localSymbol or c.symbol
     return f"#{o.orderId} {o.action} {o.totalQuantity:g} {what} {o.orderType} ref={o.orderRef or '-'}"
 
 
-def _connect(host: str, port: int, client_id: int, deadline: float) -> IB:
+def connect_as(host: str, port: int, client_id: int, deadline: float) -> IB:
     """Connect as ``client_id``, retrying while the gateway still holds it for the connection just ended."""
     last: Exception | None = None
     while clock.monotonic() < deadline:
@@ -173,39 +173,53 @@ def _connect(host: str, port: int, client_id: int, deadline: float) -> IB:
 
 def cancel_entries(host: str, port: int, client_id: int, account: str | None, symbol: str | None,
                    deadline: float) -> CancelReport:
-    """Cancel every working qc entry order placed by ``client_id`` (of ``symbol`` only, if given).
-
-    Stops, take-profits and foreign orders are left working; ``account`` filters when the gateway
-    serves several.
-    """
-    report = CancelReport()
+    """Connect as ``client_id`` and cancel its working qc entry orders (of ``symbol`` only, if given)."""
     try:
-        ib = _connect(host, port, client_id, deadline)
+        ib = connect_as(host, port, client_id, deadline)
     except ConnectionError as exc:
-        report.error = str(exc)
-        return report
+        return CancelReport(error=str(exc))
     try:
-        entries: list[Trade] = []
-        protective: list[Trade] = []
-        for trade in ib.openTrades():
-            if (account and trade.order.account and trade.order.account != account) or (
-                    symbol and trade.contract.symbol != symbol):
-                continue
-            ref = order_ref.parse(trade.order.orderRef)
-            if ref is None:
-                report.foreign.append(_label(trade))
-            elif ref.leg == "entry":
-                entries.append(trade)
-                ib.cancelOrder(trade.order)
-            else:
-                protective.append(trade)
-        while any(t.orderStatus.status not in DONE for t in entries) and clock.monotonic() < deadline:
-            ib.sleep(0.05)
-        for trade in entries:
-            status = trade.orderStatus.status
-            bucket = report.filled if status == "Filled" else report.cancelled if status in DONE else report.failed
-            bucket.append(f"{_label(trade)} {status}")
-        report.kept.extend(_label(t) for t in protective if t.orderStatus.status not in DONE)
+        return cancel_entries_on(ib, account, symbol, deadline)
     finally:
         ib.disconnect()
+
+
+def ours(trade: Trade, account: str | None, symbol: str | None = None) -> bool:
+    """In scope: the account (when the gateway serves several) and the underlying (when one is named)."""
+    if account and trade.order.account and trade.order.account != account:
+        return False
+    return not symbol or trade.contract.symbol == symbol
+
+
+def cancel_entries_on(ib: IB, account: str | None, symbol: str | None, deadline: float) -> CancelReport:
+    """Cancel every working qc entry order of this connection's client; leave stops and foreign orders.
+
+    ``account`` filters when the gateway serves several accounts.
+    """
+    report = CancelReport()
+    entries: list[Trade] = []
+    protective: list[Trade] = []
+    for trade in ib.openTrades():
+        if not ours(trade, account, symbol):
+            continue
+        ref = order_ref.parse(trade.order.orderRef)
+        if ref is None:
+            report.foreign.append(label(trade))
+        elif ref.leg == "entry":
+            entries.append(trade)
+            ib.cancelOrder(trade.order)
+        else:
+            protective.append(trade)
+    wait_done(ib, entries, deadline)
+    for trade in entries:
+        status = trade.orderStatus.status
+        bucket = report.filled if status == "Filled" else report.cancelled if status in DONE else report.failed
+        bucket.append(f"{label(trade)} {status}")
+    report.kept.extend(label(t) for t in protective if t.orderStatus.status not in DONE)
     return report
+
+
+def wait_done(ib: IB, trades: list[Trade], deadline: float) -> None:
+    """Run the client until every trade is done (filled, cancelled, inactive) or the deadline passes."""
+    while any(t.orderStatus.status not in DONE for t in trades) and clock.monotonic() < deadline:
+        ib.sleep(0.05)
