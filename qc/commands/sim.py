@@ -197,6 +197,15 @@ def av_malformed(ctx: click.Context, n: int) -> None:
     _send(ctx, "av_malformed", n=n)
 
 
+@ctl.command("jump")
+@click.argument("symbol")
+@click.argument("pct", type=click.FloatRange(min=-50, max=50, min_open=True, max_open=True))
+@click.pass_context
+def jump(ctx: click.Context, symbol: str, pct: float) -> None:
+    """Gap SYMBOL's book by PCT percent at once (e.g. -1.2): spot crosses zero gamma or a wall between readings."""
+    _send(ctx, "jump", symbol=symbol.upper(), pct=pct)
+
+
 @ctl.command("informed-flow")
 @click.argument("symbol")
 @click.argument("seconds", type=click.FloatRange(min=1))

@@ -48,6 +48,7 @@ FAULTS: dict[str, Fault] = {
     "partial_next": Fault("fill the next order partially (FRACTION of it)", ("fraction",)),
     "av_fail": Fault("answer the next N Alpha Vantage requests with STATUS (503)", ("n", "status")),
     "av_malformed": Fault("serve the next N Alpha Vantage bodies as broken JSON", ("n",)),
+    "jump": Fault("gap SYMBOL's book by PCT percent of its mid at the next simulated second", ("symbol", "pct")),
     "informed_flow": Fault("an informed-flow burst on SYMBOL for SECONDS, DIRECTION buy|sell",
                            ("symbol", "seconds", "direction")),
 }

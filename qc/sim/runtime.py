@@ -101,6 +101,10 @@ class LockedModel:
         with self._lock:
             self._market.inject_informed_flow(symbol, start, duration_s, direction)
 
+    def jump(self, symbol: str, fraction: float) -> None:
+        with self._lock:
+            self._market.jump(symbol, fraction)
+
 
 class Simulator:
     """Build and run the simulator until ``stop`` is set; ``announce`` gets one line per listener."""
@@ -195,6 +199,7 @@ class Simulator:
             "partial_next": lambda a: self._on_loop(ib.fill_next_partially, float(a.get("fraction", 0.5))),
             "av_fail": lambda a: av.fail_next(int(a.get("n", 1)), status=int(a.get("status", 503))),
             "av_malformed": lambda a: av.malformed_next(int(a.get("n", 1))),
+            "jump": lambda a: self.model.jump(str(a["symbol"]).upper(), float(a["pct"]) / 100.0),
             "informed_flow": lambda a: self.model.inject_informed_flow(
                 str(a["symbol"]).upper(), self.clock.now(), float(a["seconds"]),
                 1 if str(a.get("direction", "buy")).lower() == "buy" else -1),

@@ -219,3 +219,28 @@ def test_qc_risk_once_publishes_the_snapshot(store: Store, redis_server: RedisSe
                            text=True, timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert "limit usage" in shown.stdout and "delta_usd_per_pct_per_underlying" in shown.stdout
+
+
+def test_breaker_trips_are_breaches_and_qc_status_turns_unhealthy_above_three_an_hour(
+        store: Store, redis_server: RedisServer, cycle: RiskCycle, tmp_path: Path) -> None:
+    from qc.core import clock
+
+    env = {"PATH": "/usr/bin:/bin", "QC_REDIS_URL": redis_server.url, "QC_SYMBOLS": "SPY",
+           "QC_DATA_DIR": str(tmp_path / "var")}
+
+    def breaches_check() -> dict[str, object]:
+        shown = subprocess.run([sys.executable, "-m", "qc", "status", "--json"], env=env, cwd=ROOT,
+                               capture_output=True, text=True, timeout=60, check=False)
+        return next(c for c in json.loads(shown.stdout)["checks"] if c["check"] == "risk breaches/h")
+
+    start = datetime.fromtimestamp(clock.wall_epoch(), tz=NEW_YORK)  # `qc status` counts the last wall hour
+    for i in range(4):  # toxic flow trips, clears, trips again: each trip is a breach
+        at = start + timedelta(seconds=2 * i)
+        write_market(store, at, spot=601.0, vpin=0.65)
+        cycle(at)
+        if i == 2:
+            assert breaches_check()["ok"] is True  # three in the hour: at the threshold, still healthy
+        write_market(store, at + timedelta(seconds=1), spot=601.0, vpin=0.40)
+        cycle(at + timedelta(seconds=1))
+    check = breaches_check()
+    assert (check["value"], check["threshold"], check["ok"]) == (4, 3, False)

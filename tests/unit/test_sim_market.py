@@ -204,3 +204,24 @@ def test_unknown_symbols_get_plausible_stable_prices() -> None:
     assert len(a.book("ZZZT")[0]) == 10
     with pytest.raises(KeyError):
         a.book("NOPE")
+
+
+def test_a_jump_gaps_the_whole_book_at_the_next_second_and_the_depth_ops_replay_it() -> None:
+    start = ny(2026, 3, 10, 11, 0, 0)
+    m = SimMarket(start, SimParams(symbols=("SPY",)))
+    replay = Replay()
+    for e in m.events_until(start + timedelta(seconds=3)):
+        if isinstance(e, DepthOp):
+            replay.apply(e)
+    before = m.quote("SPY")
+    m.jump("SPY", -0.012)
+    for e in m.events_until(start + timedelta(seconds=4)):
+        if isinstance(e, DepthOp):
+            replay.apply(e)
+    after = m.quote("SPY")
+    assert after.bid / before.bid - 1 == pytest.approx(-0.012, abs=0.002)  # one second of noise on top
+    bids, asks = m.book("SPY")
+    assert (bids, asks) == (replay.side[BID], replay.side[ASK])
+    assert bids[0].price < asks[0].price and len(bids) == len(asks) == 10
+    with pytest.raises(ValueError, match="fraction"):
+        m.jump("SPY", 0.6)

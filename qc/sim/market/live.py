@@ -21,7 +21,7 @@ import numpy.typing as npt
 from qc.core import clock
 from qc.sim.market import underlying as und
 from qc.sim.market.book import Ladder
-from qc.sim.market.events import ImbalanceEvent, MarketEvent
+from qc.sim.market.events import ASK, BID, ImbalanceEvent, MarketEvent, QuoteEvent
 from qc.sim.market.models import AuctionImbalance
 from qc.sim.market.params import VENUES, SimParams, UnderlyingParams, rng_for
 
@@ -51,6 +51,7 @@ class LiveSymbol:
         self.ladder = Ladder(symbol, self.up.tick, params.book_levels)
         self.plan: DayPlan | None = None
         self.injected: list[und.Burst] = []
+        self.jumps: list[float] = []  # pending gap moves (fractions of mid), applied at the next second
         self.prints: list[tuple[float, float]] = []  # (price, size) of this second, for the bars
 
     def _plan(self, s: clock.Session) -> DayPlan:
@@ -83,9 +84,21 @@ class LiveSymbol:
         if self.plan is None or self.plan.session != s:
             self.plan = self._plan(s)
             self._open_book(t0, s, rng, out)
+        if self.jumps:
+            self._jump(t0, out)
         if (s.close - t0).total_seconds() <= AUCTION_WINDOW_S and i % self.params.imbalance_every_s == 0:
             out.append(self._imbalance(t0, s, rng))
         return SecondWork(t0, self._draw(t0, s, i, rng))
+
+    def _jump(self, t0: datetime, out: list[MarketEvent]) -> None:
+        """Gap the whole ladder by the pending moves at once (news, a halt reopening): sizes and venues kept."""
+        factor = math.prod(1.0 + f for f in self.jumps)
+        self.jumps.clear()
+        lad = self.ladder
+        sizes = [*lad.sz[BID], *lad.sz[ASK]]
+        venues = [*lad.venue[BID], *lad.venue[ASK]]
+        lad.open_at(t0, lad.mid() * factor, sizes, venues, out)
+        out.append(QuoteEvent(self.symbol, lad.quote(t0)))
 
     def advance(self, work: SecondWork, out: list[MarketEvent], budget: int | None) -> int:
         """Turn up to ``budget`` more draws of ``work`` into events (None: all); how many were turned."""

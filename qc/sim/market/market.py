@@ -27,6 +27,7 @@ Extra public methods beyond the protocol: ``inject_informed_flow`` (tests, fault
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -157,6 +158,15 @@ class SimMarket:
             raise ValueError(f"duration_s must be > 0, got {duration_s}")
         self._live_for(symbol).injected.append(
             und.Burst(start.astimezone(timezone.utc), start + timedelta(seconds=duration_s), direction))
+
+    def jump(self, symbol: str, fraction: float) -> None:
+        """Gap ``symbol``'s book by ``fraction`` of its mid (−0.01: one percent down) at the next second.
+
+        A rehearsal of a news gap: spot crosses levels (zero gamma, walls) between two readings.
+        """
+        if not (math.isfinite(fraction) and -0.5 < fraction < 0.5):
+            raise ValueError(f"fraction must be within (-0.5, 0.5), got {fraction}")
+        self._live_for(symbol).jumps.append(fraction)
 
     def _live_for(self, symbol: str) -> LiveSymbol:
         if symbol not in self._live:
