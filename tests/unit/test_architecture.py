@@ -55,6 +55,9 @@ WRONG_WAY = [
     ("qc/commands/gex.py", "import numpy", "Commands glue"),
     ("qc/signals/scoring.py", "from qc.analytics import vpin", "only through their codecs"),
     ("qc/signals/factors.py", "from qc.signals.cycle import loop", "signals' own"),
+    ("qc/risk/pretrade.py", "from qc.risk.cycle import latches", "risk's own"),
+    ("qc/risk/market.py", "from qc.analytics import positioning", "Risk reads analytics, ingestion and signals"),
+    ("qc/risk/snapshot.py", "from qc.signals import model", "Risk reads analytics, ingestion and signals"),
 ]
 
 
@@ -85,4 +88,14 @@ def test_the_signals_codec_rule_lists_every_analytics_and_ingest_module_but_the_
     modules = {f"qc.{pkg}.{p.stem}" for pkg in ("analytics", "ingest")
                for p in (ROOT / "qc" / pkg).glob("*.py") if p.stem != "__init__"}
     expected = (modules - {"qc.analytics.codec", "qc.ingest.codec"}) | {"qc.analytics.cycle", "qc.ingest.cycle"}
+    assert set(rule["forbidden_modules"]) == expected
+
+
+def test_the_risk_codec_rule_lists_every_analytics_ingest_and_signals_module_but_the_codecs() -> None:
+    rule = next(c for c in CONTRACTS if "Risk reads analytics, ingestion and signals" in c["name"])
+    modules = {f"qc.{pkg}.{p.stem}" for pkg in ("analytics", "ingest", "signals")
+               for p in (ROOT / "qc" / pkg).glob("*.py") if p.stem != "__init__"}
+    allowed = {"qc.analytics.codec", "qc.ingest.codec", "qc.signals.codec", "qc.analytics.greeks",
+               "qc.analytics.normal"}
+    expected = (modules - allowed) | {"qc.analytics.cycle", "qc.ingest.cycle", "qc.signals.cycle"}
     assert set(rule["forbidden_modules"]) == expected
