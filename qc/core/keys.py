@@ -121,6 +121,11 @@ def trading_state(account: str) -> Key:
     return Key(f"risk:state:{account}", None)
 
 
+def trading_state_counts(account: str) -> Key:
+    """Hash: "{cause}:{state}" -> trading-state transitions today (HINCRBY)."""
+    return Key(f"risk:state:counts:{account}", RISK_TTL_S)
+
+
 def trading_state_log(account: str) -> Key:
     """List of trading-state transitions (JSON, newest first, capped): cause, by, reason, when."""
     return Key(f"risk:state:log:{account}", 30 * 86400)

@@ -38,6 +38,7 @@ def test_a_breaker_trip_is_a_breach_an_operator_halt_is_not(store: Store) -> Non
     assert states["SPY"].state is TradingState.REDUCING and states["SPY"].cause == "vpin_high"
     assert states["account"].state is TradingState.HALTED and states["account"].by == "operator:ann"
     assert [t["to"] for t in latches.transitions(store, ACCOUNT)] == ["HALTED", "REDUCING"]
+    assert store.hgetall(keys.trading_state_counts(ACCOUNT)) == {"vpin_high:REDUCING": "1", "operator_halt:HALTED": "1"}
 
 
 def test_a_regime_latch_clears_itself_a_halt_only_by_resume(store: Store) -> None:

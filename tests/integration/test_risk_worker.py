@@ -156,13 +156,20 @@ def test_new_signals_are_rejected_while_halted_and_approved_after_resume(store: 
     cycle(NOW + timedelta(seconds=1))
     verdict = json.loads(store.get(keys.risk_verdict(first.id)) or "{}")
     assert verdict["approved"] is False and "TRADING_HALTED" in verdict["codes"], verdict
+    restarted = RiskCycle(store, ACCOUNT, ("SPY",), Limits(), BreakerLimits())  # `qc risk` restarted
+    restarted(NOW + timedelta(seconds=1, milliseconds=500))
+    again = build(1, strategy="1dte", now=NOW + timedelta(seconds=1, milliseconds=600))
+    assert publisher.claim(again, 300, 0).result == "emitted"
+    restarted(NOW + timedelta(seconds=1, milliseconds=700))
+    verdict = json.loads(store.get(keys.risk_verdict(again.id)) or "{}")
+    assert "TRADING_HALTED" in verdict["codes"], verdict  # the latch outlived the worker
     latches.update(store, ACCOUNT, "account", lambda c: resume(c, "ann", "checked", NOW), NOW)
     second = build(-1, now=NOW + timedelta(seconds=2))
     assert publisher.claim(second, 300, 0).result == "emitted"
-    cycle(NOW + timedelta(seconds=2))
+    restarted(NOW + timedelta(seconds=2))
     verdict = json.loads(store.get(keys.risk_verdict(second.id)) or "{}")
     assert verdict["approved"] is True, verdict
-    assert store.client.xlen(keys.risk_verdicts().name) == 2
+    assert store.client.xlen(keys.risk_verdicts().name) == 3
 
 
 @pytest.fixture
@@ -244,3 +251,19 @@ def test_breaker_trips_are_breaches_and_qc_status_turns_unhealthy_above_three_an
         cycle(at + timedelta(seconds=1))
     check = breaches_check()
     assert (check["value"], check["threshold"], check["ok"]) == (4, 3, False)
+
+
+def test_rejected_orders_in_a_window_halt_the_account(store: Store, cycle: RiskCycle) -> None:
+    write_market(store, NOW, spot=601.0)
+    def failed(at: datetime, what: str) -> None:  # the executor logs each rejected or failed order by time
+        store.record_event(keys.orders_failed_count(), keys.orders_failed_log(), at.timestamp(), what)
+
+    for i in range(4):
+        failed(NOW - timedelta(minutes=i), f"order {i}")
+    failed(NOW - timedelta(minutes=30), "old")  # outside the 10-minute window
+    cycle(NOW)
+    assert state(store, "account") is TradingState.ACTIVE  # 4 < 5
+    failed(NOW, "order 4")
+    cycle(NOW + timedelta(seconds=1))
+    latch = latches.load(store, ACCOUNT)["account"]
+    assert (latch.state, latch.cause) == (TradingState.HALTED, "rejects") and "rejects=5" in latch.reason

@@ -6,7 +6,8 @@ operator's `qc risk halt` / `resume` may race, and neither may overwrite a chang
 A latch that cannot be decoded reads as **HALTED** (cause ``unreadable``): garbage must never be
 taken for permission to trade.
 
-Each change is appended to the capped transition log and counted per cause; a breaker trip (a
+Each change is appended to the capped transition log and counted per cause and state
+(``risk:state:counts:{account}``); a breaker trip (a
 change to a stricter state made by a breaker) is also a **breach**: ``risk:breaches:count`` and the
 breach log that `qc status` reads.
 """
@@ -103,10 +104,13 @@ def _record(store: Store, account: str, t: Transition, now: datetime) -> None:
     entry = t.to_json()
     log_key = keys.trading_state_log(account)
     pipe = store.client.pipeline(transaction=False)
+    counts = keys.trading_state_counts(account)
     pipe.lpush(log_key.name, entry)
     pipe.ltrim(log_key.name, 0, TRANSITION_LOG_CAP - 1)
-    if log_key.ttl_s:
-        pipe.expire(log_key.name, log_key.ttl_s)
+    pipe.hincrby(counts.name, f"{t.after.cause}:{t.after.state.name}", 1)
+    for key in (log_key, counts):
+        if key.ttl_s:
+            pipe.expire(key.name, key.ttl_s)
     pipe.execute()
     if t.breach:
         store.record_event(keys.risk_breaches_count(), keys.risk_breaches_log(), now.timestamp(), entry)
