@@ -1,16 +1,24 @@
 """The live exposure snapshot the `qc risk` worker publishes: marks, P&L, dollar Greeks and limit usage.
 
 Pure: position records, the market, the cached exposure, the limits, today's P&L high-water mark
-so far and the latched states in; one :class:`ExposureSnapshot` out (``now`` passed in). It reuses
-the exposure's unit Greeks (one vectorised BSM call for the whole book), so 200 positions cost a
-few milliseconds.
+so far and the latched states in; one :class:`ExposureSnapshot` out (``now`` passed in, the clock
+never read). It reuses the exposure's unit Greeks (one vectorised BSM call for the whole book)
+and only multiplies, so 200 positions cost a few milliseconds; `qc execute`, the dashboard and
+`qc risk status` read the published JSON instead of pricing the book themselves.
+
+Marks: an instrument's quote's mark; shares without a quote of their own are marked at the
+underlying's spot (the market snapshot quotes options only). No mark: ``None`` mark and P&L.
 
 P&L: realised is what the executor recorded today per position; unrealised is
-``(mark − avg_cost) × qty × multiplier`` at the chain's mark, for positions with a mark (since
-the position opened, so a position carried from yesterday counts its overnight move: the
-conservative reading for the daily-loss breaker). Drawdown is today's P&L below its high-water
-mark. Usage is ``|value| / limit × 100``: 0 for a disabled limit (``inf``), ``inf`` for a non-zero
-value against a limit of 0. JSON has no infinity, so ``limit`` and ``pct`` carry ``"inf"`` then.
+``(mark − avg_cost) × qty × multiplier`` for positions with a mark (since the position opened,
+so a position carried from yesterday counts its overnight move: the conservative reading for the
+daily-loss breaker). Today's P&L is realised + unrealised; the high-water mark is the larger of
+the one given and today's P&L, so it never falls; drawdown is the high-water mark less today's P&L.
+
+Usage is ``|value| / limit × 100`` for every limit with a current value: 0 % for a disabled limit
+(``inf``), ``inf`` for a non-zero value against a limit of 0. JSON has no infinity, so the codec
+writes ``limit`` and ``pct`` as the string ``"inf"`` then (the only non-number it writes; every
+other number is finite, and a reader refuses NaN or ``"inf"`` anywhere else).
 """
 
 from __future__ import annotations
@@ -22,21 +30,38 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from qc.core.codec import VERSION_FIELD, Absent, Malformed, check_version, decode, dumps, loads_object, req_instant
+from qc.core.codec import (
+    VERSION_FIELD,
+    Absent,
+    Malformed,
+    check_version,
+    decode,
+    dumps,
+    loads_object,
+    need,
+    req_instant,
+    req_str,
+)
 from qc.risk.exposure import GREEKS, DollarGreeks, PortfolioExposure
-from qc.risk.model import Limits, MarketSnapshot
+from qc.risk.model import BUCKETS, ContractKey, Limits, MarketSnapshot
 from qc.risk.position_codec import PositionRecord
+from qc.risk.state import TradingState
 
 SCHEMA = 1
-_PER_UNDERLYING = {"delta": "delta_usd_per_pct_per_underlying", "gamma": "gamma_usd_per_pct_per_pct_per_underlying",
-                   "vega": "vega_usd_per_vol_pt_per_underlying", "charm": "charm_usd_delta_per_day_per_underlying"}
-_PER_BUCKET = {"delta": "delta_usd_per_pct_per_bucket", "gamma": "gamma_usd_per_pct_per_pct_per_bucket",
-               "vega": "vega_usd_per_vol_pt_per_bucket", "charm": "charm_usd_delta_per_day_per_bucket"}
+INF = "inf"  # how JSON carries an infinite limit or usage
+ACCOUNT = "account"  # the scope of the account-wide limits (daily loss, drawdown)
+PER_UNDERLYING: Mapping[str, str] = MappingProxyType({
+    "delta": "delta_usd_per_pct_per_underlying", "gamma": "gamma_usd_per_pct_per_pct_per_underlying",
+    "vega": "vega_usd_per_vol_pt_per_underlying", "charm": "charm_usd_delta_per_day_per_underlying"})
+PER_BUCKET: Mapping[str, str] = MappingProxyType({
+    "delta": "delta_usd_per_pct_per_bucket", "gamma": "gamma_usd_per_pct_per_pct_per_bucket",
+    "vega": "vega_usd_per_vol_pt_per_bucket", "charm": "charm_usd_delta_per_day_per_bucket"})
+_STATES = frozenset(s.name for s in TradingState)
 
 
 @dataclass(frozen=True, slots=True)
 class PositionView:
-    """One position as marked now (None: no mark, or no Greeks)."""
+    """One position as marked now: ``mark`` and ``unrealised_usd`` None unquoted, ``greeks`` None unpriced."""
 
     contract: str
     con_id: int
@@ -51,16 +76,17 @@ class PositionView:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """How much of one limit is used: ``pct`` of ``limit`` (both may be ``inf``)."""
+    """How much of one limit (a :class:`~qc.risk.model.Limits` field) is used: ``pct`` of ``limit``, both may be inf."""
 
     name: str
-    scope: str
+    scope: str   # an underlying, a bucket, a contract's description, or "account"
     value: float
     limit: float
     pct: float
 
 
 def usage(name: str, scope: str, value: float, limit: float) -> Usage:
+    """``|value| / limit × 100``; 0 for a disabled (inf) limit; inf for any value against a limit of 0."""
     magnitude = abs(value)
     if math.isinf(limit):
         pct = 0.0
@@ -73,18 +99,20 @@ def usage(name: str, scope: str, value: float, limit: float) -> Usage:
 
 @dataclass(frozen=True, slots=True)
 class ExposureSnapshot:
+    """What the book looks like at ``as_of``: per position, per underlying and bucket, and against every limit."""
+
     as_of: datetime
     positions: tuple[PositionView, ...]
     realised_today_usd: float
-    unrealised_usd: float
+    unrealised_usd: float         # sum over the positions with a mark
     pnl_high_water_usd: float
     per_underlying: Mapping[str, DollarGreeks]
     per_bucket: Mapping[str, DollarGreeks]
-    gross_per_underlying: Mapping[str, float]
+    gross_per_underlying: Mapping[str, float]  # Σ |contract equivalents|
     unpriced_underlyings: tuple[str, ...]
     unpriced_buckets: tuple[str, ...]
     usage: tuple[Usage, ...]
-    states: Mapping[str, str]
+    states: Mapping[str, str]     # scope ("account" or an underlying) -> TradingState name
 
     @property
     def pnl_today_usd(self) -> float:
@@ -92,87 +120,106 @@ class ExposureSnapshot:
 
     @property
     def drawdown_usd(self) -> float:
+        """Today's P&L below its high-water mark (0 at a new high)."""
         return max(0.0, self.pnl_high_water_usd - self.pnl_today_usd)
+
+
+def mark_of(contract: ContractKey, market: MarketSnapshot) -> float | None:
+    """The instrument's quote's mark; for shares without a quote, the underlying's spot; else None."""
+    quote = market.quotes.get(contract)
+    if quote is not None:
+        return quote.mark if math.isfinite(quote.mark) and quote.mark >= 0 else None
+    if contract.sec_type == "STK":
+        und = market.underlyings.get(contract.underlying)
+        if und is not None and math.isfinite(und.spot) and und.spot > 0:
+            return und.spot
+    return None
+
+
+def limit_usage(exposure: PortfolioExposure, limits: Limits, pnl_today_usd: float,
+                pnl_high_water_usd: float) -> tuple[Usage, ...]:
+    """One row per limit with a current value, in a fixed order: size, Greeks per underlying, per bucket, loss."""
+    rows: list[Usage] = []
+    if exposure.position:
+        key, qty = max(exposure.position.items(), key=lambda kv: abs(kv[0].equivalents(kv[1])))
+        rows.append(usage("max_position_per_contract", key.describe(), key.equivalents(qty),
+                          limits.max_position_per_contract))
+    for name, gross in sorted(exposure.gross_per_underlying.items()):
+        rows.append(usage("max_position_per_underlying", name, gross, limits.max_position_per_underlying))
+    for name, greeks in sorted(exposure.per_underlying.items()):
+        rows += [usage(PER_UNDERLYING[g], name, getattr(greeks, g), getattr(limits, PER_UNDERLYING[g]))
+                 for g in GREEKS]
+    for bucket in BUCKETS:
+        bucket_greeks = exposure.per_bucket.get(bucket)
+        if bucket_greeks is None:
+            continue
+        for g in GREEKS:
+            limit = getattr(limits, PER_BUCKET[g]).get(bucket)
+            if limit is not None:  # a bucket missing from the mapping has no per-bucket limit
+                rows.append(usage(PER_BUCKET[g], bucket, getattr(bucket_greeks, g), limit))
+    rows.append(usage("daily_loss_limit_usd", ACCOUNT, max(0.0, -pnl_today_usd), limits.daily_loss_limit_usd))
+    rows.append(usage("drawdown_limit_usd", ACCOUNT, max(0.0, pnl_high_water_usd - pnl_today_usd),
+                      limits.drawdown_limit_usd))
+    return tuple(rows)
 
 
 def build_snapshot(records: Sequence[PositionRecord], market: MarketSnapshot, exposure: PortfolioExposure,
                    limits: Limits, pnl_high_water_usd: float, states: Mapping[str, str],
                    now: datetime) -> ExposureSnapshot:
+    """The snapshot at ``now``; ``exposure`` is ``portfolio_exposure`` of the records' positions on ``market``.
+
+    Raises ValueError for a naive ``now``, a non-finite high-water mark or an unknown state name:
+    programming errors, never published.
+    """
+    if now.utcoffset() is None:
+        raise ValueError(f"now must be tz-aware, got naive {now!r}")
+    if not math.isfinite(pnl_high_water_usd):
+        raise ValueError(f"pnl_high_water_usd: must be finite, got {pnl_high_water_usd!r}")
+    bad = sorted(f"{scope}={name!r}" for scope, name in states.items() if name not in _STATES)
+    if bad:
+        raise ValueError(f"states: not TradingState names: {', '.join(bad)}")
     views: list[PositionView] = []
     realised = unrealised = 0.0
+    unit = exposure.unit
     for rec in records:
         p = rec.position
         key = p.contract
-        quote = market.quotes.get(key)
-        mark: float | None = None
-        if key.sec_type == "STK":
-            und = market.underlyings.get(key.underlying)
-            mark = und.spot if und is not None else None
-        elif quote is not None and math.isfinite(quote.mark) and quote.mark >= 0:
-            mark = quote.mark
+        mark = mark_of(key, market)
         pnl = None if mark is None else (mark - p.avg_cost) * p.quantity * key.multiplier
-        unit = exposure.unit.get(key)
+        greeks = unit.get(key)
         views.append(PositionView(key.describe(), rec.con_id, key.underlying, p.bucket, p.quantity, p.avg_cost, mark,
-                                  pnl, None if unit is None else unit.scaled(p.quantity)))
+                                  pnl, None if greeks is None else greeks.scaled(p.quantity)))
         realised += rec.realised_today_usd
-        unrealised += pnl or 0.0
+        if pnl is not None:
+            unrealised += pnl
     pnl_today = realised + unrealised
-    rows: list[Usage] = []
-    if exposure.position:
-        biggest = max(exposure.position.items(), key=lambda kv: abs(kv[0].equivalents(kv[1])))
-        rows.append(usage("max_position_per_contract", biggest[0].describe(), biggest[0].equivalents(biggest[1]),
-                          limits.max_position_per_contract))
-    for name, gross in sorted(exposure.gross_per_underlying.items()):
-        rows.append(usage("max_position_per_underlying", name, gross, limits.max_position_per_underlying))
-    for name, greeks in sorted(exposure.per_underlying.items()):
-        rows += [usage(_PER_UNDERLYING[g], name, getattr(greeks, g), getattr(limits, _PER_UNDERLYING[g]))
-                 for g in GREEKS]
-    for bucket, greeks in sorted(exposure.per_bucket.items()):
-        for g in GREEKS:
-            limit = getattr(limits, _PER_BUCKET[g]).get(bucket)
-            if limit is not None:
-                rows.append(usage(_PER_BUCKET[g], bucket, getattr(greeks, g), limit))
     high_water = max(pnl_high_water_usd, pnl_today)
-    rows.append(usage("daily_loss_limit_usd", "account", max(0.0, -pnl_today), limits.daily_loss_limit_usd))
-    rows.append(usage("drawdown_limit_usd", "account", high_water - pnl_today, limits.drawdown_limit_usd))
     return ExposureSnapshot(
-        now, tuple(views), realised, unrealised, high_water, exposure.per_underlying, exposure.per_bucket,
-        exposure.gross_per_underlying, tuple(sorted(exposure.unpriced_underlyings)),
-        tuple(sorted(exposure.unpriced_buckets)), tuple(rows), MappingProxyType(dict(states)))
+        now, tuple(views), realised, unrealised, high_water,
+        MappingProxyType(dict(sorted(exposure.per_underlying.items()))),
+        MappingProxyType({b: exposure.per_bucket[b] for b in BUCKETS if b in exposure.per_bucket}),
+        MappingProxyType(dict(sorted(exposure.gross_per_underlying.items()))),
+        tuple(sorted(exposure.unpriced_underlyings)), tuple(sorted(exposure.unpriced_buckets)),
+        limit_usage(exposure, limits, pnl_today, high_water), MappingProxyType(dict(states)))
 
 
-# --- codec ---------------------------------------------------------------------------------------
+# --- codec: one JSON document with "v" ------------------------------------------------------------
 
 
-def _num(value: float) -> float | str:
-    return "inf" if value == math.inf else "-inf" if value == -math.inf else value
-
-
-def _unnum(raw: Any, name: str) -> float:
-    if raw in ("inf", "-inf"):
-        return math.inf if raw == "inf" else -math.inf
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        raise Malformed(name, f"is not a number ({raw!r})")
-    return float(raw)
+def _inf_or(value: float) -> float | str:
+    return INF if value == math.inf else value
 
 
 def _greeks_doc(g: DollarGreeks | None) -> dict[str, float] | None:
-    return None if g is None else {n: getattr(g, n) for n in GREEKS}
-
-
-def _greeks(raw: Any, name: str) -> DollarGreeks | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise Malformed(name, "is not an object")
-    return DollarGreeks(*(_unnum(raw.get(n), f"{name}.{n}") for n in GREEKS))
+    return None if g is None else {"delta": g.delta, "gamma": g.gamma, "vega": g.vega, "charm": g.charm}
 
 
 def snapshot_to_redis(s: ExposureSnapshot) -> str:
+    """The JSON the worker stores at ``risk:exposure:{account}``; ``pnl_today_usd``/``drawdown_usd`` for readers."""
     return dumps({
         VERSION_FIELD: SCHEMA, "as_of": s.as_of.isoformat(),
-        "pnl_today_usd": s.pnl_today_usd, "realised_today_usd": s.realised_today_usd,
-        "unrealised_usd": s.unrealised_usd, "pnl_high_water_usd": s.pnl_high_water_usd,
+        "realised_today_usd": s.realised_today_usd, "unrealised_usd": s.unrealised_usd,
+        "pnl_today_usd": s.pnl_today_usd, "pnl_high_water_usd": s.pnl_high_water_usd,
         "drawdown_usd": s.drawdown_usd,
         "positions": [{"contract": p.contract, "con_id": p.con_id, "underlying": p.underlying, "bucket": p.bucket,
                        "qty": p.qty, "avg_cost": p.avg_cost, "mark": p.mark, "unrealised_usd": p.unrealised_usd,
@@ -181,34 +228,103 @@ def snapshot_to_redis(s: ExposureSnapshot) -> str:
         "per_bucket": {k: _greeks_doc(v) for k, v in s.per_bucket.items()},
         "gross_per_underlying": dict(s.gross_per_underlying),
         "unpriced_underlyings": list(s.unpriced_underlyings), "unpriced_buckets": list(s.unpriced_buckets),
-        "usage": [{"name": u.name, "scope": u.scope, "value": u.value, "limit": _num(u.limit), "pct": _num(u.pct)}
-                  for u in s.usage],
+        "usage": [{"name": u.name, "scope": u.scope, "value": u.value, "limit": _inf_or(u.limit),
+                   "pct": _inf_or(u.pct)} for u in s.usage],
         "states": dict(s.states)})
+
+
+def _num(raw: Any, name: str, *, inf: bool = False) -> float:
+    """A finite JSON number; with ``inf`` also the string "inf" (bools, NaN, other strings are malformed)."""
+    if inf and raw == INF:
+        return math.inf
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise Malformed(name, f"is not a number ({str(raw)[:40]!r})")
+    value = float(raw)
+    if not math.isfinite(value):
+        raise Malformed(name, f"is not finite ({value!r})")
+    return value
+
+
+def _opt_num(raw: Any, name: str) -> float | None:
+    return None if raw is None else _num(raw, name)
+
+
+def _int(raw: Any, name: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise Malformed(name, f"is not an integer ({str(raw)[:40]!r})")
+    return raw
+
+
+def _obj(raw: Any, name: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise Malformed(name, f"is a {type(raw).__name__}, not an object")
+    return raw
+
+
+def _list(raw: Any, name: str) -> list[Any]:
+    if not isinstance(raw, list):
+        raise Malformed(name, f"is a {type(raw).__name__}, not a list")
+    return raw
+
+
+def _greeks(raw: Any, name: str) -> DollarGreeks:
+    d = _obj(raw, name)
+    return DollarGreeks(*(_num(need(d, g), f"{name}.{g}") for g in GREEKS))
+
+
+def _opt_greeks(raw: Any, name: str) -> DollarGreeks | None:
+    return None if raw is None else _greeks(raw, name)
+
+
+def _position(raw: Any, name: str) -> PositionView:
+    p = _obj(raw, name)
+    return PositionView(
+        req_str(need(p, "contract"), f"{name}.contract", empty=False), _int(need(p, "con_id"), f"{name}.con_id"),
+        req_str(need(p, "underlying"), f"{name}.underlying", empty=False),
+        req_str(need(p, "bucket"), f"{name}.bucket", choices=BUCKETS), _int(need(p, "qty"), f"{name}.qty"),
+        _num(need(p, "avg_cost"), f"{name}.avg_cost"), _opt_num(need(p, "mark"), f"{name}.mark"),
+        _opt_num(need(p, "unrealised_usd"), f"{name}.unrealised_usd"),
+        _opt_greeks(need(p, "greeks"), f"{name}.greeks"))
+
+
+def _usage(raw: Any, name: str) -> Usage:
+    u = _obj(raw, name)
+    return Usage(req_str(need(u, "name"), f"{name}.name", empty=False), req_str(need(u, "scope"), f"{name}.scope"),
+                 _num(need(u, "value"), f"{name}.value"), _num(need(u, "limit"), f"{name}.limit", inf=True),
+                 _num(need(u, "pct"), f"{name}.pct", inf=True))
 
 
 def _parse(text: str) -> ExposureSnapshot:
     d = loads_object(text, "exposure")
     check_version(d, SCHEMA)
-    positions = tuple(PositionView(
-        str(p["contract"]), int(p["con_id"]), str(p["underlying"]), str(p["bucket"]), int(p["qty"]),
-        _unnum(p["avg_cost"], "avg_cost"), None if p["mark"] is None else _unnum(p["mark"], "mark"),
-        None if p["unrealised_usd"] is None else _unnum(p["unrealised_usd"], "unrealised_usd"),
-        _greeks(p["greeks"], "greeks")) for p in d["positions"])
-    per_underlying = {str(k): _greeks(v, "per_underlying") for k, v in d["per_underlying"].items()}
-    per_bucket = {str(k): _greeks(v, "per_bucket") for k, v in d["per_bucket"].items()}
-    if any(v is None for v in (*per_underlying.values(), *per_bucket.values())):
-        raise Malformed("per_underlying", "holds a null")
-    return ExposureSnapshot(
-        req_instant(d["as_of"], "as_of"), positions, _unnum(d["realised_today_usd"], "realised_today_usd"),
-        _unnum(d["unrealised_usd"], "unrealised_usd"), _unnum(d["pnl_high_water_usd"], "pnl_high_water_usd"),
-        MappingProxyType({k: v for k, v in per_underlying.items() if v is not None}),
-        MappingProxyType({k: v for k, v in per_bucket.items() if v is not None}),
-        MappingProxyType({str(k): _unnum(v, "gross") for k, v in d["gross_per_underlying"].items()}),
-        tuple(map(str, d["unpriced_underlyings"])), tuple(map(str, d["unpriced_buckets"])),
-        tuple(Usage(str(u["name"]), str(u["scope"]), _unnum(u["value"], "value"), _unnum(u["limit"], "limit"),
-                    _unnum(u["pct"], "pct")) for u in d["usage"]),
-        MappingProxyType({str(k): str(v) for k, v in d["states"].items()}))
+    per_underlying = _obj(need(d, "per_underlying"), "per_underlying")
+    per_bucket = _obj(need(d, "per_bucket"), "per_bucket")
+    gross = _obj(need(d, "gross_per_underlying"), "gross_per_underlying")
+    states = _obj(need(d, "states"), "states")
+    snap = ExposureSnapshot(
+        req_instant(need(d, "as_of"), "as_of"),
+        tuple(_position(p, f"positions[{i}]") for i, p in enumerate(_list(need(d, "positions"), "positions"))),
+        _num(need(d, "realised_today_usd"), "realised_today_usd"), _num(need(d, "unrealised_usd"), "unrealised_usd"),
+        _num(need(d, "pnl_high_water_usd"), "pnl_high_water_usd"),
+        MappingProxyType({k: _greeks(v, f"per_underlying[{k}]") for k, v in per_underlying.items()}),
+        MappingProxyType({req_str(k, "per_bucket", choices=BUCKETS): _greeks(v, f"per_bucket[{k}]")
+                          for k, v in per_bucket.items()}),
+        MappingProxyType({k: _num(v, f"gross_per_underlying[{k}]") for k, v in gross.items()}),
+        tuple(req_str(u, "unpriced_underlyings") for u in _list(need(d, "unpriced_underlyings"),
+                                                                "unpriced_underlyings")),
+        tuple(req_str(b, "unpriced_buckets", choices=BUCKETS) for b in _list(need(d, "unpriced_buckets"),
+                                                                             "unpriced_buckets")),
+        tuple(_usage(u, f"usage[{i}]") for i, u in enumerate(_list(need(d, "usage"), "usage"))),
+        MappingProxyType({k: req_str(v, f"states[{k}]", choices=_STATES) for k, v in states.items()}))
+    # the derived figures must be what the parts add up to: anything else was not written by this codec
+    for name, derived in (("pnl_today_usd", snap.pnl_today_usd), ("drawdown_usd", snap.drawdown_usd)):
+        if _num(need(d, name), name) != derived:
+            raise Malformed(name, f"is {d[name]!r}, its parts give {derived!r}")
+    if snap.pnl_high_water_usd < snap.pnl_today_usd:
+        raise Malformed("pnl_high_water_usd", f"is {snap.pnl_high_water_usd!r}, below today's P&L")
+    return snap
 
 
 def snapshot_from_redis(raw: str | None, *, key: str) -> ExposureSnapshot | Absent:
+    """The published snapshot, or an Absent: ``missing`` before the worker's first cycle, else naming the field."""
     return decode(key, raw, _parse)

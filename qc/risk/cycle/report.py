@@ -8,6 +8,7 @@ the last hour and the newest ones; the newest state transitions and pre-trade ve
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Sequence
 from datetime import datetime
@@ -19,6 +20,7 @@ from qc.risk.cycle import latches
 from qc.risk.snapshot import snapshot_from_redis
 from qc.runtime.store import Store
 
+log = logging.getLogger(__name__)
 HOUR_S = 3600.0
 USAGE_WARN_PCT = 80.0
 
@@ -29,7 +31,8 @@ def _json_list(raws: Sequence[str]) -> list[dict[str, Any]]:
         try:
             doc = json.loads(raw)
         except ValueError:
-            continue  # a foreign entry in a log qc writes: not shown (latches.transitions logs these)
+            log.warning("unreadable risk log entry not shown: %.80r", raw)
+            continue
         if isinstance(doc, dict):
             out.append(doc)
     return out
@@ -68,12 +71,19 @@ def risk_status(store: Store, account: str, now: datetime, limit: int) -> dict[s
     }
 
 
+def _amount(value: Any) -> str:
+    if value in ("inf", "-inf"):
+        return "off"
+    number = float(value)
+    return f"{number:,.0f}" if abs(number) >= 100 else f"{number:,.4g}"
+
+
 def _pct(value: Any) -> str:
     if value is None:
         return "-"
-    pct = float(value)
+    pct = math.inf if value == "inf" else float(value)
     if math.isinf(pct):
-        return "inf %"
+        return "inf %  !"
     mark = "  !" if pct >= USAGE_WARN_PCT else ""
     return f"{pct:.1f} %{mark}"
 
@@ -96,7 +106,7 @@ def tables(doc: dict[str, Any]) -> list[tuple[str, list[list[Any]], list[str]]]:
                      ["positions", str(len(exposure['positions']))]],
                     ["figure", "value"]))
         out.append(("limit usage",
-                    [[u["name"], u["scope"], f"{u['value']:,.6g}", str(u["limit"]), _pct(u["pct"])]
+                    [[u["name"], u["scope"], _amount(u["value"]), _amount(u["limit"]), _pct(u["pct"])]
                      for u in exposure["usage"]],
                     ["limit", "scope", "value", "limit", "used"]))
     out.append((f"breaches — {doc['breaches_last_hour']} in the last hour (unhealthy above 3)",
