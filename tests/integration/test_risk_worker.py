@@ -267,3 +267,15 @@ def test_rejected_orders_in_a_window_halt_the_account(store: Store, cycle: RiskC
     cycle(NOW + timedelta(seconds=1))
     latch = latches.load(store, ACCOUNT)["account"]
     assert (latch.state, latch.cause) == (TradingState.HALTED, "rejects") and "rejects=5" in latch.reason
+
+
+def test_a_garbled_position_is_skipped_logged_and_counted_not_fatal(store: Store, cycle: RiskCycle) -> None:
+    write_market(store, NOW, spot=601.0)
+    hold(store)
+    store.client.hset(keys.position_open(ACCOUNT, 2002).name, mapping={"v": "1", "qty": "1.5"})
+    cycle(NOW)
+    snap = snapshot_from_redis(store.get(keys.risk_exposure(ACCOUNT)), key="x")
+    assert isinstance(snap, ExposureSnapshot) and [p.con_id for p in snap.positions] == [1001]
+    assert store.hget(keys.worker_errors(), "risk") == "1"
+    cycle(NOW + timedelta(seconds=1))
+    assert store.hget(keys.worker_errors(), "risk") == "2"  # every cycle that meets it

@@ -88,6 +88,7 @@ class RiskCycle:
         regime = store.hgetall(keys.risk_regime(account))
         self.sides: dict[str, int] = {s: int(v) for s, v in regime.items() if v in ("1", "-1")}
         self.last: ExposureSnapshot | None = None
+        self._unreadable_counted = 0
 
     def __call__(self, now: datetime) -> None:
         records = self.inputs.positions()
@@ -128,6 +129,9 @@ class RiskCycle:
         self.last = snap
         if signals:
             self._judge(signals, records, snap, market, exposure, now)
+        if self.inputs.unreadable > self._unreadable_counted:  # logged where found; counted for `qc status`
+            self.store.hincrby(keys.worker_errors(), NAME, self.inputs.unreadable - self._unreadable_counted)
+            self._unreadable_counted = self.inputs.unreadable
 
     def _apply(self, changes: Sequence[Trip | Clear], now: datetime) -> None:
         for change in changes:
@@ -160,8 +164,14 @@ class RiskCycle:
         pipe = self.store.client.pipeline(transaction=False)
         stream = keys.risk_verdicts()
         for signal in signals:
-            verdict = pretrade.check(signal_intent(signal), portfolio, market, self.limits, now,
-                                     exposure=exposure, checks=VERDICT_CHECKS)
+            try:
+                intent = signal_intent(signal)
+            except ValueError as exc:  # a signal no order can be built from (a zero limit): named, counted
+                self.inputs.unreadable += 1
+                log.error("signal %s %s: no order can be built from it: %s", signal.id, signal.symbol, exc)
+                continue
+            verdict = pretrade.check(intent, portfolio, market, self.limits, now, exposure=exposure,
+                                     checks=VERDICT_CHECKS)
             doc = verdict_json(signal, verdict, now)
             key = keys.risk_verdict(signal.id)
             pipe.set(key.name, doc, ex=key.ttl_s)
