@@ -15,6 +15,9 @@ not flap the state:
   below ``vpin_clear``.
 - ``broker_disconnected`` (account): IB reported down → REDUCING (no new risk on a broker qc cannot
   see); cleared when it is reported up again (the executor reconciles before it sends anything).
+- ``redis_restarted`` (account): the Redis server's run id changed (a restart or a failover: the
+  last second of writes may be gone) → REDUCING until an operator, or the executor once it has
+  reconciled orders and positions with IB, resumes.
 """
 
 from __future__ import annotations
@@ -123,3 +126,11 @@ def broker_breaker(connected: bool | None) -> Trip | Clear | None:
     if not connected:
         return Trip(ACCOUNT, TradingState.REDUCING, "broker_disconnected", "ibkr_connected=false")
     return Clear(ACCOUNT, "broker_disconnected")
+
+
+def redis_breaker(previous_run_id: str | None, run_id: str) -> Trip | None:
+    """A different Redis server than the one last seen: no new risk until state is reconciled."""
+    if not previous_run_id or previous_run_id == run_id:
+        return None
+    return Trip(ACCOUNT, TradingState.REDUCING, "redis_restarted",
+                f"run_id={previous_run_id[:12]}->{run_id[:12]} (reconcile with IB, then resume)")

@@ -279,3 +279,21 @@ def test_a_garbled_position_is_skipped_logged_and_counted_not_fatal(store: Store
     assert store.hget(keys.worker_errors(), "risk") == "1"
     cycle(NOW + timedelta(seconds=1))
     assert store.hget(keys.worker_errors(), "risk") == "2"  # every cycle that meets it
+
+
+def test_a_redis_restart_under_a_running_worker_reduces_until_resumed(aof_redis: RedisServer) -> None:
+    store = connect(Settings(redis_url=aof_redis.url))
+    worker = RiskCycle(store, ACCOUNT, ("SPY",), Limits(), BreakerLimits())
+    write_market(store, NOW, spot=601.0)
+    worker(NOW)
+    assert state(store, "account") is TradingState.ACTIVE
+    aof_redis.kill()
+    aof_redis.start()
+    eventually(lambda: store.client.ping())
+    write_market(store, NOW + timedelta(seconds=1), spot=601.0)
+    worker(NOW + timedelta(seconds=1))
+    latch = latches.load(store, ACCOUNT)["account"]
+    assert (latch.state, latch.cause) == (TradingState.REDUCING, "redis_restarted")
+    worker(NOW + timedelta(seconds=2))
+    assert state(store, "account") is TradingState.REDUCING  # until reconciled and resumed
+    store.close()

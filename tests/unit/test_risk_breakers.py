@@ -14,6 +14,7 @@ from qc.risk.breakers import (
     Trip,
     account_breakers,
     broker_breaker,
+    redis_breaker,
     side_of_flip,
     vpin_breaker,
     zero_gamma_breaker,
@@ -93,3 +94,9 @@ def test_broker_breaker_reduces_while_down_and_clears_when_up() -> None:
     assert isinstance(down, Trip) and down.state is TradingState.REDUCING and down.scope == "account"
     assert broker_breaker(True) == Clear("account", "broker_disconnected")
     assert broker_breaker(None) is None
+
+
+def test_redis_breaker_trips_only_on_a_different_server() -> None:
+    assert redis_breaker(None, "abc") is None and redis_breaker("abc", "abc") is None
+    trip = redis_breaker("abc", "def")
+    assert isinstance(trip, Trip) and trip.cause == "redis_restarted" and trip.state is TradingState.REDUCING

@@ -7,7 +7,8 @@ Every cycle (``QC_RISK_INTERVAL_S``, 1 s by default):
 2. Price the positions with qc's own Greeks at the live spot (``qc.risk.exposure``) and publish the
    exposure snapshot (marks, P&L, dollar Greeks, limit usage) for `qc execute`, the dashboard and
    `qc risk status`. Today's P&L high-water mark is kept in Redis so a restart keeps the drawdown.
-3. Run the breakers and move the latches (``latches.py``): clears first, then trips, so a scope
+3. Run the breakers (account: loss, drawdown, rejects, IB down, Redis restarted; per underlying:
+   zero gamma, VPIN) and move the latches (``latches.py``): clears first, then trips, so a scope
    held by two conditions never reads ACTIVE between cycles when one of them ends.
 4. Judge each new signal with the pre-trade check as one contract (100 shares for MOC) against the
    live exposure and the states just latched, and publish the verdict. Quote freshness and the
@@ -32,6 +33,7 @@ from qc.risk.breakers import (
     Trip,
     account_breakers,
     broker_breaker,
+    redis_breaker,
     side_of_flip,
     vpin_breaker,
     zero_gamma_breaker,
@@ -89,6 +91,7 @@ class RiskCycle:
         self.sides: dict[str, int] = {s: int(v) for s, v in regime.items() if v in ("1", "-1")}
         self.last: ExposureSnapshot | None = None
         self._unreadable_counted = 0
+        self.run_id: str | None = None  # the Redis server's, as last seen
 
     def __call__(self, now: datetime) -> None:
         records = self.inputs.positions()
@@ -107,7 +110,7 @@ class RiskCycle:
         if snap.pnl_high_water_usd != high_water:
             self.store.hset(hwm_key, {day: repr(snap.pnl_high_water_usd)})
 
-        changes: list[Trip | Clear | None] = [broker_breaker(self.inputs.broker_connected())]
+        changes: list[Trip | Clear | None] = [broker_breaker(self.inputs.broker_connected()), self._redis_check()]
         since = now - timedelta(minutes=self.breaker_limits.rejects_window_min)
         changes += account_breakers(snap.pnl_today_usd, snap.pnl_high_water_usd, snap.pnl_today_usd,
                                     self.inputs.reject_times(since), now, self.breaker_limits)
@@ -132,6 +135,13 @@ class RiskCycle:
         if self.inputs.unreadable > self._unreadable_counted:  # logged where found; counted for `qc status`
             self.store.hincrby(keys.worker_errors(), NAME, self.inputs.unreadable - self._unreadable_counted)
             self._unreadable_counted = self.inputs.unreadable
+
+    def _redis_check(self) -> Trip | None:
+        """Trip when the server's run id differs from the one this worker saw last (a restart or a
+        failover under a running stack; a whole-stack start is the executor's startup reconciliation)."""
+        run_id = str(self.store.client.info("server").get("run_id", ""))
+        previous, self.run_id = self.run_id, run_id or self.run_id
+        return redis_breaker(previous, run_id) if run_id else None
 
     def _apply(self, changes: Sequence[Trip | Clear], now: datetime) -> None:
         for change in changes:
