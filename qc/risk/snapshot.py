@@ -267,31 +267,42 @@ def _list(raw: Any, name: str) -> list[Any]:
     return raw
 
 
-def _greeks(raw: Any, name: str) -> DollarGreeks:
-    d = _obj(raw, name)
-    return DollarGreeks(*(_num(need(d, g), f"{name}.{g}") for g in GREEKS))
+def _at(d: dict[str, Any], path: str, name: str) -> Any:
+    """:func:`~qc.core.codec.need`, naming the field by its path in the document (``positions[3].mark``)."""
+    if name not in d:
+        raise Malformed(f"{path}.{name}", "missing (partial value)")
+    return d[name]
 
 
-def _opt_greeks(raw: Any, name: str) -> DollarGreeks | None:
-    return None if raw is None else _greeks(raw, name)
+def _greeks(raw: Any, path: str) -> DollarGreeks:
+    d = _obj(raw, path)
+    return DollarGreeks(*(_num(_at(d, path, g), f"{path}.{g}") for g in GREEKS))
 
 
-def _position(raw: Any, name: str) -> PositionView:
-    p = _obj(raw, name)
+def _opt_greeks(raw: Any, path: str) -> DollarGreeks | None:
+    return None if raw is None else _greeks(raw, path)
+
+
+def _position(raw: Any, path: str) -> PositionView:
+    p = _obj(raw, path)
+
+    def at(name: str) -> tuple[Any, str]:
+        return _at(p, path, name), f"{path}.{name}"
+
     return PositionView(
-        req_str(need(p, "contract"), f"{name}.contract", empty=False), _int(need(p, "con_id"), f"{name}.con_id"),
-        req_str(need(p, "underlying"), f"{name}.underlying", empty=False),
-        req_str(need(p, "bucket"), f"{name}.bucket", choices=BUCKETS), _int(need(p, "qty"), f"{name}.qty"),
-        _num(need(p, "avg_cost"), f"{name}.avg_cost"), _opt_num(need(p, "mark"), f"{name}.mark"),
-        _opt_num(need(p, "unrealised_usd"), f"{name}.unrealised_usd"),
-        _opt_greeks(need(p, "greeks"), f"{name}.greeks"))
+        req_str(*at("contract"), empty=False), _int(*at("con_id")), req_str(*at("underlying"), empty=False),
+        req_str(*at("bucket"), choices=BUCKETS), _int(*at("qty")), _num(*at("avg_cost")), _opt_num(*at("mark")),
+        _opt_num(*at("unrealised_usd")), _opt_greeks(*at("greeks")))
 
 
-def _usage(raw: Any, name: str) -> Usage:
-    u = _obj(raw, name)
-    return Usage(req_str(need(u, "name"), f"{name}.name", empty=False), req_str(need(u, "scope"), f"{name}.scope"),
-                 _num(need(u, "value"), f"{name}.value"), _num(need(u, "limit"), f"{name}.limit", inf=True),
-                 _num(need(u, "pct"), f"{name}.pct", inf=True))
+def _usage(raw: Any, path: str) -> Usage:
+    u = _obj(raw, path)
+
+    def at(name: str) -> tuple[Any, str]:
+        return _at(u, path, name), f"{path}.{name}"
+
+    return Usage(req_str(*at("name"), empty=False), req_str(*at("scope")), _num(*at("value")),
+                 _num(*at("limit"), inf=True), _num(*at("pct"), inf=True))
 
 
 def _parse(text: str) -> ExposureSnapshot:

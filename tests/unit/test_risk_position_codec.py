@@ -47,7 +47,8 @@ def test_an_option_and_shares_read_back() -> None:
 
 symbols = st.from_regex(r"[A-Z]{1,5}", fullmatch=True)
 zones = st.sampled_from([UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=5, minutes=30))])
-instants = st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=zones)
+FIRST, LAST = datetime(2000, 1, 1), datetime(2100, 1, 1)  # noqa: DTZ001 (hypothesis takes naive bounds)
+instants = st.datetimes(FIRST, LAST, timezones=zones)
 finite = st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False)
 options = st.builds(ContractKey, symbols, st.just("OPT"), st.dates(date(2000, 1, 1), date(2100, 1, 1)),
                     st.floats(0.01, 1e7, allow_nan=False), st.sampled_from(["C", "P"]),
@@ -120,7 +121,7 @@ def test_the_key_decides_only_when_it_ends_in_a_con_id() -> None:
     lambda: PositionRecord(0, Position(CALL, 1, 1.0)),
     lambda: PositionRecord(True, Position(CALL, 1, 1.0)),
     lambda: PositionRecord(1, Position(CALL, 1, 1.0), realised_today_usd=math.nan),
-    lambda: PositionRecord(1, Position(CALL, 1, 1.0), opened=datetime(2026, 12, 2, 15, 0)),
+    lambda: PositionRecord(1, Position(CALL, 1, 1.0), opened=NOW.replace(tzinfo=None)),
     lambda: PositionRecord(1, Position(CALL, 1, -1.0)),
     lambda: PositionRecord(1, Position(CALL, MAX_QTY + 1, 1.0)),
 ])
