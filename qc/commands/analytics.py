@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import threading
-
 import click
 
 from qc.commands import output
@@ -34,19 +31,7 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
     wanted = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols
     output.log_to_file(settings, "analytics", once)
     from qc.analytics.cycle.loop import NAME, AnalyticsCycle  # numpy, sklearn: only when the verb runs
-    from qc.runtime.simclock import clock_for
-    from qc.runtime.store import connect
-    from qc.runtime.worker import SystemdNotifier, Worker, install_signal_handlers
+    from qc.commands.common import run_worker
 
-    store = connect(settings)
-    store.ping()
-    stop = threading.Event()
-    install_signal_handlers(stop)
-    cycle = AnalyticsCycle(store, wanted, tasks or None, once=once)
-    worker = Worker(NAME, cycle, store, clock_for(store, settings), interval_s, stop,
-                    SystemdNotifier.from_environ(os.environ))
-    try:
-        code = worker.run(once=once)
-    finally:
-        store.close()
-    raise SystemExit(code)
+    run_worker(settings, NAME, lambda store: AnalyticsCycle(store, wanted, tasks or None, once=once), interval_s,
+               once)

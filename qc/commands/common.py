@@ -37,3 +37,26 @@ def query(settings: Settings, work: Callable[[Any, datetime], T]) -> T:
         raise StoreUnavailable(f"Redis unreachable at {store.address}: {exc}", "is it running? `qc status`") from None
     finally:
         store.close()
+
+
+def run_worker(settings: Settings, name: str, make_cycle: Callable[[Any], Callable[[datetime], None]],
+               interval_s: float, once: bool) -> None:
+    """Connect, install the signal handlers, run ``make_cycle(store)`` under the Worker loop, exit with its code."""
+    import os
+    import threading
+
+    from qc.runtime.simclock import clock_for
+    from qc.runtime.store import connect
+    from qc.runtime.worker import SystemdNotifier, Worker, install_signal_handlers
+
+    store = connect(settings)
+    store.ping()
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    worker = Worker(name, make_cycle(store), store, clock_for(store, settings), interval_s, stop,
+                    SystemdNotifier.from_environ(os.environ))
+    try:
+        code = worker.run(once=once)
+    finally:
+        store.close()
+    raise SystemExit(code)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from qc.commands import output
-from qc.commands.common import WorkerGroup, query
+from qc.commands.common import WorkerGroup, query, run_worker
 from qc.core.config import SYMBOL_RE, Settings
 from qc.core.errors import ConfigError, QcError
 
@@ -38,29 +38,13 @@ def command() -> None:
 @click.pass_obj
 def run(settings: Settings, once: bool) -> None:
     """The worker (what `qc risk` runs): exposure snapshot, breakers, latches, verdicts on new signals."""
-    import os
-    import threading
-
     from qc.risk.cycle.loop import NAME, RiskCycle
     from qc.risk.settings import breakers_from, limits_from
-    from qc.runtime.simclock import clock_for
-    from qc.runtime.store import connect
-    from qc.runtime.worker import SystemdNotifier, Worker, install_signal_handlers
 
     limits, breaker_limits = limits_from(settings), breakers_from(settings)
     output.log_to_file(settings, "risk", once)
-    store = connect(settings)
-    store.ping()
-    stop = threading.Event()
-    install_signal_handlers(stop)
-    cycle = RiskCycle(store, account_of(settings), settings.symbols, limits, breaker_limits)
-    worker = Worker(NAME, cycle, store, clock_for(store, settings), settings.risk_interval_s, stop,
-                    SystemdNotifier.from_environ(os.environ))
-    try:
-        code = worker.run(once=once)
-    finally:
-        store.close()
-    raise SystemExit(code)
+    run_worker(settings, NAME, lambda store: RiskCycle(store, account_of(settings), settings.symbols, limits,
+                                                       breaker_limits), settings.risk_interval_s, once)
 
 
 def account_of(settings: Settings) -> str:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from datetime import datetime, timedelta
 from typing import Any
 
 import click
 
 from qc.commands import output
-from qc.commands.common import WorkerGroup, query
+from qc.commands.common import WorkerGroup, query, run_worker
 from qc.core.codec import Absent
 from qc.core.config import SYMBOL_RE, Settings, parse_symbols
 from qc.core.errors import ConfigError, QcError
@@ -43,25 +41,11 @@ def run(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s: fl
     """The worker (what `qc signals [SYMBOLS]` runs): score, choose a contract, dedup, publish, keep score."""
     wanted = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols
     output.log_to_file(settings, "signals", once)
-    from qc.runtime.simclock import clock_for
-    from qc.runtime.store import connect
-    from qc.runtime.worker import SystemdNotifier, Worker, install_signal_handlers
     from qc.signals.cycle.loop import NAME, SignalsCycle
     from qc.signals.params import from_settings
 
     config = from_settings(settings)
-    store = connect(settings)
-    store.ping()
-    stop = threading.Event()
-    install_signal_handlers(stop)
-    cycle = SignalsCycle(store, wanted, config)
-    worker = Worker(NAME, cycle, store, clock_for(store, settings), interval_s, stop,
-                    SystemdNotifier.from_environ(os.environ))
-    try:
-        code = worker.run(once=once)
-    finally:
-        store.close()
-    raise SystemExit(code)
+    run_worker(settings, NAME, lambda store: SignalsCycle(store, wanted, config), interval_s, once)
 
 
 def _symbol(settings: Settings, raw: str) -> str:
