@@ -297,3 +297,18 @@ def test_a_redis_restart_under_a_running_worker_reduces_until_resumed(aof_redis:
     worker(NOW + timedelta(seconds=2))
     assert state(store, "account") is TradingState.REDUCING  # until reconciled and resumed
     store.close()
+
+
+def test_ib_down_reduces_the_account_after_it_was_up_and_clears_when_back(store: Store, cycle: RiskCycle) -> None:
+    write_market(store, NOW, spot=601.0)
+    store.set(keys.ibkr_connected(), IbkrConnected(False).to_redis())  # a stack still connecting
+    cycle(NOW)
+    assert state(store, "account") is TradingState.ACTIVE
+    store.set(keys.ibkr_connected(), IbkrConnected(True).to_redis())
+    cycle(NOW + timedelta(seconds=1))
+    store.set(keys.ibkr_connected(), IbkrConnected(False).to_redis())  # lost
+    cycle(NOW + timedelta(seconds=2))
+    assert latches.load(store, ACCOUNT)["account"].cause == "broker_disconnected"
+    store.set(keys.ibkr_connected(), IbkrConnected(True).to_redis())
+    cycle(NOW + timedelta(seconds=3))
+    assert state(store, "account") is TradingState.ACTIVE

@@ -92,6 +92,7 @@ class RiskCycle:
         self.last: ExposureSnapshot | None = None
         self._unreadable_counted = 0
         self.run_id: str | None = None  # the Redis server's, as last seen
+        self.broker_seen_up = False
 
     def __call__(self, now: datetime) -> None:
         records = self.inputs.positions()
@@ -110,7 +111,11 @@ class RiskCycle:
         if snap.pnl_high_water_usd != high_water:
             self.store.hset(hwm_key, {day: repr(snap.pnl_high_water_usd)})
 
-        changes: list[Trip | Clear | None] = [broker_breaker(self.inputs.broker_connected()), self._redis_check()]
+        connected = self.inputs.broker_connected()
+        self.broker_seen_up = self.broker_seen_up or connected is True
+        # a disconnect, not a stack still connecting: until IB was seen up once nothing is reported
+        changes: list[Trip | Clear | None] = [broker_breaker(connected if self.broker_seen_up else None),
+                                              self._redis_check()]
         since = now - timedelta(minutes=self.breaker_limits.rejects_window_min)
         changes += account_breakers(snap.pnl_today_usd, snap.pnl_high_water_usd, snap.pnl_today_usd,
                                     self.inputs.reject_times(since), now, self.breaker_limits)
