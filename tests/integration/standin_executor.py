@@ -2,7 +2,8 @@
 order references with the executor's client id through the real ib_async, claims the account's fence
 with its own pid, prints one JSON line of what it placed, then waits to be stopped or killed.
 
-Run as ``python -m tests.integration.standin_executor PORT REDIS_URL ACCOUNT CLIENT_ID SPOT``.
+Run as ``python -m tests.integration.standin_executor PORT REDIS_URL ACCOUNT CLIENT_ID``; it prints each
+order's permId by name (permIds are unique at the broker, so any client can look them up).
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ def _wait(ib: IB, condition: object, what: str, timeout_s: float = 15.0) -> None
         ib.sleep(0.02)
 
 
-def main(port: int, redis_url: str, account: str, client_id: int, spot: float) -> None:
+def main(port: int, redis_url: str, account: str, client_id: int) -> None:
     ib = IB()
     ib.connect("127.0.0.1", port, clientId=client_id, timeout=10, readonly=False)
     spy = Stock("SPY", "SMART", "USD")
     ib.qualifyContracts(spy)
+    [tick] = ib.reqTickers(spy)
+    spot = tick.midpoint()
     [chain] = [c for c in ib.reqSecDefOptParams("SPY", "", "STK", spy.conId) if c.exchange == "SMART"]
     strike = min(chain.strikes, key=lambda k: abs(k - spot))
     call = Option("SPY", chain.expirations[1], strike, "C", "SMART")
@@ -48,7 +51,7 @@ def main(port: int, redis_url: str, account: str, client_id: int, spot: float) -
         order.tif = "DAY"
         trade = ib.placeOrder(contract, order)
         _wait(ib, lambda: trade.orderStatus.status in ("Submitted", "PreSubmitted", "Filled"), f"{name} acked")
-        placed[name] = trade.order.orderId
+        placed[name] = trade.order.permId
 
     # two working entries (bids far below the market), one filled entry with its protective stop
     place("entry_call", call, LimitOrder("BUY", 2, 0.05), str(OrderRef("sigA", "entry")))
@@ -72,4 +75,4 @@ def main(port: int, redis_url: str, account: str, client_id: int, spot: float) -
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+    main(int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]))

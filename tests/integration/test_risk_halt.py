@@ -1,10 +1,11 @@
-"""`qc risk halt` against the simulated gateway with a hung executor: the out-of-band kill switch.
+"""`qc risk halt` and `flatten` against `qc sim` with a hung executor: the out-of-band kill switch.
 
 A stand-in executor (``standin_executor``: the real ib_async, the executor's client id, qc's order
 references) places two working entries, a filled entry with its stop and take-profit, and two
 orders that are not qc's, claims the account's fence, and is then frozen with SIGSTOP. `qc risk
-halt` (a real `python -m qc` process) must latch HALTED, fence the executor off, end it, connect
-as its client id and cancel exactly the entries.
+halt` (a real `python -m qc` process) must latch HALTED, fence the executor off, end it, connect as
+its client id and cancel exactly the entries. An observer client (another client id) reads the
+broker's side as an operator would: every client's open orders and the completed ones, by permId.
 """
 
 from __future__ import annotations
@@ -18,35 +19,38 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ib_async import LimitOrder, Stock
+from ib_async import IB, LimitOrder, Stock
 
 from qc.core import clock, keys
-from qc.core.clock import SimAnchor
 from qc.core.order_ref import OrderRef
 from qc.risk.codec import latch_from_redis
 from qc.risk.state import Latch, TradingState
 from qc.runtime import fence
-from qc.runtime.codec import SimClockAnchor
 from qc.runtime.store import Store
-from tests.integration.ib_sim_harness import ACCOUNT as ACCOUNT_CODE
-from tests.integration.ib_sim_harness import (  # noqa: F401 (fixtures)
-    SPEED,
-    Gateway,
-    client_loop_fixture,
-    gateway_fixture,
-    ib_eventually,
-)
+from tests.integration.ib_sim_harness import client_loop_fixture, ib_eventually  # noqa: F401 (fixture)
 
 from .conftest import RedisServer
+from .stream_harness import SimProcess, start_sim, stop_process
 
 ROOT = Path(__file__).parents[2]
 EXECUTOR_CLIENT_ID = 7
+OBSERVER_CLIENT_ID = 31
 ACCOUNT_SCOPE = "default"
+SIM = ["--start", "2026-12-03 10:30", "--speed", "5", "--seed", "11", "--symbols", "SPY,QQQ", "--depth-rate", "20"]
+Executor = tuple[subprocess.Popen[str], dict[str, int]]
+WORKING = ("Submitted", "PreSubmitted")
 
 
-def qc_env(redis_url: str, gateway: Gateway, tmp_path: Path, **extra: str) -> dict[str, str]:
+@pytest.fixture
+def sim(store: Store, redis_server: RedisServer, tmp_path: Path) -> Iterator[SimProcess]:
+    running = start_sim(redis_server.url, tmp_path, SIM)  # after `store` flushed Redis: its clock anchor stays
+    yield running
+    stop_process(running.proc)
+
+
+def qc_env(redis_url: str, sim: SimProcess, tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QC_")}
-    return {**env, "QC_REDIS_URL": redis_url, "QC_IB_PORT": str(gateway.port), "QC_IB_HOST": "127.0.0.1",
+    return {**env, "QC_REDIS_URL": redis_url, "QC_IB_PORT": str(sim.port("ib")), "QC_IB_HOST": "127.0.0.1",
             "QC_EXECUTE_CLIENT_ID": str(EXECUTOR_CLIENT_ID), "QC_RISK_HALT_ACK_S": "1",
             "QC_DATA_DIR": str(tmp_path / "var"), "QC_SYMBOLS": "SPY,QQQ", **extra}
 
@@ -56,14 +60,10 @@ def qc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120, check=False)
 
 
-Executor = tuple[subprocess.Popen[str], dict[str, int]]
-
-
 @pytest.fixture
-def executor(gateway: Gateway, redis_server: RedisServer, store: Store) -> Iterator[Executor]:
-    spot = gateway.call(lambda: gateway.model.spot("SPY"))
-    proc = subprocess.Popen([sys.executable, "-m", "tests.integration.standin_executor", str(gateway.port),
-                             redis_server.url, ACCOUNT_SCOPE, str(EXECUTOR_CLIENT_ID), repr(spot)],
+def executor(sim: SimProcess, redis_server: RedisServer, store: Store) -> Iterator[Executor]:
+    proc = subprocess.Popen([sys.executable, "-m", "tests.integration.standin_executor", str(sim.port("ib")),
+                             redis_server.url, ACCOUNT_SCOPE, str(EXECUTOR_CLIENT_ID)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()  # blocks until it placed everything (or died)
@@ -76,10 +76,20 @@ def executor(gateway: Gateway, redis_server: RedisServer, store: Store) -> Itera
     proc.wait(10)
 
 
-def status(gateway: Gateway, client_id: int, order_id: int) -> str:
-    snap = gateway.call(lambda: gateway.broker.order(client_id, order_id))
-    assert snap is not None, (client_id, order_id)
-    return snap.status
+@pytest.fixture
+def observer(sim: SimProcess, client_loop: object) -> Iterator[IB]:
+    ib = IB()
+    ib.RequestTimeout = 10
+    ib.connect("127.0.0.1", sim.port("ib"), clientId=OBSERVER_CLIENT_ID, timeout=10, readonly=False)
+    yield ib
+    ib.disconnect()
+
+
+def statuses(ib: IB) -> dict[int, str]:
+    """permId -> status, every client's: the open orders, then the completed ones."""
+    got = {t.order.permId: t.orderStatus.status for t in ib.reqCompletedOrders(apiOnly=True)}
+    got.update({t.order.permId: t.orderStatus.status for t in ib.reqAllOpenOrders()})
+    return got
 
 
 def account_latch(store: Store) -> Latch:
@@ -90,32 +100,31 @@ def account_latch(store: Store) -> Latch:
 
 
 def test_halt_cancels_a_frozen_executors_entries_and_leaves_stops_and_foreign_orders(
-        gateway: Gateway, redis_server: RedisServer, store: Store, tmp_path: Path,
-        executor: Executor) -> None:
+        sim: SimProcess, redis_server: RedisServer, store: Store, tmp_path: Path, executor: Executor,
+        observer: IB) -> None:
     proc, placed = executor
-    other = gateway.client(31)  # another client's order under a qc reference: the executor's id cannot cancel it
     spy = Stock("SPY", "SMART", "USD")
-    other.qualifyContracts(spy)
-    spot = gateway.call(lambda: gateway.model.spot("SPY"))
-    foreign_client = other.placeOrder(spy, LimitOrder("BUY", 5, round(spot * 0.8, 2),
-                                                      orderRef=str(OrderRef("sigZ", "entry"))))
-    ib_eventually(other, lambda: foreign_client.orderStatus.status == "Submitted")
+    observer.qualifyContracts(spy)
+    [tick] = observer.reqTickers(spy)
+    other = observer.placeOrder(spy, LimitOrder("BUY", 5, round(tick.midpoint() * 0.8, 2),
+                                                orderRef=str(OrderRef("sigZ", "entry"))))
+    ib_eventually(observer, lambda: other.orderStatus.status == "Submitted")  # another client's, under a qc ref
     token_before = fence.holder(store, ACCOUNT_SCOPE)
     assert isinstance(token_before, fence.FenceHolder) and token_before.pid == proc.pid
 
     os.kill(proc.pid, signal.SIGSTOP)  # hung: holds its socket and client id, answers nothing
     started = clock.monotonic()
-    halted = qc(qc_env(redis_server.url, gateway, tmp_path), "risk", "halt", "--reason", "drill", "--by", "tester")
+    halted = qc(qc_env(redis_server.url, sim, tmp_path), "risk", "halt", "--reason", "drill", "--by", "tester")
     took = clock.monotonic() - started
     print(f"qc risk halt took {took:.2f} s (ack wait 1 s included)\n{halted.stdout}")
     assert halted.returncode == 0, halted.stdout + halted.stderr
 
-    for name in ("entry_call", "entry_put"):
-        assert status(gateway, EXECUTOR_CLIENT_ID, placed[name]) == "Cancelled", name
-    assert status(gateway, EXECUTOR_CLIENT_ID, placed["entry_shares"]) == "Filled"
+    now = statuses(observer)
+    assert [now[placed[n]] for n in ("entry_call", "entry_put")] == ["Cancelled", "Cancelled"]
+    assert now[placed["entry_shares"]] == "Filled"
     for name in ("stop_shares", "take_profit_shares", "manual", "other_system"):
-        assert status(gateway, EXECUTOR_CLIENT_ID, placed[name]) in ("Submitted", "PreSubmitted"), name
-    assert status(gateway, 31, foreign_client.order.orderId) == "Submitted"
+        assert now[placed[name]] in WORKING, (name, now[placed[name]])
+    assert now[other.order.permId] == "Submitted"
     assert "2 entry order(s) cancelled; 2 protective left working" in halted.stdout
 
     assert proc.wait(10) == -signal.SIGKILL  # ended: a frozen executor must not wake up and trade
@@ -131,10 +140,10 @@ def test_halt_cancels_a_frozen_executors_entries_and_leaves_stops_and_foreign_or
 
 
 def test_an_acknowledging_executor_is_left_to_do_its_own_cancels(
-        gateway: Gateway, redis_server: RedisServer, store: Store, tmp_path: Path,
-        executor: Executor) -> None:
+        sim: SimProcess, redis_server: RedisServer, store: Store, tmp_path: Path, executor: Executor,
+        observer: IB) -> None:
     proc, placed = executor
-    env = qc_env(redis_server.url, gateway, tmp_path, QC_RISK_HALT_ACK_S="20")
+    env = qc_env(redis_server.url, sim, tmp_path, QC_RISK_HALT_ACK_S="20")
     halting = subprocess.Popen([sys.executable, "-m", "qc", "risk", "halt", "--reason", "ack drill"], env=env,
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     request_key = keys.risk_halt_request(ACCOUNT_SCOPE)
@@ -152,13 +161,13 @@ def test_an_acknowledging_executor_is_left_to_do_its_own_cancels(
     assert halting.returncode == 0, out + err
     assert "qc execute acknowledged" in out
     assert proc.poll() is None  # not killed
-    assert status(gateway, EXECUTOR_CLIENT_ID, placed["entry_call"]) == "Submitted"  # its own job now
+    assert statuses(observer)[placed["entry_call"]] == "Submitted"  # its own job now
     assert account_latch(store).state is TradingState.HALTED
 
 
 def test_resume_needs_a_reason_and_lowers_the_latch(redis_server: RedisServer, store: Store, tmp_path: Path,
-                                                     gateway: Gateway) -> None:
-    env = qc_env(redis_server.url, gateway, tmp_path)
+                                                     sim: SimProcess) -> None:
+    env = qc_env(redis_server.url, sim, tmp_path)
     refused = qc(env, "risk", "resume", "--reason", "  ")
     assert refused.returncode == 2 and "--reason" in refused.stderr and "Traceback" not in refused.stderr
     assert qc(env, "risk", "resume", "--reason", "x").stdout.strip() == "account: already ACTIVE"
@@ -172,24 +181,23 @@ def test_resume_needs_a_reason_and_lowers_the_latch(redis_server: RedisServer, s
 
 
 def test_flatten_closes_qcs_position_then_its_stops_and_keeps_what_is_not_qcs(
-        gateway: Gateway, redis_server: RedisServer, store: Store, tmp_path: Path, executor: Executor) -> None:
+        sim: SimProcess, redis_server: RedisServer, store: Store, tmp_path: Path, executor: Executor,
+        observer: IB) -> None:
     proc, placed = executor
     os.kill(proc.pid, signal.SIGSTOP)
-    anchor = SimAnchor(clock.wall_epoch(), gateway.clock.epoch(), SPEED)  # the CLI reads the gateway's session time
-    store.hset(keys.sim_clock(), SimClockAnchor.of(anchor, ib_port=gateway.port, av_port=1).to_redis())
-    env = qc_env(redis_server.url, gateway, tmp_path)
+    env = qc_env(redis_server.url, sim, tmp_path)  # the CLI adopts the simulator's clock: inside the session
     dry = qc(env, "risk", "flatten")
     assert dry.returncode == 2 and "would close: SPY shares +100" in dry.stdout and "--confirm" in dry.stderr
-    assert status(gateway, EXECUTOR_CLIENT_ID, placed["stop_shares"]) == "Submitted"  # nothing sent
+    assert statuses(observer)[placed["stop_shares"]] in WORKING  # nothing sent
     flat = qc(env, "risk", "flatten", "--confirm", "--reason", "drill", "--by", "tester")
     print(flat.stdout)
     assert flat.returncode == 0, flat.stdout + flat.stderr
     assert "1 position(s) closed" in flat.stdout
+    now = statuses(observer)
     for name in ("entry_call", "entry_put", "stop_shares", "take_profit_shares"):
-        assert status(gateway, EXECUTOR_CLIENT_ID, placed[name]) == "Cancelled", name
+        assert now[placed[name]] == "Cancelled", name
     for name in ("manual", "other_system"):
-        assert status(gateway, EXECUTOR_CLIENT_ID, placed[name]) == "Submitted", name
-    shares = gateway.call(lambda: [r.position for r in gateway.broker.ledger.positions(ACCOUNT_CODE)
-                                   if r.contract.symbol == "SPY" and r.contract.multiplier == 1])
-    assert shares == []  # flat: the sale filled at the bid
+        assert now[placed[name]] == "Submitted", name
+    held = [p.position for p in observer.reqPositions() if p.contract.symbol == "SPY" and p.contract.secType == "STK"]
+    assert held in ([], [0.0])  # flat: the sale filled at the bid
     assert account_latch(store).cause == "operator_flatten"
