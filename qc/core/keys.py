@@ -146,6 +146,11 @@ def risk_regime(account: str) -> Key:
     return Key(f"risk:regime:{account}", RISK_TTL_S)
 
 
+def risk_breaker_readings(account: str) -> Key:
+    """The breakers' current readings (JSON list: scope, breaker, value, trips at, clears at), every cycle."""
+    return Key(f"risk:breakers:{account}", MONITORING_TTL_S)
+
+
 def risk_verdicts() -> Key:
     """Stream of pre-trade verdicts on new signals (signal id, approved, reasons), capped."""
     return Key("risk:verdicts", RISK_TTL_S)

@@ -72,6 +72,38 @@ class Clear:
     cause: str
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one breaker sees now, for `qc risk status`: its reading and where it trips and clears."""
+
+    scope: str
+    breaker: str
+    value: str
+    trips_at: str
+    clears_at: str
+
+
+def account_readings(pnl_today: float, drawdown: float, rejects: int, connected: bool | None,
+                     limits: BreakerLimits) -> list[Reading]:
+    link = "unknown" if connected is None else "up" if connected else "down"
+    return [Reading(ACCOUNT, "daily_loss", f"pnl {pnl_today:+,.0f} $", f"≤ -{limits.daily_loss_usd:,.0f} $", "resume"),
+            Reading(ACCOUNT, "drawdown", f"{drawdown:,.0f} $", f"≥ {limits.drawdown_usd:,.0f} $", "resume"),
+            Reading(ACCOUNT, "rejects", f"{rejects} in {limits.rejects_window_min:g} min", f"≥ {limits.rejects_n}",
+                    "resume"),
+            Reading(ACCOUNT, "broker_disconnected", f"IB {link}", "down after up", "up")]
+
+
+def underlying_readings(symbol: str, spot: float | None, zero_gamma: float | None, vpin: float | None,
+                        limits: BreakerLimits) -> list[Reading]:
+    if spot is None or zero_gamma is None or not zero_gamma > 0:
+        flip = "no spot or zero gamma"
+    else:
+        flip = f"spot {spot:g}, zero gamma {zero_gamma:g} ({(spot / zero_gamma - 1) * 100:+.2f} %)"
+    return [Reading(symbol, "zero_gamma_cross", flip, "a change of side", f"≥ {limits.flip_clear_pct:g} % away"),
+            Reading(symbol, "vpin_high", "no reading" if vpin is None else f"{vpin:.3f}", f"≥ {limits.vpin_trip:g}",
+                    f"< {limits.vpin_clear:g}")]
+
+
 def account_breakers(pnl_today: float, high_water: float, equity: float, reject_times: Sequence[datetime],
                      now: datetime, limits: BreakerLimits) -> list[Trip]:
     trips = []

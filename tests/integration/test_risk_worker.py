@@ -226,6 +226,12 @@ def test_qc_risk_once_publishes_the_snapshot(store: Store, redis_server: RedisSe
                            text=True, timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
     assert "limit usage" in shown.stdout and "delta_usd_per_pct_per_underlying" in shown.stdout
+    assert "breakers (now)" in shown.stdout and "spot 601, zero gamma 600 (+0.17 %)" in shown.stdout
+    doc = json.loads(subprocess.run([sys.executable, "-m", "qc", "risk", "status", "--json"], env=env, cwd=ROOT,
+                                    capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert {(b["scope"], b["breaker"]) for b in doc["breakers"]} == {
+        ("account", "daily_loss"), ("account", "drawdown"), ("account", "rejects"),
+        ("account", "broker_disconnected"), ("SPY", "zero_gamma_cross"), ("SPY", "vpin_high")}
 
 
 def test_breaker_trips_are_breaches_and_qc_status_turns_unhealthy_above_three_an_hour(

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from qc.core import clock, keys
@@ -32,15 +33,18 @@ from qc.risk.breakers import (
     Clear,
     Trip,
     account_breakers,
+    account_readings,
     broker_breaker,
     redis_breaker,
     side_of_flip,
+    underlying_readings,
     vpin_breaker,
     zero_gamma_breaker,
 )
 from qc.risk.cycle import latches
 from qc.risk.cycle.inputs import RiskInputs
 from qc.risk.exposure import PortfolioExposure, portfolio_exposure
+from qc.risk.market import UnderlyingInputs
 from qc.risk.market import snapshot as market_snapshot
 from qc.risk.model import Bucket, ContractKey, Limits, MarketSnapshot, OrderIntent, Portfolio, Verdict
 from qc.risk.position_codec import PositionRecord
@@ -111,25 +115,7 @@ class RiskCycle:
         if snap.pnl_high_water_usd != high_water:
             self.store.hset(hwm_key, {day: repr(snap.pnl_high_water_usd)})
 
-        connected = self.inputs.broker_connected()
-        self.broker_seen_up = self.broker_seen_up or connected is True
-        # a disconnect, not a stack still connecting: until IB was seen up once nothing is reported
-        changes: list[Trip | Clear | None] = [broker_breaker(connected if self.broker_seen_up else None),
-                                              self._redis_check()]
-        since = now - timedelta(minutes=self.breaker_limits.rejects_window_min)
-        changes += account_breakers(snap.pnl_today_usd, snap.pnl_high_water_usd, snap.pnl_today_usd,
-                                    self.inputs.reject_times(since), now, self.breaker_limits)
-        for sym in self.symbols:
-            got, und = inputs[sym], market.underlyings.get(sym)
-            zero_gamma = got.zero_gamma
-            if und is not None and zero_gamma is not None:
-                changes.append(zero_gamma_breaker(sym, self.sides.get(sym, 0), und.spot, zero_gamma,
-                                                  self.breaker_limits))
-                side = side_of_flip(und.spot, zero_gamma)
-                if side and side != self.sides.get(sym):
-                    self.sides[sym] = side
-                    self.store.hset(keys.risk_regime(self.account), {sym: str(side)})
-            changes.append(vpin_breaker(sym, got.vpin_value, self.breaker_limits))
+        changes = self._breakers(snap, inputs, market, now)
         self._apply([c for c in changes if isinstance(c, Clear)], now)
         self._apply([c for c in changes if isinstance(c, Trip)], now)
 
@@ -140,6 +126,33 @@ class RiskCycle:
         if self.inputs.unreadable > self._unreadable_counted:  # logged where found; counted for `qc status`
             self.store.hincrby(keys.worker_errors(), NAME, self.inputs.unreadable - self._unreadable_counted)
             self._unreadable_counted = self.inputs.unreadable
+
+    def _breakers(self, snap: ExposureSnapshot, inputs: Mapping[str, UnderlyingInputs], market: MarketSnapshot,
+                  now: datetime) -> list[Trip | Clear]:
+        """Every breaker's verdict this cycle; their readings are published for `qc risk status`."""
+        limits = self.breaker_limits
+        connected = self.inputs.broker_connected()
+        self.broker_seen_up = self.broker_seen_up or connected is True
+        # a disconnect, not a stack still connecting: until IB was seen up once nothing is reported
+        changes: list[Trip | Clear | None] = [broker_breaker(connected if self.broker_seen_up else None),
+                                              self._redis_check()]
+        rejects = self.inputs.reject_times(now - timedelta(minutes=limits.rejects_window_min))
+        changes += account_breakers(snap.pnl_today_usd, snap.pnl_high_water_usd, snap.pnl_today_usd, rejects, now,
+                                    limits)
+        readings = account_readings(snap.pnl_today_usd, snap.drawdown_usd, len(rejects), connected, limits)
+        for sym in self.symbols:
+            got, und = inputs[sym], market.underlyings.get(sym)
+            zero_gamma = got.zero_gamma
+            if und is not None and zero_gamma is not None:
+                changes.append(zero_gamma_breaker(sym, self.sides.get(sym, 0), und.spot, zero_gamma, limits))
+                side = side_of_flip(und.spot, zero_gamma)
+                if side and side != self.sides.get(sym):
+                    self.sides[sym] = side
+                    self.store.hset(keys.risk_regime(self.account), {sym: str(side)})
+            changes.append(vpin_breaker(sym, got.vpin_value, limits))
+            readings += underlying_readings(sym, None if und is None else und.spot, zero_gamma, got.vpin_value, limits)
+        self.store.set(keys.risk_breaker_readings(self.account), json.dumps([asdict(r) for r in readings]))
+        return [c for c in changes if c is not None]
 
     def _redis_check(self) -> Trip | None:
         """Trip when the server's run id differs from the one this worker saw last (a restart or a

@@ -25,16 +25,18 @@ HOUR_S = 3600.0
 USAGE_WARN_PCT = 80.0
 
 
-def _json_list(raws: Sequence[str]) -> list[dict[str, Any]]:
+def _json_list(raws: Sequence[Any]) -> list[dict[str, Any]]:
+    """The entries that are JSON objects (given as text or already parsed); others are logged, not shown."""
     out: list[dict[str, Any]] = []
     for raw in raws:
         try:
-            doc = json.loads(raw)
+            doc = json.loads(raw) if isinstance(raw, str) else raw
         except ValueError:
-            log.warning("unreadable risk log entry not shown: %.80r", raw)
-            continue
+            doc = None
         if isinstance(doc, dict):
             out.append(doc)
+        else:
+            log.warning("unreadable risk entry not shown: %.80r", raw)
     return out
 
 
@@ -59,11 +61,13 @@ def risk_status(store: Store, account: str, now: datetime, limit: int) -> dict[s
         exposure["age_s"] = round((now - snap.as_of).total_seconds(), 1)
     breaches_log = keys.risk_breaches_log()
     newest = store.client.zrevrange(breaches_log.name, 0, limit - 1)
+    breakers_raw = store.get(keys.risk_breaker_readings(account))
+    breakers = _json_list(json.loads(breakers_raw)) if breakers_raw else []
     verdicts = [fields.get("verdict", "") for _, fields in store.client.xrevrange(keys.risk_verdicts().name,
                                                                                     count=limit)]
     return {
         "account": account, "at": now.isoformat(), "states": scopes,
-        "exposure": exposure, "exposure_problem": exposure_problem,
+        "exposure": exposure, "exposure_problem": exposure_problem, "breakers": breakers,
         "breaches_last_hour": store.count_events(breaches_log, now.timestamp() - HOUR_S),
         "breaches": _json_list(newest),
         "transitions": latches.transitions(store, account, limit),
@@ -109,6 +113,10 @@ def tables(doc: dict[str, Any]) -> list[tuple[str, list[list[Any]], list[str]]]:
                     [[u["name"], u["scope"], _amount(u["value"]), _amount(u["limit"]), _pct(u["pct"])]
                      for u in exposure["usage"]],
                     ["limit", "scope", "value", "limit", "used"]))
+    out.append(("breakers (now)",
+                [[b.get("scope", "-"), b.get("breaker", "-"), b.get("value", "-"), b.get("trips_at", "-"),
+                  b.get("clears_at", "-")] for b in doc["breakers"]],
+                ["scope", "breaker", "reading", "trips at", "clears at"]))
     out.append((f"breaches — {doc['breaches_last_hour']} in the last hour (unhealthy above 3)",
                 [[b.get("at", "-"), b.get("scope", "-"), b.get("to", "-"), b.get("cause", "-"), b.get("reason", "-")]
                  for b in doc["breaches"]],
