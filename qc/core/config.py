@@ -506,37 +506,59 @@ RISK_BUCKET_LIMIT_NAMES = ("delta_usd_per_pct_per_bucket", "gamma_usd_per_pct_pe
                            "vega_usd_per_vol_pt_per_bucket", "charm_usd_delta_per_day_per_bucket")
 RISK_BUCKETS = ("0dte", "1dte", "14dte", "other")
 RISK_BREAKER_NAMES = ("rejects_n", "rejects_window_min", "flip_clear_pct", "vpin_trip", "vpin_clear")
+RISK_WHOLE_NAMES = {"max_open_orders_per_side": 0, "max_msgs_per_s": 0, "rejects_n": 1}  # int fields: least value
 _OFF = ("inf", "off")
+
+
+def fmt_number(value: float) -> str:
+    """A number as an operator reads it, without losing digits: ``40000``, ``0.35``, ``inf``."""
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
 
 
 def _risk_overrides(names: Sequence[str], bucketed: Sequence[str] = (),
                     allow_off: bool = True) -> Callable[[str, str], Mapping[str, float]]:
-    """``max_qty_per_order=10,delta_usd_per_pct_per_bucket.0dte=40000,vega_..._underlying=off``."""
+    """``max_qty_per_order=10,delta_usd_per_pct_per_bucket.0dte=40000,vega_..._underlying=off``.
+
+    Errors name the variable as their field and the override first in the problem
+    (``QC_RISK_LIMITS: max_qty_per_ordr: unknown name (did you mean ...)``).
+    """
     known = sorted([*names, *(f"{b}.{bucket}" for b in bucketed for bucket in RISK_BUCKETS)])
 
     def parse(name: str, raw: str) -> Mapping[str, float]:
         field = ENV_PREFIX + name.upper()
         out: dict[str, float] = {}
         for key, text in _pairs(field, raw):
+            if not key:
+                raise ConfigError(field, f"a value without a name: {'=' + text!r}", "write name=value")
             base, dot, bucket = key.partition(".")
+            if base in bucketed and not dot:
+                raise ConfigError(field, f"{key}: a per-bucket limit needs its bucket",
+                                  f"write {key}.<bucket>, bucket one of {', '.join(RISK_BUCKETS)}")
             if dot and base in bucketed and bucket not in RISK_BUCKETS:
-                raise ConfigError(f"{field}: {key}", f"unknown bucket {bucket!r}",
+                raise ConfigError(field, f"{key}: unknown bucket {bucket!r}",
                                   f"known buckets: {', '.join(RISK_BUCKETS)}")
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
-                raise ConfigError(f"{field}: {key}", "unknown name",
+                raise ConfigError(field, f"{key}: unknown name",
                                   f"did you mean {close[0]!r}?" if close else f"known names: {', '.join(known)}")
+            if key in out:
+                raise ConfigError(field, f"{key}: given twice", "give each name once")
             if allow_off and text.lower() in _OFF:
                 out[key] = math.inf
                 continue
             try:
                 value = float(text)
             except ValueError:
-                raise ConfigError(f"{field}: {key}", f"expected a number{' or off' if allow_off else ''}, "
+                raise ConfigError(field, f"{key}: expected a number{' or off' if allow_off else ''}, "
                                   f"got {text!r}") from None
             if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"{field}: {key}", f"must be a finite number ≥ 0, got {text!r}",
+                raise ConfigError(field, f"{key}: must be a finite number ≥ 0, got {text!r}",
                                   "off disables a limit" if allow_off else None)
+            least = RISK_WHOLE_NAMES.get(key)
+            if least is not None and (value != int(value) or value < least):
+                raise ConfigError(field, f"{key}: must be a whole number ≥ {least}, got {text!r}")
             out[key] = value
         return out
 
@@ -586,7 +608,8 @@ SPECS: tuple[Spec, ...] = (
          "delta_usd_per_pct_per_bucket.0dte=40000'; off disables one (README: risk).",
          _risk_overrides(RISK_LIMIT_NAMES, RISK_BUCKET_LIMIT_NAMES)),
     Spec("risk_breakers", "", "Breaker overrides: rejects_n, rejects_window_min, flip_clear_pct, vpin_trip, "
-         "vpin_clear (loss and drawdown come from risk_limits).", _risk_overrides(RISK_BREAKER_NAMES, allow_off=False)),
+         "vpin_clear (0 < vpin_clear < vpin_trip ≤ 1); loss and drawdown come from risk_limits.",
+         _risk_overrides(RISK_BREAKER_NAMES, allow_off=False)),
     Spec("risk_interval_s", "1", "Seconds between two cycles of the `qc risk` worker.", _float_range(0.1, 60.0)),
     Spec("risk_halt_ack_s", "3", "Seconds `qc risk halt` waits for `qc execute` to acknowledge before it fences "
          "the executor off and cancels qc's entries itself.", _float_range(0.1, 60.0)),
@@ -677,7 +700,7 @@ class Settings:
             elif isinstance(value, tuple):
                 value = ",".join(value)
             elif isinstance(value, Mapping):
-                value = ",".join(f"{k}={v:g}" for k, v in value.items())
+                value = ",".join(f"{k}={fmt_number(v)}" for k, v in value.items())
             out[spec.name] = {"value": value, "source": self.sources.get(spec.name, "default"), "env": spec.env}
         return out
 

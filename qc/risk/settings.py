@@ -14,79 +14,103 @@ import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from qc.core.config import Settings
+from qc.core.config import RISK_WHOLE_NAMES, SPEC_BY_NAME, Settings, fmt_number
 from qc.core.errors import ConfigError
 from qc.risk.breakers import BreakerLimits
 from qc.risk.model import Limits
 
-LIMITS_ENV = "QC_RISK_LIMITS"
-BREAKERS_ENV = "QC_RISK_BREAKERS"
+LIMITS_ENV = SPEC_BY_NAME["risk_limits"].env      # QC_RISK_LIMITS
+BREAKERS_ENV = SPEC_BY_NAME["risk_breakers"].env  # QC_RISK_BREAKERS
+_FROM_LIMITS = {"daily_loss_usd": "daily_loss_limit_usd", "drawdown_usd": "drawdown_limit_usd"}
 
 
-def _limit_values(overrides: Mapping[str, float]) -> dict[str, object]:
+def _whole(env: str, values: dict[str, object]) -> None:
+    """Turn the int fields' overrides into ints (``inf`` stays: it disables the limit)."""
+    for name, least in RISK_WHOLE_NAMES.items():
+        value = values.get(name)
+        if isinstance(value, float) and math.isfinite(value):
+            if value != int(value) or value < least:
+                raise ConfigError(env, f"{name}: must be a whole number ≥ {least}, got {fmt_number(value)}")
+            values[name] = int(value)
+
+
+def _rejected(env: str, exc: ValueError) -> ConfigError:
+    """A dataclass's ValueError (``Limits.name: ...`` or ``name: ...``) as a one-line ConfigError naming ``env``."""
+    message = " ".join(str(exc).split())
+    return ConfigError(env, message.removeprefix("Limits.").removeprefix("BreakerLimits."))
+
+
+def limits_from(settings: Settings) -> Limits:
+    """The default :class:`Limits` with ``settings.risk_limits`` applied; ConfigError naming QC_RISK_LIMITS."""
     defaults = Limits()
     values: dict[str, object] = {}
     buckets: dict[str, dict[str, float]] = {}
-    for name, value in overrides.items():
+    for name, value in settings.risk_limits.items():
         base, dot, bucket = name.partition(".")
-        if dot:
+        if dot:  # one bucket of a per-bucket limit: the other buckets keep their defaults
             buckets.setdefault(base, dict(getattr(defaults, base)))[bucket] = value
         else:
             values[name] = value
     values.update({base: MappingProxyType(per) for base, per in buckets.items()})
-    return values
-
-
-def limits_from(settings: Settings) -> Limits:
-    values = _limit_values(settings.risk_limits)
-    for name in ("max_open_orders_per_side", "max_msgs_per_s"):
-        value = values.get(name)
-        if isinstance(value, float) and math.isfinite(value):
-            if value != int(value):
-                raise ConfigError(f"{LIMITS_ENV}: {name}", f"must be a whole number, got {value:g}")
-            values[name] = int(value)
+    _whole(LIMITS_ENV, values)
     try:
         return Limits(**values)  # type: ignore[arg-type]
     except ValueError as exc:
+        raise _rejected(LIMITS_ENV, exc) from None
+    except TypeError as exc:  # a name Limits does not have (Settings built by hand, not by resolve)
         raise ConfigError(LIMITS_ENV, str(exc)) from None
 
 
 def breakers_from(settings: Settings) -> BreakerLimits:
+    """The default :class:`BreakerLimits` with ``settings.risk_breakers`` applied, loss and drawdown the limits'.
+
+    ConfigError naming QC_RISK_BREAKERS, or QC_RISK_LIMITS when the loss or drawdown limit is one the
+    breaker cannot take (0: the breaker needs a positive amount).
+    """
     limits = limits_from(settings)
-    values: dict[str, float | int] = dict(settings.risk_breakers)
-    if "rejects_n" in values:
-        n = values["rejects_n"]
-        if n != int(n):
-            raise ConfigError(f"{BREAKERS_ENV}: rejects_n", f"must be a whole number, got {n:g}")
-        values["rejects_n"] = int(n)
+    shared = {name: getattr(limits, of) for name, of in _FROM_LIMITS.items()}
+    for name, value in shared.items():
+        if not value > 0:
+            raise ConfigError(LIMITS_ENV, f"{_FROM_LIMITS[name]}: must be > 0 (it is also the {name} breaker's "
+                                          f"threshold), got {fmt_number(value)}", "off disables both")
+    values: dict[str, object] = dict(settings.risk_breakers)
+    _whole(BREAKERS_ENV, values)
     try:
-        return BreakerLimits(daily_loss_usd=limits.daily_loss_limit_usd, drawdown_usd=limits.drawdown_limit_usd,
-                             **values)  # type: ignore[arg-type]
+        return BreakerLimits(**shared, **values)  # type: ignore[arg-type]
     except ValueError as exc:
+        raise _rejected(BREAKERS_ENV, exc) from None
+    except TypeError as exc:  # an unknown or a shared name (Settings built by hand, not by resolve)
         raise ConfigError(BREAKERS_ENV, str(exc)) from None
 
 
 def _show(value: float) -> str:
-    return "off" if math.isinf(value) else f"{value:g}"
+    return "off" if math.isinf(value) else fmt_number(value)
 
 
 def describe(settings: Settings) -> list[tuple[str, str, str]]:
-    """(name, value, source) for every limit and breaker threshold; validates them first."""
+    """(name, value, source) for every limit and breaker threshold; validates them first.
+
+    Names as ``QC_RISK_LIMITS`` spells them (per-bucket limits as ``<field>.<bucket>``), breaker
+    thresholds as ``breaker.<field>``; a disabled limit reads ``off``; the source is ``default`` unless
+    the name was overridden, then where QC_RISK_LIMITS / QC_RISK_BREAKERS came from (env, .env, qc.toml, flag).
+    """
     limits, breakers = limits_from(settings), breakers_from(settings)
-    limits_source = settings.sources.get("risk_limits", "default")
-    breakers_source = settings.sources.get("risk_breakers", "default")
+
+    def source(setting: str, overrides: Mapping[str, float], name: str) -> str:
+        return settings.sources.get(setting, "default") if name in overrides else "default"
+
     rows: list[tuple[str, str, str]] = []
     for f in dataclasses.fields(Limits):
         value = getattr(limits, f.name)
         if isinstance(value, Mapping):
             for bucket, per in value.items():
                 name = f"{f.name}.{bucket}"
-                rows.append((name, _show(per), limits_source if name in settings.risk_limits else "default"))
+                rows.append((name, _show(per), source("risk_limits", settings.risk_limits, name)))
         else:
-            rows.append((f.name, _show(value), limits_source if f.name in settings.risk_limits else "default"))
+            rows.append((f.name, _show(value), source("risk_limits", settings.risk_limits, f.name)))
     for f in dataclasses.fields(BreakerLimits):
-        if f.name in ("daily_loss_usd", "drawdown_usd"):
-            continue
+        if f.name in _FROM_LIMITS:
+            continue  # the limits' daily_loss_limit_usd / drawdown_limit_usd rows above
         rows.append((f"breaker.{f.name}", _show(getattr(breakers, f.name)),
-                     breakers_source if f.name in settings.risk_breakers else "default"))
+                     source("risk_breakers", settings.risk_breakers, f.name)))
     return rows
