@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 EXECUTOR = "execute"  # the executor's name in the worker registry
 DONE = frozenset({"Cancelled", "ApiCancelled", "Filled", "Inactive"})
+FIRST_ATTEMPT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,20 +156,29 @@ def label(trade: Trade) -> str:
 
 
 def connect_as(host: str, port: int, client_id: int, deadline: float) -> IB:
-    """Connect as ``client_id``, retrying while the gateway still holds it for the connection just ended."""
+    """Connect as ``client_id``, retrying while the gateway still holds it for the connection just ended.
+
+    A refused id (326) closes the socket, but ib_async only gives up on its connect timeout, so the
+    attempts start short and double (1 s, 2 s, 4 s …, never past ``deadline``): a gateway slow to
+    notice the killed executor's socket costs one short attempt, a slow but healthy connect gets the
+    longer ones.
+    """
     last: Exception | None = None
-    while clock.monotonic() < deadline:
+    attempt_s = FIRST_ATTEMPT_S
+    while (left := deadline - clock.monotonic()) > 0:
         ib = IB()
-        ib.RequestTimeout = max(1.0, deadline - clock.monotonic())
+        ib.RequestTimeout = max(0.5, left)
         try:
-            ib.connect(host, port, clientId=client_id, timeout=max(1.0, deadline - clock.monotonic()),
-                       readonly=False, raiseSyncErrors=True)
+            ib.connect(host, port, clientId=client_id, timeout=max(0.5, min(attempt_s, left)), readonly=False,
+                       raiseSyncErrors=True)
             return ib
         except (ConnectionError, OSError, TimeoutError) as exc:
             last = exc
             ib.disconnect()
-            clock.real_sleep(0.2)
-    raise ConnectionError(f"could not connect to IB at {host}:{port} as client id {client_id}: {last}")
+            attempt_s *= 2
+            clock.real_sleep(0.1)
+    raise ConnectionError(f"could not connect to IB at {host}:{port} as client id {client_id}: "
+                          f"{type(last).__name__ if last else 'no time left'} {last or ''}".rstrip())
 
 
 def cancel_entries(host: str, port: int, client_id: int, account: str | None, symbol: str | None,
