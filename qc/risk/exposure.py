@@ -35,11 +35,12 @@ from types import MappingProxyType
 
 import numpy as np
 
-from qc.analytics.greeks import SECONDS_PER_YEAR, bsm
+from qc.analytics.greeks import SECONDS_PER_YEAR, bsm, bsm_one
 from qc.core.clock import settlement_instant
 from qc.risk.model import BUCKETS, Bucket, ContractKey, MarketSnapshot, Position
 
 ONE_PCT = 0.01
+VECTORISE_FROM = 16  # options priced at once: below, one float call each beats numpy's overhead (bench_risk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,8 @@ def unit_greeks(contracts: Iterable[ContractKey], market: MarketSnapshot,
                 now: datetime) -> dict[ContractKey, DollarGreeks | None]:
     """Dollar Greeks of +1 unit (one contract, or one share) of each instrument; None where unpriceable.
 
-    The options go through one vectorised ``bsm`` call.
+    The options go through one vectorised ``bsm`` call, or, fewer than :data:`VECTORISE_FROM` of
+    them (an order being checked), through ``bsm_one`` each: same closed forms, no numpy overhead.
     """
     out: dict[ContractKey, DollarGreeks | None] = {}
     rows: list[ContractKey] = []
@@ -103,7 +105,15 @@ def unit_greeks(contracts: Iterable[ContractKey], market: MarketSnapshot,
             else:
                 rows.append(key)
                 cols.append((und.spot, key.strike, t, und.rate, und.div_yield, quote.iv))
-    if rows:
+    if rows and len(rows) < VECTORISE_FROM:  # an order or two: plain floats, no numpy call overhead
+        for key, (spot, strike, t, rate, div_yield, iv) in zip(rows, cols, strict=True):
+            one = bsm_one(spot, strike, t, rate, div_yield, iv, key.right == "C")
+            mult = key.multiplier
+            values = (() if one is None else
+                      (one.delta * mult * spot * ONE_PCT, one.gamma * mult * (spot * ONE_PCT) ** 2, one.vega * mult,
+                       one.charm * mult * spot * ONE_PCT))
+            out[key] = DollarGreeks(*values) if values and all(math.isfinite(v) for v in values) else None
+    elif rows:
         s, k, years, r, q, vol = (np.array(col, dtype=np.float64) for col in zip(*cols, strict=True))
         is_call = np.array([key.right == "C" for key in rows])
         g = bsm(s, k, years, r, q, vol, is_call)

@@ -10,6 +10,7 @@ import pytest
 from qc.analytics.greeks import years_to_expiry
 from qc.core import clock
 from qc.risk.exposure import (
+    VECTORISE_FROM,
     ZERO,
     DollarGreeks,
     dollar_greeks,
@@ -134,3 +135,16 @@ def test_post_trade_adds_the_order_to_its_underlying_and_its_bucket() -> None:
     assert unpriced.order is None and unpriced.underlying_after is None
     with pytest.raises(ValueError, match="bucket"):
         post_trade(e, CALL, 1, "7dte", m, YEAR_BEFORE)  # type: ignore[arg-type]
+
+
+def test_few_contracts_priced_one_by_one_match_the_vectorised_batch() -> None:
+    strikes = [90.0 + i for i in range(VECTORISE_FROM + 4)]
+    keys = [ContractKey("SPY", "OPT", EXPIRY, k, "C" if i % 2 else "P") for i, k in enumerate(strikes)]
+    quote = ContractQuote(bid=1.0, ask=1.1, mark=1.05, iv=0.25, age_s=1.0)
+    m = MarketSnapshot({"SPY": UnderlyingQuote(100.0, 1.0, 1.0, 1.0, 0.04, 0.01)}, dict.fromkeys(keys, quote))
+    batch = unit_greeks(keys, m, NOW)  # one vectorised call
+    for key in keys:
+        single = unit_greeks([key], m, NOW)[key]  # plain floats
+        want = batch[key]
+        assert want is not None
+        approx(single, want, rel=1e-9)
