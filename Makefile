@@ -37,8 +37,11 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
+# Unit and fuzz tests are pure (no Redis, no sockets): one process per core. Integration tests start
+# servers and wait on them, so they run one at a time, as an operator's machine would.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto tests/unit tests/fuzz
+	$(BIN)/pytest tests/integration
 
 bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.run

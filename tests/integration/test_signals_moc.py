@@ -54,7 +54,7 @@ def stream_and_signals(tmp: Path, start: str, speed: str, depth_rate: str) -> It
 
 @pytest.fixture
 def session_1540(tmp_path: Path) -> Iterator[Stack]:
-    yield from stream_and_signals(tmp_path, "2026-12-03 15:40", "10", "10")
+    yield from stream_and_signals(tmp_path, "2026-12-03 15:45", "10", "10")
 
 
 def test_moc_is_scored_before_its_cutoff_and_never_after(session_1540: Stack) -> None:
@@ -79,7 +79,7 @@ def test_moc_is_scored_before_its_cutoff_and_never_after(session_1540: Stack) ->
 
 @pytest.fixture
 def early_close(tmp_path: Path) -> Iterator[Stack]:
-    yield from stream_and_signals(tmp_path, "2026-11-27 12:28", "30", "5")
+    yield from stream_and_signals(tmp_path, "2026-11-27 12:28", "60", "5")
 
 
 def test_on_the_early_close_every_cutoff_moves_with_the_13_00_close(early_close: Stack) -> None:
