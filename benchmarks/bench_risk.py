@@ -2,10 +2,11 @@
 
 The check is timed as `qc execute` will call it: with the book's exposure cached once per market
 snapshot and the order's contract priced into it (``extra``), so a check only adds the order.
-Its uncached cost (the order's contract not priced: one BSM call of its own) is printed beside
-it. The snapshot is what the `qc risk` worker does every second: price the book (one vectorised
+Its uncached cost (the order's contract not priced: ``bsm_one`` prices it, in plain floats) is
+printed beside it. The snapshot is what the `qc risk` worker does every second: price the book (one vectorised
 BSM call), mark it, sum it, measure usage, serialise. Baselines in the same run: the check against
-a 10-position book, one vectorised ``bsm`` call on 1 element (what the uncached check adds), and
+a 10-position book, one vectorised ``bsm`` call on 1 element (what the uncached check cost before
+``bsm_one``), and
 pricing the 200 positions one 1-element BSM call at a time (what a per-position loop would cost).
 """
 
@@ -137,7 +138,7 @@ def run() -> list[Figure]:
                f"10 positions p50 {_us(small, 50):.0f} µs"),
         Figure(f"pre-trade check, 200 positions, exposure cached: p99 of {CHECKS}", p99, "µs", "p99 < 200 µs",
                f"10 positions p99 {_us(small, 99):.0f} µs", met=p99 < 200),
-        Figure("pre-trade check, order not in the cache (one BSM call): p99", _us(uncached, 99), "µs", "—",
+        Figure("pre-trade check, order not in the cache (priced by bsm_one): p99", _us(uncached, 99), "µs", "—",
                f"one bsm call on 1 element {bsm_1_us:.0f} µs; cached p99 {p99:.0f} µs"),
         Figure(f"exposure snapshot, 200 positions (price, mark, usage, JSON): p50 of {SNAPSHOTS}", snap_p50, "ms", "—",
                f"scalar BSM loop over the 200 alone {scalar_ms:.1f} ms"),
