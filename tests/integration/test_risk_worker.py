@@ -318,3 +318,14 @@ def test_ib_down_reduces_the_account_after_it_was_up_and_clears_when_back(store:
     store.set(keys.ibkr_connected(), IbkrConnected(True).to_redis())
     cycle(NOW + timedelta(seconds=3))
     assert state(store, "account") is TradingState.ACTIVE
+
+
+def test_a_garbled_high_water_mark_is_counted_and_restarted_not_fatal(store: Store, cycle: RiskCycle) -> None:
+    write_market(store, NOW, spot=601.0, call_mark=3.0)
+    hold(store, qty=2, cost=2.5)
+    store.client.hset(keys.risk_pnl_high_water(ACCOUNT).name, NOW.date().isoformat(), "nan")
+    cycle(NOW)
+    snap = snapshot_from_redis(store.get(keys.risk_exposure(ACCOUNT)), key="x")
+    assert isinstance(snap, ExposureSnapshot) and snap.pnl_high_water_usd == pytest.approx(100.0)
+    assert store.hget(keys.worker_errors(), "risk") == "1"
+    assert store.client.hget(keys.risk_pnl_high_water(ACCOUNT).name, NOW.date().isoformat()) == "100.0"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -108,7 +109,7 @@ class RiskCycle:
         exposure = portfolio_exposure([r.position for r in records], market, now, extra=candidates)
         day = clock.new_york_date(now).isoformat()
         hwm_key = keys.risk_pnl_high_water(self.account)
-        high_water = float(self.store.hget(hwm_key, day) or 0.0)
+        high_water = self._high_water(self.store.hget(hwm_key, day))
         states = latches.load(self.store, self.account)
         snap = build_snapshot(records, market, exposure, self.limits, high_water,
                               {scope: latch.state.name for scope, latch in states.items()}, now)
@@ -126,6 +127,20 @@ class RiskCycle:
         if self.inputs.unreadable > self._unreadable_counted:  # logged where found; counted for `qc status`
             self.store.hincrby(keys.worker_errors(), NAME, self.inputs.unreadable - self._unreadable_counted)
             self._unreadable_counted = self.inputs.unreadable
+
+    def _high_water(self, raw: str | None) -> float:
+        """Today's stored P&L high-water mark; 0 before the first (P&L starts at 0), and for garbage (logged)."""
+        if raw is None:
+            return 0.0
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            self.inputs.unreadable += 1
+            log.error("P&L high-water mark unreadable (%.40r): restarted from today's P&L", raw)
+            return 0.0
+        return value
 
     def _breakers(self, snap: ExposureSnapshot, inputs: Mapping[str, UnderlyingInputs], market: MarketSnapshot,
                   now: datetime) -> list[Trip | Clear]:
