@@ -28,6 +28,7 @@ log = logging.getLogger("qc")
 VERBS: dict[str, str] = {
     "analytics": "qc.commands.analytics",
     "chains": "qc.commands.chains",
+    "execute": "qc.commands.execute",
     "gex": "qc.commands.gex",
     "ps": "qc.commands.ps",
     "restart": "qc.commands.restart",

@@ -450,7 +450,7 @@ SIGNAL_FACTOR_NAMES = ("gamma_mode", "walls", "vpin_level", "vpin_change", "book
                        "order_flow", "flow_cluster", "iv_rv", "skew_0dte", "news", "last_half_hour", "auction")
 SIGNAL_STRATEGY_KEYS = frozenset({
     "threshold", "min_factors", "lead_min", "take_profit_pct", "stop_pct", "time_stop_min", "dwell_s", "cooldown_s",
-    "max_age_s",
+    "max_age_s", "trail_pct",
     "delta_lo", "delta_hi", "max_spread_pct", "max_spread_abs", "min_open_interest", "min_volume", "max_quote_age_s",
     *(f"w_{name}" for name in SIGNAL_FACTOR_NAMES)})
 SIGNAL_MOC_KEYS = SIGNAL_STRATEGY_KEYS | {"min_imbalance_ratio"}
@@ -616,6 +616,18 @@ SPECS: tuple[Spec, ...] = (
     Spec("execute_client_id", "7", "IB client id `qc execute` places orders with (`qc risk halt` connects with it: "
          "IB lets only the placing client cancel an order). Must differ from QC_IB_CLIENT_ID.",
          _int_range(0, 999_999)),
+    Spec("execute_qty", "1", "Contracts `qc execute` buys or sells per signal (times the signal's size multiplier).",
+         _int_range(1, 1000)),
+    Spec("execute_hard_close_min", "15", "Minutes before the close `qc execute` flattens 0DTE positions "
+         "(0 disables the hard close: the position expires, is exercised or assigned).", _float_range(0.0, 390.0)),
+    Spec("execute_reconcile_s", "30", "Seconds between two reconciliations of `qc execute` with the broker.",
+         _float_range(1.0, 3600.0)),
+    Spec("execute_lost_after_s", "30", "Seconds an order must stay absent at the broker (two reconciliations) "
+         "before `qc execute` calls it lost.", _float_range(1.0, 3600.0)),
+    Spec("execute_partial_grace_s", "2", "Seconds a partially filled entry may keep working before `qc execute` "
+         "cancels its rest and protects the filled part.", _float_range(0.0, 600.0)),
+    Spec("execute_entry_timeout_s", "60", "Seconds an unfilled entry works before `qc execute` cancels it.",
+         _float_range(1.0, 86_400.0)),
 )
 SPEC_BY_NAME = {s.name: s for s in SPECS}
 SPEC_BY_ENV = {s.env: s for s in SPECS}
@@ -658,6 +670,12 @@ class Settings:
     risk_interval_s: float = 1.0
     risk_halt_ack_s: float = 3.0
     execute_client_id: int = 7
+    execute_qty: int = 1
+    execute_hard_close_min: float = 15.0
+    execute_reconcile_s: float = 30.0
+    execute_lost_after_s: float = 30.0
+    execute_partial_grace_s: float = 2.0
+    execute_entry_timeout_s: float = 60.0
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -368,11 +368,59 @@ def position_open_pattern(account: str) -> str:
 
 
 def order_pending(order_id: int) -> Key:
+    """JSON of one order qc has working at IB under this connection's ``orderId`` (order reference, permId,
+    intent, leg, status): a view for operators, deleted when the order is done. Never a lookup key for
+    qc's own state (a gateway restart reissues order ids): that is the intent, by order reference."""
     return Key(f"orders:pending:{order_id}", ORDERS_TTL_S)
 
 
+def order_intent(intent_id: str) -> Key:
+    """One order intent (JSON, ``qc.execute.codec``): the signal's bracket, its state, orders and fills.
+    Kept a week after its last write, which every state change refreshes."""
+    return Key(f"orders:intent:{intent_id}", ORDERS_TTL_S)
+
+
+def order_intents_open(account: str) -> Key:
+    """Sorted set of the account's intents not yet in a terminal state, scored by creation (market epoch).
+    Never expires: an open intent (a position and its stop) outlives any process."""
+    return Key(f"orders:open:{account}", None)
+
+
+def order_intents_log() -> Key:
+    """Sorted set of every intent id by creation (market epoch), for `qc orders`."""
+    return Key("orders:log", ORDERS_TTL_S)
+
+
 def fills(symbol: str) -> Key:
+    """Hash: IB execId -> the fill (JSON, ``qc.execute.codec``), one field per execution: exactly once by
+    construction (HSETNX), with its commission written into it when IB's report comes."""
     return Key(f"execution:fills:{symbol}", EXECUTION_TTL_S)
+
+
+def execution_lease(account: str) -> Key:
+    """The executor's leadership lease (SET NX PX): the holder's identity; standbys wait for it to lapse."""
+    return Key(f"execution:lease:{account}", 10)
+
+
+def execution_status(account: str) -> Key:
+    """Hash: the executor's role (leader/standby), IB connection, last reconciliation and its result."""
+    return Key(f"execution:status:{account}", MONITORING_TTL_S)
+
+
+def execution_locked(account: str) -> Key:
+    """Hash: conId -> why qc will not trade it (a position the broker reports that qc cannot explain).
+    Never expires: only an operator (or a later reconciliation that explains it) clears one."""
+    return Key(f"execution:locked:{account}", None)
+
+
+def execution_alerts() -> Key:
+    """Stream of execution alerts (a position mismatch, shares left by an exercise, a stop re-placed)."""
+    return Key("execution:alerts", EXECUTION_TTL_S)
+
+
+def execution_metrics() -> Key:
+    """Hash of the executor's counters today: intents, submitted, fills, duplicates, reconciliations, ..."""
+    return Key("execution:metrics", RISK_TTL_S)
 
 
 # --- distribution -----------------------------------------------------------------------------

@@ -59,4 +59,4 @@ def build_signal(decision: Decision, choice: Choice, params: StrategyParams, now
         mode=score.mode, size_multiplier=score.size_multiplier, quote=choice.quote,
         contributions=score.contributions, factor_inputs=factor_inputs, gates=decision.gates,
         fingerprint=fingerprint(choice.contract, decision.direction, params.name), notes=decision.notes,
-        lineage=dict(lineage))
+        lineage=dict(lineage), trail_pct=b.trail_pct if choice.contract.sec_type == "OPT" else 0.0)

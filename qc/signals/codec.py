@@ -129,6 +129,7 @@ class Signal:
     fingerprint: str
     notes: tuple[str, ...] = ()
     lineage: Mapping[str, Any] = field(default_factory=dict)
+    trail_pct: float = 0.0            # > 0: the protective stop trails this % below the best premium (qc-managed)
 
     @property
     def symbol(self) -> str:
@@ -147,7 +148,7 @@ class Signal:
             "factors": [_contribution_doc(c) for c in self.contributions],
             "factor_inputs": {k: dict(v) for k, v in self.factor_inputs.items()},
             "gates": [_gate_doc(g) for g in self.gates], "fingerprint": self.fingerprint, "notes": list(self.notes),
-            "lineage": dict(self.lineage)})
+            "lineage": dict(self.lineage), "trail_pct": self.trail_pct})
 
     @classmethod
     def from_redis(cls, raw: str | None, *, key: str) -> Signal | Absent:
@@ -182,7 +183,8 @@ class Signal:
             quote, tuple(_contribution(c) for c in need(d, "factors")),
             {str(k): dict(v) for k, v in inputs.items()}, tuple(_gate(g) for g in need(d, "gates")),
             req_str(need(d, "fingerprint"), "fingerprint", empty=False),
-            tuple(str(n) for n in d.get("notes", [])), dict(d.get("lineage") or {}))
+            tuple(str(n) for n in d.get("notes", [])), dict(d.get("lineage") or {}),
+            req_float(d.get("trail_pct", 0.0), "trail_pct", lo=0.0, hi=99.99))  # absent: written before trails
 
 
 @dataclass(frozen=True, slots=True)

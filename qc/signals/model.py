@@ -94,6 +94,7 @@ class BracketParams:
     take_profit_pct: float = 0.50   # +50 % of premium
     stop_pct: float = 0.25          # -25 % of premium
     time_stop_min: float = 60.0
+    trail_pct: float = 0.0          # > 0: `qc execute` trails the stop this % below the best premium (0: fixed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,7 +96,7 @@ def _apply(base: StrategyParams, over: Mapping[str, float]) -> StrategyParams:
     bracket: dict[str, Any] = {}
     top: dict[str, Any] = {}
     contract_names = {f.name for f in fields(ContractFilter)}
-    bracket_names = {"take_profit_pct", "stop_pct", "time_stop_min"}
+    bracket_names = {"take_profit_pct", "stop_pct", "time_stop_min", "trail_pct"}
     for name, value in over.items():
         if name.startswith("w_"):
             weights[name[2:]] = value

@@ -1,0 +1,1 @@
+"""`qc execute`: order intents, brackets, trailing stops, fills, positions and reconciliation."""

@@ -1,0 +1,1 @@
+"""The executor\x27s glue: Redis, the IB connection, the loop."""

@@ -1,0 +1,319 @@
+"""`qc execute`'s asyncio main: lease (or standby), the IB connection, intake, the management loops.
+
+- **Standby**: until this process holds the account's lease it only writes its status every second;
+  it reads no signal and opens no IB connection (the leader holds the client id).
+- **Leader**: claims the fencing token, connects to IB with ``QC_EXECUTE_CLIENT_ID``, reconciles,
+  then reads the signal streams (consumer group ``execution``; its own pending entries first, so a
+  signal a dead leader read but never acknowledged is taken again, and deduplicated by intent id).
+- Every second: lease renewal (lost → stop at once, exit 1), the pricing inputs, time stops and the
+  hard close, the halt request of `qc risk halt`, the heartbeat; every ``reconcile_s`` and whenever
+  something asks for it: reconciliation.
+- ``Fenced`` (another executor took over, or `qc risk halt` fenced this one) ends the process with
+  exit code 1 after dropping the IB socket, so the client id is free for whoever fenced it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal as signals
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from ib_async import Contract
+
+from qc.core import clock as clocks
+from qc.core import keys
+from qc.core.clock import Clock
+from qc.execute.cycle.engine import ExecOptions, Executor
+from qc.execute.cycle.lease import RENEW_EVERY_S, Lease
+from qc.execute.cycle.pricing import Pricing
+from qc.execute.cycle.reconcile import ReconcileFailed, reconcile
+from qc.execute.cycle.records import Records
+from qc.ib.connection import ConnectionOptions, IBConnection
+from qc.ib.errors import Action
+from qc.risk.model import Limits
+from qc.runtime.fence import Fenced
+from qc.runtime.store import REDIS_ERRORS, Store
+from qc.runtime.worker import SystemdNotifier, deregister, registry_entry, write_heartbeat
+from qc.signals.codec import Signal
+
+log = logging.getLogger(__name__)
+NAME = "execute"
+GROUP = "execution"  # the consumer group `qc signals` creates on signals:execution:{sym}
+READ_BLOCK_MS = 500
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    exec: ExecOptions
+    connection: ConnectionOptions
+    limits: Limits
+    broker_account: str = ""   # QC_IB_ACCOUNT; empty: the gateway's first managed account
+    notifier: SystemdNotifier | None = None
+
+
+class ExecConnection(IBConnection):
+    """The executor's IB connection: reconcile on every connect; report order errors to the engine."""
+
+    def __init__(self, options: ConnectionOptions, broker_account: str) -> None:
+        super().__init__(options)
+        self.broker_account = broker_account
+        self.executor: Executor | None = None
+
+    async def on_connected(self, first: bool) -> None:
+        ex = self.executor
+        assert ex is not None
+        if not self.broker_account:
+            accounts = self.ib.managedAccounts()
+            self.broker_account = accounts[0] if accounts else ""
+        ex.broker_account = self.broker_account
+        keep = ex.rt.contracts
+        ex.rt = type(ex.rt)(contracts=keep)
+        ex.connected = True
+        await reconcile(ex, self.broker_account, "connected" if first else "reconnected")
+
+    def on_state(self, connected: bool) -> None:
+        ex = self.executor
+        if ex is None:
+            return
+        ex.connected = connected
+        if not connected:
+            ex.accepting = False
+            ex.records.status({"state": "disconnected", "since": ex.now().isoformat()})
+
+    def on_ib_error(self, action: Action, req_id: int, code: int, message: str, contract: Contract | None) -> None:
+        super().on_ib_error(action, req_id, code, message, contract)
+        if self.executor is not None:
+            self.executor.on_error(req_id, code, message)
+
+
+class Intake:
+    """Reads the signal streams in a thread (XREADGROUP blocks) and hands entries to the loop."""
+
+    def __init__(self, store: Store, symbols: tuple[str, ...], consumer: str,
+                 deliver: Callable[[str, str, dict[str, str]], None], loop: asyncio.AbstractEventLoop) -> None:
+        self.store, self.symbols, self.consumer, self.deliver, self.loop = store, symbols, consumer, deliver, loop
+        self.stop = threading.Event()
+        self.enabled = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="qc-execute-intake", daemon=True)
+        self.errors = 0
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _ensure_groups(self) -> None:
+        for sym in self.symbols:
+            try:
+                self.store.client.xgroup_create(keys.signals_execution(sym).name, GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def _run(self) -> None:
+        backlog = True  # first our own pending entries (read by a dead leader, never acknowledged)
+        while not self.stop.is_set():
+            if not self.enabled.wait(0.2):
+                continue
+            try:
+                self._ensure_groups()
+                streams = {keys.signals_execution(s).name: "0" if backlog else ">" for s in self.symbols}
+                reply = self.store.client.xreadgroup(GROUP, self.consumer, streams, count=50,
+                                                     block=None if backlog else READ_BLOCK_MS) or []
+                got = 0
+                for stream, entries in reply:
+                    for entry_id, fields in entries:
+                        got += 1
+                        if fields:
+                            self.loop.call_soon_threadsafe(self.deliver, stream, entry_id, fields)
+                if backlog and got == 0:
+                    backlog = False
+            except REDIS_ERRORS as exc:
+                self.errors += 1
+                log.warning("execute intake: Redis: %s; retrying", exc)
+                clocks.real_sleep(1.0, self.stop)
+            except redis.ResponseError as exc:
+                self.errors += 1
+                log.warning("execute intake: %s; recreating the groups", exc)
+                clocks.real_sleep(0.5, self.stop)
+
+
+class Runner:
+    def __init__(self, store: Store, clock: Clock, options: RunOptions) -> None:
+        self.store, self.clock, self.o = store, clock, options
+        self.stop = asyncio.Event()
+        self.code = 0
+        self.lease = Lease(store, options.exec.account, options.connection.client_id)
+        self.started = clocks.wall_epoch()
+        self.cycles = 0
+
+    async def main(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signals.SIGTERM, signals.SIGINT):
+            loop.add_signal_handler(sig, self.stop.set)
+        await self._standby()
+        if self.stop.is_set():
+            return self.code
+        try:
+            return await self._lead(loop)
+        finally:
+            with contextlib.suppress(*REDIS_ERRORS):
+                self.lease.release()
+                deregister(self.store, NAME)
+
+    def _status(self, fields: dict[str, str]) -> None:
+        self.store.hset(keys.execution_status(self.o.exec.account), fields)
+
+    async def _standby(self) -> None:
+        announced = False
+        while not self.stop.is_set():
+            try:
+                if self.lease.acquire():
+                    log.info("execute: leader for %s (fencing token %d)", self.o.exec.account, self.lease.token)
+                    return
+                holder = self.lease.holder()
+                self._status({"role": "standby", "leader": holder or "", "pid": str(_pid())})
+                if not announced:
+                    log.info("execute: standby: %s leads %s; taking over when its lease lapses", holder,
+                             self.o.exec.account)
+                    announced = True
+            except REDIS_ERRORS as exc:
+                log.warning("execute: Redis unavailable (%s); standing by", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), 1.0)
+
+    async def _lead(self, loop: asyncio.AbstractEventLoop) -> int:
+        o = self.o
+        records = Records(self.store, o.exec.account, self.lease.token)
+        pricing = Pricing(self.store, o.exec.account, o.exec.symbols, o.limits)
+        conn = ExecConnection(o.connection, o.broker_account)
+        ex = Executor(conn.ib, records, pricing, self.clock, o.exec)
+        conn.executor = ex
+        ex.hook()
+        ex.on_fenced = lambda exc: self._fenced(exc, conn)
+        self._status({"role": "leader", "leader": self.lease.me, "pid": str(_pid()), "token": str(self.lease.token)})
+        pricing.refresh()
+        intake = Intake(self.store, o.exec.symbols, f"executor-{o.exec.account}",
+                        lambda s, i, f: self._deliver(ex, s, i, f), loop)
+        intake.start()
+        connection = asyncio.ensure_future(conn.run(self.stop))
+        notifier = o.notifier or SystemdNotifier(None)
+        notifier.notify("READY=1")
+        try:
+            await self._manage(ex, conn, intake, pricing)
+        finally:
+            notifier.notify("STOPPING=1")
+            intake.stop.set()
+            self.stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection, 10)
+            conn.disconnect()
+        return self.code
+
+    def _deliver(self, ex: Executor, stream: str, entry_id: str, fields: dict[str, str]) -> None:
+        """One stream entry on the loop: an intent (saved), then the acknowledgement, then its submission."""
+        try:
+            got = Signal.from_redis(fields.get("signal"), key=f"{stream}#{entry_id}")
+            if isinstance(got, Signal):
+                intent = ex.accept(got)
+            else:
+                ex.records.count("unreadable_signals")
+                log.error("execute: %s", got)
+                intent = None
+            self.store.client.xack(stream, GROUP, entry_id)
+            if intent is not None:
+                ex.spawn(self._submit(ex, intent))
+        except Fenced as exc:
+            self._fenced(exc, None)
+        except REDIS_ERRORS as exc:
+            log.warning("execute: Redis unavailable taking %s (%s); it stays pending and comes back", entry_id, exc)
+
+    async def _submit(self, ex: Executor, intent: Any) -> None:
+        try:
+            await ex.submit(intent)
+        except Fenced as exc:
+            self._fenced(exc, None)
+        except Exception:
+            ex.records.count("errors")
+            log.exception("execute: submitting %s failed; reconciling", intent.id)
+            ex.needs_reconcile.set()
+
+    def _fenced(self, exc: Exception, conn: ExecConnection | None) -> None:
+        log.error("execute: %s; stopping now", exc)
+        self.code = 1
+        if conn is not None:
+            conn.disconnect()
+        self.stop.set()
+
+    async def _manage(self, ex: Executor, conn: ExecConnection, intake: Intake, pricing: Pricing) -> None:
+        last_renew = last_reconcile = last_second = clocks.monotonic()
+        last_ack = self.store.get(keys.execute_halt_ack(self.o.exec.account))
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), 0.1)
+            mono = clocks.monotonic()
+            try:
+                if mono - last_renew >= RENEW_EVERY_S:
+                    if not self.lease.renew():
+                        raise Fenced("the execution lease lapsed and another process holds it")
+                    last_renew = mono
+                if self.lease.valid_for_s() <= 0:
+                    raise Fenced("the execution lease could not be renewed in time")
+                if ex.accepting and not intake.enabled.is_set():
+                    intake.enabled.set()
+                elif not ex.accepting and intake.enabled.is_set():
+                    intake.enabled.clear()
+                if mono - last_second >= 1.0:
+                    last_second = mono
+                    self.cycles += 1
+                    pricing.refresh([i.symbol for i in ex.intents.values()])
+                    ex.tick(ex.now())
+                    last_ack = self._halt(ex, last_ack)
+                    write_heartbeat(self.store, NAME, registry_entry(self.started, self.cycles))
+                due = conn.up and ex.connected and (mono - last_reconcile >= self.o.exec.reconcile_s
+                                                    or ex.needs_reconcile.is_set())
+                if due:
+                    ex.needs_reconcile.clear()
+                    last_reconcile = mono
+                    try:
+                        await reconcile(ex, conn.broker_account, "periodic")
+                    except ReconcileFailed as exc:
+                        log.error("execute: reconciliation failed (%s); not trading until it succeeds", exc)
+                        ex.needs_reconcile.set()
+            except Fenced as exc:
+                self._fenced(exc, conn)
+            except REDIS_ERRORS as exc:
+                ex.accepting = False
+                ex.needs_reconcile.set()
+                log.warning("execute: Redis unavailable (%s); not trading until it is back and reconciled", exc)
+                await asyncio.sleep(1.0)
+
+    def _halt(self, ex: Executor, last_ack: str | None) -> str | None:
+        raw = self.store.get(keys.risk_halt_request(self.o.exec.account))
+        if not raw:
+            return last_ack
+        try:
+            request_id = str(json.loads(raw)["id"])
+        except (ValueError, KeyError, TypeError):
+            log.error("execute: unreadable halt request %r: ignored", raw[:80])
+            return last_ack
+        if request_id == last_ack:
+            return last_ack
+        ex.halt(request_id)
+        self.store.set(keys.execute_halt_ack(self.o.exec.account), request_id)
+        return request_id
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def run(store: Store, clock: Clock, options: RunOptions) -> int:
+    return asyncio.run(Runner(store, clock, options).main())

@@ -1,0 +1,140 @@
+"""A whole stack for `qc execute`'s tests: Redis, `qc sim`, the data workers, the executor, and the broker's view.
+
+The executor prices every order with `qc risk`'s full pre-trade check, so the stack runs what feeds
+it: `qc stream` (spot), `qc chains` (the chain), `qc analytics` (positioning) and `qc risk` (the
+exposure snapshot). Signals are built by hand for a liquid option of the simulated chain and
+published as `qc signals` publishes them (the record, then the execution stream). What the broker
+holds is read with `qc sim ctl orders|positions|executions`, as an operator would.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from qc.core import keys
+from qc.core.codec import Absent
+from qc.execute.codec import intent_from_redis
+from qc.execute.model import Intent
+from qc.ingest.codec import ChainRow, OptionChain
+from qc.signals.codec import Signal, new_id
+from qc.signals.model import Contract, Quote
+
+from .conftest import eventually
+from .signals_harness import Stack
+
+ROOT = Path(__file__).parents[2]
+ACCOUNT = "default"
+EXECUTOR_CLIENT_ID = 7
+GROUP = "execution"
+FEEDERS = ("stream", "chains", "analytics")
+EXEC_ENV = {"QC_EXECUTE_CLIENT_ID": str(EXECUTOR_CLIENT_ID), "QC_EXECUTE_RECONCILE_S": "5",
+            "QC_EXECUTE_LOST_AFTER_S": "5", "QC_RISK_INTERVAL_S": "0.5"}
+
+
+def start_stack(tmp: Path, sim_args: Sequence[str], extra_env: dict[str, str] | None = None) -> Stack:
+    stack = Stack(tmp, sim_args, extra_env={**EXEC_ENV, **(extra_env or {})})
+    for verb in FEEDERS:
+        stack.start(verb, "SPY")
+    stack.start("risk")
+    eventually(lambda: ready(stack), timeout_s=150, every_s=0.5)
+    return stack
+
+
+def ready(stack: Stack) -> bool:
+    c = stack.store.client
+    return bool(c.exists(keys.gex("SPY").name) and c.exists(keys.option_chain("SPY").name)
+                and c.exists(keys.risk_exposure(ACCOUNT).name) and c.exists(keys.quote("SPY").name))
+
+
+def chain(stack: Stack) -> OptionChain:
+    key = keys.option_chain("SPY").name
+    got = OptionChain.from_redis(stack.store.client.get(key), key=key)
+    assert isinstance(got, OptionChain), got
+    return got
+
+
+def liquid_call(stack: Stack, days: int = 1) -> ChainRow:
+    """The call nearest the money on the first expiry at least ``days`` away, with a two-sided quote."""
+    c = chain(stack)
+    today = stack.sim_now().date()
+    expiry = min(e for e in c.expiries if (e - today).days >= days)
+    rows = [r for r in c.rows if r.expiry == expiry and r.right == "C" and r.bid > 0.2 and r.ask > r.bid]
+    return min(rows, key=lambda r: abs(r.strike - c.spot))
+
+
+def make_signal(stack: Stack, row: ChainRow, *, limit: float | None = None, tp_pct: float = 0.5,
+                stop_pct: float = 0.25, hold_min: float = 60.0, strategy: str = "1dte", trail_pct: float = 0.0,
+                at: datetime | None = None) -> Signal:
+    now = at or stack.sim_now()
+    price = limit if limit is not None else round(row.ask, 2)
+    lineage: dict[str, Any] = {"source": "test"}
+    if trail_pct:
+        lineage["trail_pct"] = trail_pct
+    signal = Signal(
+        id=new_id(now), created_at=now, strategy=strategy,  # type: ignore[arg-type]
+        contract=Contract("SPY", "OPT", row.expiry, row.strike, row.right, 100, "SMART", "ARCA"),
+        side="BUY", direction=1, order_type="LMT", limit=price, take_profit=round(price * (1 + tp_pct), 2),
+        stop=round(price * (1 - stop_pct), 2), time_stop=now + timedelta(minutes=hold_min), score=0.6,
+        threshold=0.3, mode="neutral", size_multiplier=1.0,
+        quote=Quote(row.bid, row.ask, row.mark, row.delta, row.open_interest, row.volume, 1.0),
+        contributions=(), factor_inputs={}, gates=(), fingerprint=f"test-{now.timestamp()}", lineage=lineage,
+        trail_pct=trail_pct)
+    return signal
+
+
+def publish(stack: Stack, signal: Signal) -> str:
+    """What `qc signals` does for execution: the record, then the stream (group created first)."""
+    c = stack.store.client
+    stream = keys.signals_execution(signal.symbol).name
+    try:
+        c.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+    c.set(keys.signal_record(signal.id).name, signal.to_redis(), ex=3600)
+    return str(c.xadd(stream, {"id": signal.id, "signal": signal.to_redis()}))
+
+
+def intent(stack: Stack, intent_id: str) -> Intent | Absent:
+    key = keys.order_intent(intent_id).name
+    return intent_from_redis(stack.store.client.get(key), key=key)
+
+
+def wait_state(stack: Stack, intent_id: str, *states: str, timeout_s: float = 60.0) -> Intent:
+    def reached() -> bool:
+        got = intent(stack, intent_id)
+        return isinstance(got, Intent) and got.state.value in states
+
+    eventually(reached, timeout_s=timeout_s, every_s=0.1)
+    got = intent(stack, intent_id)
+    assert isinstance(got, Intent)
+    return got
+
+
+def sim_ctl_json(stack: Stack, *args: str) -> Any:
+    out = subprocess.run([sys.executable, "-m", "qc", "sim", "ctl", "--ctl-port", str(stack.sim.port("ctl")), *args,
+                          "--json"], cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(out.stdout)
+
+
+def broker_orders(stack: Stack) -> list[dict[str, Any]]:
+    got = sim_ctl_json(stack, "orders")
+    return list(got["orders"] if isinstance(got, dict) else got)
+
+
+def qc_json(stack: Stack, *args: str) -> Any:
+    out = subprocess.run([sys.executable, "-m", "qc", *args, "--json"], cwd=ROOT, env=stack.env,
+                         capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(out.stdout)
+
+
+def today(stack: Stack) -> date:
+    return stack.sim_now().date()
