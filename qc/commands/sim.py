@@ -23,6 +23,9 @@ Examples:
   qc sim --ib-port 4002 --av-port 8765 --seed 42 --symbols SPY,QQQ,IWM
   qc sim ctl drop-sockets                      then watch `qc status` and the workers recover
   qc sim ctl silence SPY depth --seconds 30
+  qc sim ctl pin-quote 412345678 2.10 2.20     an option's premium, to walk a trailing stop
+  qc sim ctl orders --json                     every order at the broker (count duplicates by orderRef)
+  qc sim ctl restart-gateway --down 3          order ids of finished orders are reissued afterwards
 """
 
 
@@ -93,7 +96,7 @@ def _anchor_store(settings: Settings) -> Store | None:
               help="The simulator's control port.")
 @click.pass_context
 def ctl(ctx: click.Context, ctl_port: int) -> None:
-    """Inject a fault into a running `qc sim`."""
+    """Inject a fault into a running `qc sim`, or look at its broker (orders, positions, executions)."""
     ctx.meta["qc.ctl_port"] = ctl_port
 
 
@@ -215,3 +218,108 @@ def informed_flow(ctx: click.Context, symbol: str, seconds: float, direction: st
     """Start an informed-flow burst on SYMBOL now (VPIN should rise)."""
     _send(ctx, "informed_flow", symbol=symbol.upper(), seconds=seconds, direction=direction)
 
+
+
+@ctl.command("restart-gateway")
+@click.option("--down", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Seconds the gateway refuses connections before it is back.")
+@click.pass_context
+def restart_gateway(ctx: click.Context, down: float) -> None:
+    """Gateway restart: drop every socket, refuse connections, roll nextValidId back (LEAN-IB#242).
+
+    \b
+    Afterwards a client's nextValidId is 1 + its highest still-working order id (1 if none): ids of
+    its filled, cancelled and rejected orders are handed out again and accepted as new orders.
+    """
+    _send(ctx, "restart_gateway", down=down)
+
+
+def _market_key(text: str) -> int | str:
+    """An option conId (digits) or a stock symbol (letters)."""
+    key = text.strip()
+    if key.isdigit():
+        return int(key)
+    if key.replace(".", "").isalpha() and len(key) <= 10:
+        return key.upper()
+    raise click.BadParameter(f"{text!r} is neither a conId (digits) nor a stock symbol", param_hint="KEY")
+
+
+@ctl.command("pin-quote")
+@click.argument("key")
+@click.argument("bid", type=click.FloatRange(min=0))
+@click.argument("ask", type=click.FloatRange(min=0))
+@click.option("--last", type=click.FloatRange(min=0), help="Last trade (default: the mid).")
+@click.pass_context
+def pin_quote(ctx: click.Context, key: str, bid: float, ask: float, last: float | None) -> None:
+    """Pin KEY (an option conId or a stock symbol) to BID/ASK until `unpin`.
+
+    \b
+    The broker matches and marks at the pinned quote; an option's market-data subscribers see it
+    too. Walk an option's premium up and down with repeated pins to drive trailing stops.
+    """
+    parsed = _market_key(key)
+    if bid > ask:
+        raise click.BadParameter(f"bid {bid:g} is above ask {ask:g}", param_hint="BID")
+    _send(ctx, "pin_quote", key=parsed, bid=bid, ask=ask, last=last)
+
+
+@ctl.command("unpin")
+@click.argument("key")
+@click.pass_context
+def unpin(ctx: click.Context, key: str) -> None:
+    """Return KEY (an option conId or a stock symbol) to the model's quotes."""
+    _send(ctx, "unpin", key=_market_key(key))
+
+
+@ctl.command("settle-now")
+@click.pass_context
+def settle_now(ctx: click.Context) -> None:
+    """Settle today's expiring option positions now, at the underlyings' current prices.
+
+    \b
+    What the session close does: out of the money (or in by under $0.01) expires worthless; in the
+    money by $0.01 or more is exercised (long) or assigned (short) at the strike.
+    """
+    _send(ctx, "settle_now")
+
+
+ORDER_COLUMNS = ("clientId", "orderId", "permId", "orderRef", "status", "action", "totalQuantity", "filled",
+                 "orderType", "lmtPrice", "auxPrice", "trailingPercent", "trailStopPrice", "parentPermId",
+                 "ocaGroup", "conId", "symbol", "account")
+POSITION_COLUMNS = ("account", "conId", "symbol", "secType", "expiry", "strike", "right", "qty", "avgCost")
+EXECUTION_COLUMNS = ("execId", "orderId", "permId", "orderRef", "conId", "side", "shares", "price", "time")
+
+
+def _query(ctx: click.Context, name: str, as_json: bool, columns: tuple[str, ...]) -> None:
+    from qc.sim.control import fetch_query
+
+    rows = fetch_query(ctx.meta["qc.ctl_port"], name)
+    if as_json:
+        output.emit_json({name: rows})
+    else:
+        output.emit_table([["" if r.get(c) is None else r.get(c) for c in columns] for r in rows], columns,
+                          title=f"{len(rows)} {name}")
+
+
+@ctl.command("orders")
+@click.option("--json", "as_json", is_flag=True, help="All fields as JSON.")
+@click.pass_context
+def orders(ctx: click.Context, as_json: bool) -> None:
+    """Every order the simulated broker knows: all clients, all states (count duplicates by orderRef)."""
+    _query(ctx, "orders", as_json, ORDER_COLUMNS)
+
+
+@ctl.command("positions")
+@click.option("--json", "as_json", is_flag=True, help="All fields as JSON.")
+@click.pass_context
+def positions(ctx: click.Context, as_json: bool) -> None:
+    """Every account's positions at the simulated broker."""
+    _query(ctx, "positions", as_json, POSITION_COLUMNS)
+
+
+@ctl.command("executions")
+@click.option("--json", "as_json", is_flag=True, help="All fields as JSON.")
+@click.pass_context
+def executions(ctx: click.Context, as_json: bool) -> None:
+    """Every execution since the simulator started (settlements have orderId 0, permId 0, no orderRef)."""
+    _query(ctx, "executions", as_json, EXECUTION_COLUMNS)

@@ -1,7 +1,10 @@
 """Fault injection from the shell: a loopback JSON endpoint in `qc sim` and its client for `qc sim ctl`.
 
 ``POST /fault`` with ``{"fault": NAME, ...arguments}`` runs one of ``FAULTS`` against the running
-simulator; ``GET /stats`` returns its counters. Only 127.0.0.1 is bound: this is a test harness,
+simulator and answers ``{"ok": true, "fault": NAME, ...arguments, ...what the handler returned}``;
+``GET /stats`` returns its counters and ``GET /query/NAME`` one of ``QUERIES`` (the broker's
+orders, positions or executions, as ``{NAME: [rows]}``), so whole-process tests can look at the
+broker the way IB's own screens would. Only 127.0.0.1 is bound: this is a test harness,
 not an API to expose. Faults on the IB gateway run on its event loop (the caller hands in a
 ``dispatch`` that does ``loop.call_soon_threadsafe``); Alpha Vantage and market faults are
 thread-safe calls.
@@ -51,19 +54,37 @@ FAULTS: dict[str, Fault] = {
     "jump": Fault("gap SYMBOL's book by PCT percent of its mid at the next simulated second", ("symbol", "pct")),
     "informed_flow": Fault("an informed-flow burst on SYMBOL for SECONDS, DIRECTION buy|sell",
                            ("symbol", "seconds", "direction")),
+    "restart_gateway": Fault("gateway restart: drop every IB API socket, refuse connections for DOWN seconds, "
+                             "roll nextValidId back so finished orders' ids are reissued (LEAN-IB#242)", ("down",)),
+    "pin_quote": Fault("pin KEY (an option conId or a stock symbol) to BID/ASK and LAST",
+                       ("key", "bid", "ask", "last")),
+    "unpin": Fault("return KEY to the model's quotes", ("key",)),
+    "settle_now": Fault("settle today's expiring option positions now, at the current underlying prices"),
 }
 
-Handler = Callable[[Args], None]
+QUERIES: dict[str, str] = {
+    "orders": "every order the broker knows: all clients, all states",
+    "positions": "every account's non-zero positions",
+    "executions": "every execution booked since the simulator started",
+}
+
+Handler = Callable[[Args], Mapping[str, Any] | None]
+Query = Callable[[], list[dict[str, Any]]]
 
 
 class ControlServer:
     """The loopback endpoint; ``handlers`` maps each fault name to a callable taking its arguments."""
 
-    def __init__(self, handlers: Mapping[str, Handler], stats: Callable[[], dict[str, Any]], port: int = 0) -> None:
+    def __init__(self, handlers: Mapping[str, Handler], stats: Callable[[], dict[str, Any]], port: int = 0,
+                 queries: Mapping[str, Query] | None = None) -> None:
         missing = set(FAULTS) - set(handlers)
         if missing:
             raise ValueError(f"no handler for faults: {sorted(missing)}")
+        unknown = set(queries or {}) - set(QUERIES)
+        if unknown:
+            raise ValueError(f"unknown queries: {sorted(unknown)}")
         self.handlers = dict(handlers)
+        self.queries = dict(queries or {})
         self.stats = stats
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._thread: threading.Thread | None = None
@@ -90,17 +111,29 @@ class ControlServer:
         unknown = set(args) - set(FAULTS[name].args)
         if unknown:
             raise ValueError(f"{name}: unexpected arguments {sorted(unknown)}")
-        self.handlers[name](args)
+        result = self.handlers[name](args)
         log.warning("fault injected: %s %s", name, args)
-        return {"ok": True, "fault": name, **args}
+        return {"ok": True, "fault": name, **args, **(result or {})}
+
+    def query(self, name: str) -> dict[str, Any]:
+        """One of ``QUERIES``; ValueError when this simulator does not answer it."""
+        if name not in self.queries:
+            raise ValueError(f"query: unknown {name!r}; known: {', '.join(self.queries) or 'none'}")
+        return {name: self.queries[name]()}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         control = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path.rstrip("/") == "/stats":
+                path = self.path.rstrip("/")
+                if path == "/stats":
                     self._reply(200, _mask_api_keys(control.stats()))
+                elif path.startswith("/query/"):
+                    try:
+                        self._reply(200, control.query(path.removeprefix("/query/")))
+                    except ValueError as exc:
+                        self._reply(404, {"error": str(exc)})
                 else:
                     self._reply(404, {"error": f"no such path {self.path}"})
 
@@ -148,6 +181,12 @@ def send_fault(port: int, fault: str, **args: Any) -> dict[str, Any]:
 
 def fetch_stats(port: int) -> dict[str, Any]:
     return _call("get", port, "/stats", None)
+
+
+def fetch_query(port: int, name: str) -> list[dict[str, Any]]:
+    """Client side of ``qc sim ctl orders|positions|executions``: the rows of one of ``QUERIES``."""
+    rows: list[dict[str, Any]] = _call("get", port, f"/query/{name}", None)[name]
+    return rows
 
 
 def _call(method: str, port: int, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -24,8 +24,10 @@ from qc.runtime.codec import SimClockAnchor
 from qc.runtime.store import REDIS_ERRORS, Store
 from qc.runtime.worker import Worker
 from qc.sim.av.server import AlphaVantageServer
+from qc.sim.broker import views
 from qc.sim.broker.engine import SimBroker
-from qc.sim.control import Args, ControlServer
+from qc.sim.broker.matching import MarketKey
+from qc.sim.control import Args, ControlServer, Handler, Query
 from qc.sim.ib.server import IBGatewayServer
 from qc.sim.market import timeline
 from qc.sim.market.events import MarketEvent
@@ -36,6 +38,8 @@ from qc.sim.market.params import SimParams
 log = logging.getLogger(__name__)
 
 ANCHOR_REFRESH_S = 1.0
+CTL_TIMEOUT_S = 10.0  # a control request waits this long for the gateway's loop
+RESTART_DOWN_S = 2.0
 DEFAULT_ACCOUNT = "DU1234567"
 STARTING_CASH = 1_000_000.0
 
@@ -125,7 +129,8 @@ class Simulator:
         self.av = AlphaVantageServer(self.model, self.clock.now, port=config.av_port, rpm=config.av_rpm,
                                      not_entitled_keys=config.not_entitled_keys, rate=params.rate)
         self.loop = asyncio.new_event_loop()
-        self.control = ControlServer(self._fault_handlers(), self._stats, port=config.ctl_port)
+        self.control = ControlServer(self._fault_handlers(), self._stats, port=config.ctl_port,
+                                     queries=self._queries())
 
     def run(self, stop: threading.Event, announce: Callable[[str], None]) -> None:
         asyncio.set_event_loop(self.loop)
@@ -184,7 +189,7 @@ class Simulator:
     def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
         self.loop.call_soon_threadsafe(fn, *args)
 
-    def _fault_handlers(self) -> dict[str, Callable[[Args], None]]:
+    def _fault_handlers(self) -> dict[str, Handler]:
         ib, av = self.ib, self.av
         return {
             "drop_sockets": lambda a: self._on_loop(ib.drop_all),
@@ -203,6 +208,49 @@ class Simulator:
             "informed_flow": lambda a: self.model.inject_informed_flow(
                 str(a["symbol"]).upper(), self.clock.now(), float(a["seconds"]),
                 1 if str(a.get("direction", "buy")).lower() == "buy" else -1),
+            "restart_gateway": lambda a: self._on_loop(ib.restart_gateway, float(a.get("down", RESTART_DOWN_S))),
+            "pin_quote": self._pin_quote,
+            "unpin": self._unpin,
+            "settle_now": lambda a: {"settled": ib.call(
+                lambda: views.settlement_rows(ib.settle_now())).result(CTL_TIMEOUT_S)},
+        }
+
+    def _market_key(self, raw: object) -> MarketKey:
+        """An option (or stock) conId the gateway has handed out, or one of its stock symbols."""
+        key: MarketKey = raw if isinstance(raw, int) else str(raw).strip().upper()
+        if isinstance(key, str) and key.isdigit():
+            key = int(key)
+        known = self.ib.call(lambda: self.ib.catalog.by_con_id(key) is not None if isinstance(key, int)
+                             else key in self.model.symbols).result(CTL_TIMEOUT_S)
+        if not known:
+            raise ValueError(f"key: {raw!r} is neither a stock symbol of this simulator nor a conId it has handed out")
+        return key
+
+    def _pin_quote(self, a: Args) -> dict[str, Any]:
+        bid, ask = float(a["bid"]), float(a["ask"])
+        last = 0.5 * (bid + ask) if a.get("last") is None else float(a["last"])
+        if not 0 <= bid <= ask or last < 0:
+            raise ValueError(f"pin_quote: need 0 <= bid <= ask and last >= 0, got {bid}/{ask}/{last}")
+        key = self._market_key(a["key"])
+        self.ib.set_quote(key, bid, ask, last).result(CTL_TIMEOUT_S)
+        return {"key": key, "last": last}
+
+    def _unpin(self, a: Args) -> dict[str, Any]:
+        key = self._market_key(a["key"])
+        return {"key": key, "was_pinned": self.ib.unpin(key).result(CTL_TIMEOUT_S)}
+
+    def _queries(self) -> dict[str, Query]:
+        """The broker's orders, positions and executions, read on the gateway's loop."""
+        ib, broker = self.ib, self.broker
+
+        def on_loop(rows: Callable[[], list[dict[str, Any]]]) -> Query:
+            return lambda: ib.call(rows).result(CTL_TIMEOUT_S)
+
+        return {
+            "orders": on_loop(lambda: [views.order_row(o) for o in broker.all_orders()]),
+            "positions": on_loop(lambda: [views.position_row(p) for acct in broker.accounts
+                                          for p in broker.positions(acct)]),
+            "executions": on_loop(lambda: [views.execution_row(x) for x in broker.fills.all_records()]),
         }
 
     def _stats(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -11,10 +12,11 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
-from ib_async import IB
+from ib_async import IB, MarketOrder, Option, Stock
 
 from qc.core import keys
 from qc.core.clock import SimClock, SystemClock
@@ -41,11 +43,10 @@ class RunningSim:
                                *args], capture_output=True, text=True, timeout=30, check=False)
 
 
-@pytest.fixture
-def sim(redis_server: RedisServer, store: Store, tmp_path: Path) -> Iterator[RunningSim]:
+def _launch(redis_server: RedisServer, tmp_path: Path, speed: str) -> Iterator[RunningSim]:
     env = {**os.environ, "QC_REDIS_URL": redis_server.url}
     proc = subprocess.Popen([sys.executable, "-m", "qc", "sim", "--ib-port", "0", "--av-port", "0", "--ctl-port",
-                             "0", "--start", "2026-11-24 15:40", "--speed", "20", "--seed", "7"],
+                             "0", "--start", "2026-11-24 15:40", "--speed", speed, "--seed", "7"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     assert proc.stdout is not None
@@ -58,6 +59,17 @@ def sim(redis_server: RedisServer, store: Store, tmp_path: Path) -> Iterator[Run
     if proc.poll() is None:
         proc.kill()
     proc.communicate(timeout=30)
+
+
+@pytest.fixture
+def sim(redis_server: RedisServer, store: Store, tmp_path: Path) -> Iterator[RunningSim]:
+    yield from _launch(redis_server, tmp_path, "20")
+
+
+@pytest.fixture
+def slow_sim(redis_server: RedisServer, store: Store, tmp_path: Path) -> Iterator[RunningSim]:
+    """Real-time speed: 20 minutes before the close, so nothing settles unless a test asks."""
+    yield from _launch(redis_server, tmp_path, "1")
 
 
 def test_announces_each_listener_and_publishes_its_clock(sim: RunningSim, store: Store) -> None:
@@ -136,3 +148,60 @@ def test_without_qc_redis_url_it_writes_nothing_into_the_redis_on_the_default_po
         proc.terminate()
         proc.communicate(timeout=30)
     assert store.client.keys("*") == []
+
+
+def _ctl_json(sim: RunningSim, *args: str) -> dict[str, Any]:
+    done = sim.ctl(*args)
+    assert done.returncode == 0, done.stderr
+    doc: dict[str, Any] = json.loads(done.stdout)
+    return doc
+
+
+def test_ctl_pins_settles_restarts_and_shows_the_broker(slow_sim: RunningSim) -> None:
+    sim = slow_sim
+    assert _ctl_json(sim, "orders", "--json") == {"orders": []}
+    assert sim.ctl("pin-quote", "SPY", "2", "1").returncode == 2  # bid above ask
+    assert sim.ctl("pin-quote", "S P", "1", "2").returncode == 2
+    assert sim.ctl("restart-gateway", "--down", "-1").returncode == 2
+    unknown = sim.ctl("pin-quote", "99", "1", "2")
+    assert unknown.returncode == 1 and "conId" in unknown.stderr
+
+    async def buy_a_same_day_call() -> tuple[int, float, int, bool]:
+        ib = IB()
+        await ib.connectAsync("127.0.0.1", sim.port("ib"), clientId=7, timeout=10)
+        spy = Stock("SPY", "SMART", "USD")
+        await ib.qualifyContractsAsync(spy)
+        [chain] = [c for c in await ib.reqSecDefOptParamsAsync("SPY", "", "STK", spy.conId) if c.exchange == "SMART"]
+        [ticker] = await ib.reqTickersAsync(spy)
+        strike = min(chain.strikes, key=lambda k: abs(k - ticker.marketPrice()))
+        call = Option("SPY", "20261124", strike, "C", "SMART")
+        await ib.qualifyContractsAsync(call)
+        await asyncio.to_thread(_ctl_json, sim, "pin-quote", str(call.conId), "5.00", "5.10")
+        await asyncio.to_thread(_ctl_json, sim, "pin-quote", "SPY", str(strike + 4.99), str(strike + 5.01))
+        filled, gone = asyncio.Event(), asyncio.Event()
+        ib.disconnectedEvent += gone.set
+        trade = ib.placeOrder(call, MarketOrder("BUY", 1, orderRef="qc-cli"))
+        trade.filledEvent += lambda _trade: filled.set()
+        await filled.wait()
+        await asyncio.to_thread(_ctl_json, sim, "restart-gateway", "--down", "0.5")
+        await gone.wait()  # the restart dropped the socket
+        return call.conId, strike, spy.conId, trade.orderStatus.avgFillPrice == 5.10
+
+    con_id, strike, spy_id, at_ask = asyncio.run(asyncio.wait_for(buy_a_same_day_call(), 60))
+    assert at_ask
+    [order] = _ctl_json(sim, "orders", "--json")["orders"]
+    assert (order["orderRef"], order["status"], order["conId"], order["clientId"]) == ("qc-cli", "Filled", con_id, 7)
+    assert order["permId"] > 0 and order["filled"] == 1 and order["trailStopPrice"] is None
+    assert _ctl_json(sim, "positions", "--json")["positions"][0]["qty"] == 1
+    assert _ctl_json(sim, "stats")["ib"]["restarts"] == 1
+
+    settled = _ctl_json(sim, "settle-now")["settled"]
+    assert [(r["conId"], r["qty"], r["outcome"], r["shares"]) for r in settled] == [(con_id, 1, "exercised", 100)]
+    [stock] = _ctl_json(sim, "positions", "--json")["positions"]
+    assert (stock["conId"], stock["secType"], stock["qty"], stock["avgCost"]) == (spy_id, "STK", 100, strike)
+    rows = _ctl_json(sim, "executions", "--json")["executions"]
+    assert [(r["orderId"] > 0, r["orderRef"], r["conId"], r["price"]) for r in rows] == [
+        (True, "qc-cli", con_id, 5.10), (False, "", con_id, 0.0), (False, "", spy_id, strike)]
+    assert _ctl_json(sim, "unpin", "SPY")["was_pinned"] is True
+    table = sim.ctl("orders")
+    assert table.returncode == 0 and "qc-cli" in table.stdout and "1 orders" in table.stdout

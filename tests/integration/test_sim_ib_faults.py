@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from ib_async import IB, Stock
+from ib_async import IB, LimitOrder, MarketOrder, Stock
 
+from qc.core import clock
 from tests.integration.ib_sim_harness import (  # noqa: F401 (fixtures)
     Gateway,
     LogCapture,
@@ -81,3 +82,54 @@ def test_withheld_end_marker_makes_the_startup_sync_time_out(gateway: Gateway, i
     ib_log.records.clear()
     ib.connect("127.0.0.1", gateway.port, clientId=34, timeout=2)
     assert not [m for m in ib_log.messages() if "timed out" in m]
+
+
+def _reconnect(gateway: Gateway, client_id: int, within_s: float = 10.0) -> IB:
+    """Connect again as soon as the gateway accepts (it refuses while it is down)."""
+    deadline = clock.monotonic() + within_s
+    while True:
+        try:
+            return gateway.client(client_id, timeout=0.5)
+        except (TimeoutError, ConnectionError):
+            if clock.monotonic() > deadline:
+                raise
+            gateway.clients[-1].sleep(0.1)
+
+
+def test_restart_gateway_reissues_the_ids_of_finished_orders(gateway: Gateway) -> None:
+    ib = gateway.client(33)
+    qqq = Stock("QQQ", "SMART", "USD")
+    ib.qualifyContracts(qqq)
+    gateway.server.set_quote(qqq.conId, 50.00, 50.02, 50.01).result(5)
+    working = ib.placeOrder(qqq, LimitOrder("BUY", 10, 40.0, orderRef="qc-working"))
+    old = ib.placeOrder(qqq, MarketOrder("BUY", 10, orderRef="qc-old"))
+    ib_eventually(ib, lambda: old.orderStatus.status == "Filled" and working.orderStatus.status == "Submitted")
+    reused, old_perm = old.order.orderId, old.order.permId
+    assert reused == working.order.orderId + 1
+
+    gateway.server.restart_gateway(1.0)
+    ib_eventually(ib, lambda: not ib.isConnected(), what="the restart drops the socket")
+    assert gateway.call(gateway.server.refusing)
+    again = _reconnect(gateway, 33)
+    assert gateway.server.handed_ids[33] == reused  # nextValidId rolled back onto the filled order's id
+    assert [t.order.permId for t in again.openTrades()] == [working.order.permId]
+
+    new_order = MarketOrder("BUY", 5, orderRef="qc-new")
+    new_order.orderId = reused
+    new = again.placeOrder(qqq, new_order)
+    ib_eventually(again, lambda: new.orderStatus.status == "Filled", what="the reissued id is a new order")
+    assert new.order.permId not in (0, old_perm)
+    same_id = sorted((f.execution.orderRef, f.execution.permId, f.execution.shares)
+                     for f in again.reqExecutions() if f.execution.orderId == reused)
+    assert same_id == [("qc-new", new.order.permId, 5.0), ("qc-old", old_perm, 10.0)]
+
+    [still] = again.openTrades()
+    still.order.lmtPrice = 41.0
+    again.placeOrder(qqq, still.order)  # the working order kept its id: this modifies it
+
+    def limit() -> float | None:
+        snap = gateway.broker.order(33, working.order.orderId)
+        return None if snap is None else snap.request.lmt_price
+
+    ib_eventually(again, lambda: gateway.call(limit) == 41.0, what="the modification")
+    assert [o.perm_id for o in gateway.call(gateway.broker.open_orders)] == [working.order.permId]

@@ -127,3 +127,37 @@ def test_order_faults_and_unknown_contracts(gateway: Gateway) -> None:
     assert any(code == 200 for _, code, _ in errors)
     summary = ib.accountSummary(ACCOUNT)
     assert any(v.tag == "NetLiquidation" for v in summary)
+
+
+def test_a_pinned_option_quote_is_what_its_market_data_reports(gateway: Gateway) -> None:
+    ib = gateway.client(25)
+    opt = _option(gateway, ib)
+    ticker = ib.reqMktData(opt)
+    ib_eventually(ib, lambda: ticker.bid > 0 and ticker.ask > 0, what="the model's quote")
+    for bid, ask in ((40.00, 40.10), (41.00, 41.10)):  # walking the premium: far from the model's price
+        _quote(gateway, opt.conId, bid, ask, bid)
+
+        def shows(b: float = bid, a: float = ask) -> bool:
+            return (ticker.bid, ticker.ask) == (b, a)
+
+        ib_eventually(ib, shows, what=f"pinned {bid}")
+    late = gateway.client(26)
+    late_ticker = late.reqMktData(opt)
+    ib_eventually(late, lambda: (late_ticker.bid, late_ticker.ask) == (41.00, 41.10), what="a pinned snapshot")
+    seen = ticker.time
+    ib_eventually(ib, lambda: ticker.time != seen, what="the next 1-s option refresh")
+    assert (ticker.bid, ticker.ask) == (41.00, 41.10)  # the pin holds over the model's refresh
+    assert gateway.server.unpin(opt.conId).result(5) is True
+    ib_eventually(ib, lambda: ticker.bid < 40 and ticker.ask < 40, what="back to the model's quote")
+    assert gateway.server.unpin(opt.conId).result(5) is False
+
+
+def test_an_unpinned_stock_trades_at_the_models_price_again(gateway: Gateway) -> None:
+    ib = gateway.client(27)
+    qqq = _qualified(ib, Stock("QQQ", "SMART", "USD"))
+    _quote(gateway, qqq.conId, 1.00, 1.01, 1.00)  # absurd on purpose: far from the model's QQQ
+    assert gateway.server.unpin(qqq.conId).result(5) is True
+    buy = ib.placeOrder(qqq, MarketOrder("BUY", 1))
+    ib_eventually(ib, lambda: _status(buy) == "Filled")
+    model_ask = gateway.call(lambda: gateway.model.quote("QQQ").ask)
+    assert abs(buy.orderStatus.avgFillPrice - model_ask) < 0.05 * model_ask

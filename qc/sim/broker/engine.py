@@ -6,7 +6,14 @@ ib-execution-and-risk.md §1-§2:
 
 - Orders are owned by (clientId, orderId); re-placing a working order's id modifies it (price,
   quantity, TIF, trail); re-using a finished id is error 103 (104 if it filled). ``permId`` is
-  unique server-wide.
+  unique server-wide and is what links an order to its parent.
+- A gateway restart (``forget_finished_ids``, LEAN-IB#242) unbinds the ids of finished orders:
+  nextValidId drops to just above the client's unfinished orders and a reissued id is a NEW order
+  with a new permId. The finished orders stay in completed orders and executions under their old
+  orderId, so two orders of one client may share an orderId on one day, told apart only by permId
+  and orderRef (ib-execution-and-risk.md §2: key state by orderRef, then permId, never orderId).
+- At the session close ``settle_expiring`` settles expiring option positions as the clearing house
+  does (lapse, exercise, assignment: ``qc.sim.broker.settlement``).
 - ``transmit=False`` orders are held unseen until a transmitting order of their group (the
   parent or a child of it) arrives; then the parent works and the children wait PreSubmitted
   (whyHeld "child") until the parent has filled completely.
@@ -24,9 +31,10 @@ Matching and prices: ``qc.sim.broker.matching``; cash and positions: ``qc.sim.br
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 
 from qc.sim.broker.account import CommissionSchedule, Ledger
 from qc.sim.broker.fills import FillBook, PartialSwitch, fill_events
@@ -48,13 +56,21 @@ from qc.sim.broker.orders import (
 from qc.sim.broker.relations import Relations, modify_error
 from qc.sim.broker.reports import (
     ORDER_REJECTED,
+    AccountChanged,
     AccountValue,
     BrokerError,
     BrokerEvent,
     ExecutionRecord,
     PortfolioRow,
+    PositionChanged,
+    SettlementExecuted,
     rejected_message,
 )
+from qc.sim.broker.settlement import Settlement, decide, expires_by
+
+log = logging.getLogger(__name__)
+
+NO_CLIENT = 0  # the client id of events no client caused (expiry settlement)
 
 
 class SimBroker:
@@ -69,10 +85,11 @@ class SimBroker:
             raise ValueError("SimBroker needs at least one account")
         self.ledger = Ledger(dict(accounts))
         self.fills = FillBook(self.ledger, commissions or CommissionSchedule(), session_prefix, first_exec)
-        self._orders: dict[tuple[int, int], OrderRecord] = {}  # insertion order = seq order
+        self._records: dict[int, OrderRecord] = {}  # every order by permId; insertion order = seq order
+        self._orders: dict[tuple[int, int], OrderRecord] = {}  # (clientId, orderId) → the order bound to it
         self._unfinished: list[OrderRecord] = []  # pruned lazily: ticks scan open orders only
         self._by_key: dict[MarketKey, list[OrderRecord]] = {}  # con_id, and symbol for non-options
-        self._rel = Relations(self._orders)
+        self._rel = Relations(self._records)
         self._quotes: dict[MarketKey, Touch] = {}
         self._next_perm = first_perm_id
         self._partial = PartialSwitch()
@@ -99,11 +116,12 @@ class SimBroker:
             return self._modify(existing, req, now)
         reason, self._reject = self._reject, None
         reason = reason or invalid_reason(req) or self._relation_problem(req)
-        rec = OrderRecord(req, self._next_perm, PENDING_SUBMIT, seq=len(self._orders))
+        rec = OrderRecord(req, self._next_perm, PENDING_SUBMIT, seq=len(self._records))
         rec.trail_stop = req.trail_stop_price
-        parent = self._rel.parent(rec)
+        parent = self._orders.get((client_id, req.parent_id)) if req.parent_id else None
         rec.parent_perm_id = 0 if parent is None else parent.perm_id
         self._next_perm += 1
+        self._records[rec.perm_id] = rec
         self._orders[rec.key] = rec
         self._unfinished.append(rec)
         for key in (req.contract.con_id,) if req.contract.is_option else (req.contract.con_id, req.contract.symbol):
@@ -138,6 +156,40 @@ class SimBroker:
                 events += self._rel.cancel(rec, now, announce=False)
         return events
 
+    def forget_finished_ids(self) -> int:
+        """A gateway restart: unbind every finished order's (clientId, orderId) so the id can be
+        handed out and placed again as a new order; unfinished orders keep theirs. How many were freed."""
+        finished = [key for key, rec in self._orders.items() if rec.is_done]
+        for key in finished:
+            del self._orders[key]
+        return len(finished)
+
+    def settle_expiring(self, day: date, closes: Mapping[str, float], now: datetime) -> list[BrokerEvent]:
+        """The session close of ``day``: settle every account's options expiring by ``day`` at the
+        underlying's close (``closes`` by symbol; see ``qc.sim.broker.settlement``).
+
+        Orders still open on those options are cancelled first (the contract stops existing). Then,
+        per account and option (con_id order): the option leg closes at 0 (``SettlementExecuted``
+        "option", ``PositionChanged`` to 0); when exercised or assigned, the shares are delivered at
+        the strike (``SettlementExecuted`` "stock", ``PositionChanged``); then ``AccountChanged``.
+        An option whose underlying has no close is left as it is, with a warning.
+        """
+        events: list[BrokerEvent] = []
+        for rec in self._open():
+            if not rec.is_done and expires_by(rec.request.contract, day):
+                events += self._rel.cancel(rec, now, announce=False)
+        for account in self.ledger.accounts:
+            for row in self.ledger.positions(account):
+                if not expires_by(row.contract, day):
+                    continue
+                close = closes.get(row.contract.symbol)
+                if close is None:
+                    log.warning("sim broker: no close for %s; option %d of %s not settled",
+                                row.contract.symbol, row.contract.con_id, account)
+                    continue
+                events += self._settle(decide(account, row.contract, row.position, close), now)
+        return events
+
     # --- market ------------------------------------------------------------------------------------
 
     def on_market(self, key: MarketKey, bid: float, ask: float, last: float, ts: datetime) -> list[BrokerEvent]:
@@ -151,6 +203,10 @@ class SimBroker:
             if self._live(rec):
                 events += self._evaluate(rec, ts, resting=True)
         return events
+
+    def forget_quote(self, key: MarketKey) -> None:
+        """Drop the touch held under ``key`` (a stock's con_id touch shadows its symbol's quotes)."""
+        self._quotes.pop(key, None)
 
     def on_close(self, key: MarketKey, price: float, ts: datetime) -> list[BrokerEvent]:
         """The closing auction printed ``price``: fill MOC, fill or cancel LOC (unfilled LOC expires)."""
@@ -188,7 +244,11 @@ class SimBroker:
 
     def completed_orders(self) -> list[OrderSnapshot]:
         """reqCompletedOrders: Filled, Cancelled and rejected (Inactive) orders of every client."""
-        return [r.snapshot() for r in self._orders.values() if r.is_done]
+        return [r.snapshot() for r in self._records.values() if r.is_done]
+
+    def all_orders(self) -> list[OrderSnapshot]:
+        """Every order ever placed, all clients and states, in placement order (``qc sim ctl orders``)."""
+        return [r.snapshot() for r in self._records.values()]
 
     def executions(
         self, now: datetime, *, client_id: int | None = None, account: str | None = None,
@@ -297,6 +357,23 @@ class SimBroker:
             events.append(self._rel.state(rec))
         if result.fill_price is not None:
             events += self._fill(rec, result.fill_price, now, partial_allowed=True)
+        return events
+
+    def _settle(self, s: Settlement, now: datetime) -> list[BrokerEvent]:
+        """Book one settlement: the option closed at 0, the shares (if any) at the strike, no commission."""
+        option = self.fills.book_settlement(s.account, s.option, -s.quantity, 0.0, now)
+        events: list[BrokerEvent] = [
+            SettlementExecuted(s.account, s.outcome, "option", option),
+            PositionChanged(NO_CLIENT, s.account, self.ledger.row(s.account, s.option.con_id)),
+        ]
+        if s.stock is not None:
+            self.ledger.set_mark(s.stock.con_id, s.close)  # later quotes of the symbol mark it (``_mark``)
+            stock = self.fills.book_settlement(s.account, s.stock, s.stock_quantity, s.option.strike, now)
+            events += [SettlementExecuted(s.account, s.outcome, "stock", stock),
+                       PositionChanged(NO_CLIENT, s.account, self.ledger.row(s.account, s.stock.con_id))]
+        log.info("sim broker: %s %s %+g %s %g%s at close %g", s.account, s.outcome, s.quantity, s.option.symbol,
+                 s.option.strike, s.option.right, s.close)
+        events.append(AccountChanged(NO_CLIENT, s.account, self.ledger.values(s.account)))
         return events
 
     def _fill(self, rec: OrderRecord, price: float, now: datetime, partial_allowed: bool) -> list[BrokerEvent]:

@@ -14,7 +14,7 @@ from datetime import datetime, time
 
 from qc.core.clock import NEW_YORK
 from qc.sim.broker.account import CURRENCY, CommissionSchedule, Ledger
-from qc.sim.broker.orders import OrderRecord
+from qc.sim.broker.orders import ContractKey, OrderRecord
 from qc.sim.broker.reports import (
     AccountChanged,
     BrokerEvent,
@@ -52,11 +52,15 @@ class FillBook:
         self._notional: dict[int, float] = {}
         self._log: list[ExecutionRecord] = []
 
+    def _exec_id(self) -> str:
+        exec_id = f"{self._prefix:08x}.{self._next_exec:08x}.01.01"
+        self._next_exec += 1
+        return exec_id
+
     def book(self, order: OrderRecord, quantity: float, price: float, now: datetime) -> ExecutionRecord:
         """Record the fill ``order.record_fill`` has just applied, charge it and move cash/positions."""
         req = order.request
-        exec_id = f"{self._prefix:08x}.{self._next_exec:08x}.01.01"
-        self._next_exec += 1
+        exec_id = self._exec_id()
         notional = self._notional.get(order.perm_id, 0.0) + quantity * price * req.contract.multiplier
         total = self._schedule.order_total(req.contract, order.filled, notional)
         commission = max(total - self._charged.get(order.perm_id, 0.0), 0.0)
@@ -72,6 +76,26 @@ class FillBook:
         record = ExecutionRecord(execution, CommissionReport(exec_id, commission, CURRENCY, realized))
         self._log.append(record)
         return record
+
+    def book_settlement(self, account: str, contract: ContractKey, signed_qty: float, price: float,
+                        now: datetime) -> ExecutionRecord:
+        """Book one leg of an expiry settlement (no order behind it): orderId, permId and clientId 0,
+        empty orderRef, no commission. It joins the log, so reqExecutions replays it that day."""
+        exec_id = self._exec_id()
+        realized = self._ledger.apply_fill(account, contract, signed_qty, price, 0.0)
+        shares = abs(signed_qty)
+        execution = Execution(
+            exec_id=exec_id, order_id=0, client_id=0, perm_id=0, account=account, contract=contract, time=now,
+            exchange=venue(contract.is_option), side="BOT" if signed_qty > 0 else "SLD", shares=shares,
+            price=price, cum_qty=shares, avg_price=price, order_ref="",
+        )
+        record = ExecutionRecord(execution, CommissionReport(exec_id, 0.0, CURRENCY, realized))
+        self._log.append(record)
+        return record
+
+    def all_records(self) -> list[ExecutionRecord]:
+        """Every execution booked since the broker started, oldest first (``qc sim ctl executions``)."""
+        return list(self._log)
 
     def query(
         self, now: datetime, *, client_id: int | None = None, account: str | None = None,

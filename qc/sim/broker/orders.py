@@ -11,7 +11,7 @@ Quantities are floats (IB sends Decimal); prices are per unit, not per contract.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 Action = Literal["BUY", "SELL"]
@@ -39,13 +39,19 @@ class ContractKey:
     """What the engine needs of a contract; the server keeps the full IB contract by ``con_id``.
 
     ``multiplier`` is 100 for US equity options and 1 for stock: every cash amount is
-    quantity × price × multiplier.
+    quantity × price × multiplier. An option also carries its terms (``expiry``, ``strike``,
+    ``right`` C/P) and its underlying's con_id: the broker settles it at expiry by itself
+    (``qc.sim.broker.settlement``) and needs them to deliver the shares.
     """
 
     con_id: int
     symbol: str
     sec_type: str = "STK"
     multiplier: float = 1.0
+    expiry: date | None = None
+    strike: float = 0.0
+    right: str = ""
+    under_con_id: int = 0
 
     @property
     def is_option(self) -> bool:

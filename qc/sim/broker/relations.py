@@ -6,6 +6,10 @@ cancels its children. IB links bracket children through parentId, not an ocaGrou
 partially filled exit's sibling alive for the rest, which is OCA "reduce" (types 2/3, §1's table):
 a fill of q units reduces every sibling's quantity by q and cancels the ones that reach their
 filled quantity. ocaType 1 cancels the others at the first fill. OCA groups are per account.
+
+Parents and children are linked by permId (fixed when the child is placed), not by (clientId,
+parentId): after a gateway restart reissues order ids (``SimBroker.forget_finished_ids``) a new
+order may carry a finished parent's id, and it must not adopt that parent's children.
 """
 
 from __future__ import annotations
@@ -61,10 +65,10 @@ def modify_error(rec: OrderRecord, req: OrderRequest) -> BrokerError | None:
 
 
 class Relations:
-    """Parent/child and OCA bookkeeping over the broker's order table (shared, not copied)."""
+    """Parent/child and OCA bookkeeping over every order the broker holds, by permId (shared, not copied)."""
 
-    def __init__(self, orders: dict[tuple[int, int], OrderRecord]) -> None:
-        self._orders = orders
+    def __init__(self, records: dict[int, OrderRecord]) -> None:
+        self._records = records
 
     @staticmethod
     def state(rec: OrderRecord) -> OrderStateChanged:
@@ -81,17 +85,14 @@ class Relations:
                            not_cancellable_message(req.order_id, rec.status))
 
     def parent(self, rec: OrderRecord) -> OrderRecord | None:
-        if not rec.request.parent_id:
-            return None
-        return self._orders.get((rec.request.client_id, rec.request.parent_id))
+        return self._records.get(rec.parent_perm_id) if rec.parent_perm_id else None
 
     def root(self, rec: OrderRecord) -> OrderRecord:
         parent = self.parent(rec)
         return rec if parent is None else self.root(parent)
 
     def children(self, rec: OrderRecord) -> list[OrderRecord]:
-        client, order_id = rec.key
-        kids = [o for o in self._orders.values() if o.request.client_id == client and o.request.parent_id == order_id]
+        kids = [o for o in self._records.values() if o.parent_perm_id == rec.perm_id]
         return sorted(kids, key=lambda o: o.seq)
 
     def cancel(self, rec: OrderRecord, now: datetime, announce: bool) -> list[BrokerEvent]:
@@ -144,7 +145,7 @@ class Relations:
         group, account = rec.request.oca_group, rec.request.account
         if not group:
             return reduce, []
-        oca = sorted((o for o in self._orders.values() if o is not rec and o.is_working
+        oca = sorted((o for o in self._records.values() if o is not rec and o.is_working
                       and o.request.oca_group == group and o.request.account == account), key=lambda o: o.seq)
         if rec.request.oca_type == CANCEL_ON_FILL:
             return reduce, oca

@@ -4,6 +4,11 @@ Each event names the client it belongs to and the account; the server routes the
 order states to the owning client, positions and account values to every subscribed client). For
 one fill the engine returns them in IB's wire order (ib-api-protocol.md §6): ``ExecutionReported``
 → ``OrderStateChanged`` → ``CommissionReported`` → ``PositionChanged`` → ``AccountChanged``.
+
+``SettlementExecuted`` is the odd one out: an execution no client ordered (an option lapsing,
+exercised or assigned at expiry, ``qc.sim.broker.settlement``), with orderId 0, permId 0, clientId 0
+and an empty orderRef; the server sends it (execDetails + commissionReport) to every connected
+session, since it belongs to no client.
 """
 
 from __future__ import annotations
@@ -144,6 +149,17 @@ class AccountChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class SettlementExecuted:
+    """One leg of an expiry settlement: the option closed at 0 (``leg`` "option") or the shares
+    delivered at the strike (``leg`` "stock"); ``outcome`` is expired, exercised or assigned."""
+
+    account: str
+    outcome: str
+    leg: str
+    record: ExecutionRecord
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerError:
     """An error (4) message for ``order_id`` sent to ``client_id``."""
 
@@ -156,4 +172,5 @@ class BrokerError:
 
 BrokerEvent = (
     OrderStateChanged | ExecutionReported | CommissionReported | PositionChanged | AccountChanged | BrokerError
+    | SettlementExecuted
 )

@@ -82,7 +82,8 @@ class Catalog:
 
     def option(self, opt: OptionContract) -> Resolved:
         con_id = self.option_con_id(opt)
-        key = ContractKey(con_id, opt.underlying, "OPT", float(opt.multiplier))
+        key = ContractKey(con_id, opt.underlying, "OPT", float(opt.multiplier), expiry=opt.expiry,
+                          strike=float(opt.strike), right=opt.right, under_con_id=self.stock_con_id(opt.underlying))
         return Resolved(key, option_wire_contract(opt, con_id), opt)
 
     def option_for_id(self, con_id: int) -> OptionContract | None:

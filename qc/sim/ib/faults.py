@@ -4,6 +4,13 @@ A mixin of ``IBGatewayServer``: each switch returns at once and takes effect on 
 Notices use IB's codes and texts: 2103/2105 farm broken, 2104/2106 farm OK, 1100 connectivity
 lost, 1101 restored with data lost (every market-data subscription is dropped server-side; the
 client must resubscribe), 1102 restored with data maintained (depth is re-sent after error 317).
+
+``restart_gateway`` is IB Gateway's (auto-)restart as LEAN-IB#242 met it: every socket drops,
+connections are refused while it is down, and it comes back having forgotten which order ids were
+used: a client's nextValidId is 1 + its highest still-unfinished order id (1 if none), so ids of
+its filled, cancelled and rejected orders are handed out again and a reissued id is accepted as a
+new order (new permId). Working orders keep their ids. The old and the new order then share an
+orderId in that day's executions and completed orders, told apart by permId and orderRef.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -36,6 +44,8 @@ class FaultSwitches(abc.ABC):
 
     feeds: Feeds
     broker: SimBroker
+    sent: Counter[str]
+    _used_ids: dict[int, int]
     end_marker_delay: tuple[float | None, frozenset[str] | None] | None
     _all: set[IBSession]
     _refuse_until: float
@@ -75,6 +85,19 @@ class FaultSwitches(abc.ABC):
         """Accept-then-close every new connection for ``seconds`` real seconds."""
         def apply() -> None:
             self._refuse_until = clock.monotonic() + seconds
+        self._post(apply)
+
+    def restart_gateway(self, down_s: float) -> None:
+        """Drop every socket, refuse connections for ``down_s`` real seconds, roll order ids back."""
+        def apply() -> None:
+            self._refuse_until = clock.monotonic() + down_s
+            for s in list(self._all):
+                s.close(abort=True)
+            freed = self.broker.forget_finished_ids()
+            self._used_ids.clear()
+            self.sent["restarts"] += 1
+            log.warning("ib sim: gateway restart: sockets dropped, down for %.1f s, %d finished order ids "
+                        "free to be reissued", down_s, freed)
         self._post(apply)
 
     def farm_flap(self, seconds: float) -> None:

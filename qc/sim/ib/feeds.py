@@ -12,6 +12,10 @@ their figures come from the whole option chain (~0.1 s of model work for SPY's 1
 30 sessions of history, so they are computed once per symbol and refreshed at most every
 ``STATS_EVERY_S`` real seconds (the historical volatility once per session day), and a subscription
 is sent only the values that changed.
+
+An option can be pinned (``pin_option``, from ``IBGatewayServer.set_quote``): its subscribers then
+get the pinned bid/ask/last instead of the model's (greeks and IV stay the model's at its live
+spot), at once and at every refresh, until ``unpin_option``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -30,7 +34,7 @@ from qc.sim.ib import ticks
 from qc.sim.ib.history import SESSION_MINUTES
 from qc.sim.ib.versions import MAX_SERVER_VERSION
 from qc.sim.market.events import DepthOp, ImbalanceEvent, MarketEvent, MarketModel, QuoteEvent, TradeEvent
-from qc.sim.market.models import OptionContract
+from qc.sim.market.models import OptionContract, OptionQuote
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +90,33 @@ class Feeds:
         self._chain_stats: dict[str, tuple[float, ticks.ChainStats]] = {}  # symbol → (monotonic, stats)
         self._hist_vol: dict[tuple[str, date], float | None] = {}
         self._stats_due = 0.0  # monotonic time of the next refresh round
+        self._option_pins: dict[OptionContract, tuple[float, float, float]] = {}  # → (bid, ask, last)
+
+    # --- option quotes (model or pinned) -------------------------------------------------------------
+
+    def option_quote(self, opt: OptionContract, now: datetime) -> OptionQuote | None:
+        """What a subscriber of ``opt`` is told: the model's quote, its prices replaced by a pin.
+        None when the model no longer lists it (settled), pinned or not."""
+        q = self.model.option_quote(opt, now)
+        pin = self._option_pins.get(opt)
+        if q is None or pin is None:
+            return q
+        bid, ask, last = pin
+        return replace(q, bid=bid, ask=ask, last=last)
+
+    def pin_option(self, opt: OptionContract, bid: float, ask: float, last: float) -> None:
+        self._option_pins[opt] = (bid, ask, last)
+        self._refresh_now(opt)
+
+    def unpin_option(self, opt: OptionContract) -> None:
+        self._option_pins.pop(opt, None)
+        self._refresh_now(opt)
+
+    def _refresh_now(self, opt: OptionContract) -> None:
+        """Let the next ``tick`` send ``opt``'s subscribers its quote, not wait for the 1-s refresh."""
+        for sub in self.subs("opt", opt.underlying):
+            if sub.option == opt:
+                sub.next_refresh = None
 
     # --- registry ----------------------------------------------------------------------------------
 
@@ -254,7 +285,7 @@ class Feeds:
         sub.next_refresh = now + OPTION_REFRESH
         if sub.option is None or self.muted(sub.symbol, "quotes", mono):
             return
-        q = self.model.option_quote(sub.option, now)
+        q = self.option_quote(sub.option, now)
         if q is not None:
             self._emit(sub, ticks.option_ticks(sub.req_id, q, self.model.spot(sub.symbol)))
 

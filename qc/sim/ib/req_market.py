@@ -134,7 +134,7 @@ def mkt_data(s: IBSession, req: dec.ReqMktData) -> None:
     s.send("marketDataType", enc.market_data_type(req.req_id, s.market_data_type))
     model, now = s.server.model, s.server.clock.now()
     if found.option is not None:
-        q = model.option_quote(found.option, now)
+        q = s.server.feeds.option_quote(found.option, now)  # a pinned quote wins (IBGatewayServer.set_quote)
         if q is not None:
             s.send("opt", *ticks.option_ticks(req.req_id, q, model.spot(found.symbol)))
         sub = Sub(s, req.req_id, found.symbol, "opt", option=found.option, next_refresh=now + OPTION_REFRESH,

@@ -3,7 +3,9 @@
 Order states, executions, commissions and order errors go to the owning client's session if it is
 connected (otherwise the broker keeps them for the reconciliation after a reconnect); positions
 go to sessions that called reqPositions, portfolio rows and account values to sessions subscribed
-to that account (reqAccountUpdates, reqAccountUpdatesMulti, reqAccountSummary).
+to that account (reqAccountUpdates, reqAccountUpdatesMulti, reqAccountSummary). An expiry
+settlement's executions belong to no client (orderId 0, permId 0, empty orderRef): they go to every
+connected session as live execDetails (reqId −1) + commissionReport.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from qc.sim.broker.reports import (
     ExecutionReported,
     OrderStateChanged,
     PositionChanged,
+    SettlementExecuted,
 )
 from qc.sim.ib import convert as cv
 
@@ -31,11 +34,24 @@ def route(server: IBGatewayServer, events: list[BrokerEvent]) -> None:
             _position(server, ev)
         elif isinstance(ev, AccountChanged):
             _account(server, ev)
+        elif isinstance(ev, SettlementExecuted):
+            _settlement(server, ev)
         else:
             _owned(server, ev)
 
 
-def _owned(server: IBGatewayServer, ev: BrokerEvent) -> None:
+def _settlement(server: IBGatewayServer, ev: SettlementExecuted) -> None:
+    e = ev.record.execution
+    contract = server.catalog.wire(e.contract)
+    for s in list(server.client_sessions.values()):
+        s.send("execDetails", cv.execution_frame(-1, e, contract, sv=s.version))
+        s.send("commissionReport", cv.commission_frame(ev.record.commission))
+
+
+def _owned(
+    server: IBGatewayServer,
+    ev: OrderStateChanged | ExecutionReported | CommissionReported | BrokerError,
+) -> None:
     s = server.client_sessions.get(ev.client_id)
     if s is None:
         return

@@ -6,10 +6,40 @@
 feeds the broker (stock quotes by symbol; options with working orders by con_id from
 ``model.option_quote``, at most every ``OPTION_QUOTE_EVERY_S`` real seconds), fans the events out
 (each encoded once per subscribed request id), closes 5-s bars, refreshes option ticks, runs the
-close (``broker.on_close`` for MOC/LOC, then ``end_of_day`` for DAY orders), routes the broker's
-events (``ib_router``) and writes each session's queued bytes once. The 1-ms default stands in for
+close (``broker.on_close`` for MOC/LOC, then ``end_of_day`` for DAY orders, then the expiry
+settlement below), routes the broker's events (``ib_router``) and writes each session's queued
+bytes once. The 1-ms default stands in for
 a real gateway, which writes each update as it happens: a coarser pump would lump a client's
 messages into bursts (30 per read at 5 ms and 6,000 depth/s) that no real feed sends.
+
+Expiry settlement (``settle_expiring``; ``qc sim ctl settle-now`` runs it at once). At the close
+every account's options expiring that New York day are settled against the underlying's closing
+price (the model's last, or the pinned last of a pinned underlying) by ``SimBroker.settle_expiring``
+(rules in ``qc.sim.broker.settlement``). Open orders on them are cancelled (openOrder + orderStatus
+Cancelled to the owner, no error 202). Per settled position the wire then carries, in this order:
+
+1. execDetails (reqId −1) + commissionReport for the option leg to EVERY connected session: side
+   SLD for a long / BOT for a short, the whole quantity at price 0, orderId 0, permId 0, clientId 0,
+   empty orderRef, commission 0, realizedPNL = the premium kept (short) or the cost lost (long);
+2. ``position`` (option at 0) to sessions that called reqPositions and ``updatePortfolio`` to
+   sessions subscribed to the account's updates;
+3. when exercised or assigned, the same two for the stock leg: execDetails + commissionReport
+   (BOT/SLD multiplier × qty shares at the strike, same zero ids), then ``position`` /
+   ``updatePortfolio`` of the new or changed stock position (marked at the close, then by the
+   symbol's quotes like any stock position);
+4. the account's values (updateAccountValue, accountUpdateMulti, accountSummary subscribers).
+
+The settlement executions join the execution log, so reqExecutions replays them the same day.
+Real IB reports exercise, assignment and lapse overnight and mostly as position changes; an
+execution row for them is unconfirmed (ib-execution-and-risk.md §3). A client must therefore
+explain them from the position diff; the rows here are extra evidence, not a contract.
+
+Restart (``FaultSwitches.restart_gateway``): drops every socket, refuses connections for a while
+and rolls order ids back (``SimBroker.forget_finished_ids``, LEAN-IB#242).
+
+Pins (``set_quote``/``unpin``): a pinned con_id or stock symbol is no longer quoted to the broker
+from the model; a pinned option's bid/ask/last are also what its reqMktData subscribers receive
+(``Feeds.pin_option``). A pinned stock reaches the broker only: its market-data feeds keep the model's.
 
 Versions: a client is answered ``min(its max, server_version)`` (178 by default, lower to emulate an
 older gateway; ``ib_versions`` holds the accepted range 157..178) and each session then encodes
@@ -74,7 +104,8 @@ class IBGatewayServer(FaultSwitches):
         self.end_marker_delay: tuple[float | None, frozenset[str] | None] | None = None
         self._all: set[IBSession] = set()
         self._used_ids: dict[int, int] = {}
-        self._pinned: set[MarketKey] = set()
+        self.handed_ids: dict[int, int] = {}  # the last nextValidId each client was given
+        self._pinned: dict[MarketKey, tuple[float, float, float]] = {}  # key → (bid, ask, last)
         self._options_quoted_at = 0.0
         self._close_at: datetime | None = None
         self._refuse_until = 0.0
@@ -142,7 +173,9 @@ class IBGatewayServer(FaultSwitches):
             self._used_ids[client_id] = used
 
     def next_id(self, client_id: int) -> int:
-        return max(self.broker.next_valid_id(client_id), self._used_ids.get(client_id, 0) + 1)
+        n = max(self.broker.next_valid_id(client_id), self._used_ids.get(client_id, 0) + 1)
+        self.handed_ids[client_id] = n
+        return n
 
     # --- routing and output ------------------------------------------------------------------------
 
@@ -218,12 +251,31 @@ class IBGatewayServer(FaultSwitches):
         if now < self._close_at:
             return []
         at, out = self._close_at, list[BrokerEvent]()
+        closes = self.closing_prices()
         for symbol in self.model.symbols:
-            out += self.broker.on_close(symbol, self.model.quote(symbol).last, at)
+            out += self.broker.on_close(symbol, closes[symbol], at)
         out += self.broker.end_of_day(at)
+        out += self.broker.settle_expiring(clock.new_york_date(at), closes, at)
         self._close_at = next_close(now)
         log.info("ib sim: session closed at %s; next close %s", at, self._close_at)
         return out
+
+    def closing_prices(self) -> dict[str, float]:
+        """Each underlying's price now: its pinned last (by symbol or con_id), else the model's last."""
+        out: dict[str, float] = {}
+        for symbol in self.model.symbols:
+            pin = self._pinned.get(symbol) or self._pinned.get(self.catalog.stock_con_id(symbol))
+            out[symbol] = pin[2] if pin is not None else self.model.quote(symbol).last
+        return out
+
+    def settle_now(self) -> list[BrokerEvent]:
+        """Run the close's expiry settlement for today's expiries at the current simulated time
+        (on the loop: through ``call``); route and write its events; return them."""
+        now = self.clock.now()
+        events = self.broker.settle_expiring(clock.new_york_date(now), self.closing_prices(), now)
+        self.route(events)
+        self.flush_all()
+        return events
 
     # --- hooks for tests and `qc sim ctl` (thread-safe) --------------------------------------------
 
@@ -243,9 +295,33 @@ class IBGatewayServer(FaultSwitches):
     def set_quote(self, key: MarketKey, bid: float, ask: float, last: float) -> concurrent.futures.Future[None]:
         """Pin a con_id (or stock symbol) to this quote: the pump stops quoting it from the model."""
         def apply() -> None:
-            self._pinned.add(key)
+            self._pinned[key] = (bid, ask, last)
+            opt = self.catalog.option_for_id(key) if isinstance(key, int) else None
+            if opt is not None:
+                self.feeds.pin_option(opt, bid, ask, last)
             self.route(self.broker.on_market(key, bid, ask, last, self.clock.now()))
             self.flush_all()
+
+        return self.call(apply)
+
+    def unpin(self, key: MarketKey) -> concurrent.futures.Future[bool]:
+        """Return a pinned con_id or symbol to the model (quoted to the broker at once); False if
+        it was not pinned."""
+        def apply() -> bool:
+            if self._pinned.pop(key, None) is None:
+                return False
+            now = self.clock.now()
+            opt = self.catalog.option_for_id(key) if isinstance(key, int) else None
+            symbol = key if isinstance(key, str) else self.catalog.stock_for_id(key)
+            if isinstance(key, int) and opt is not None:
+                self.feeds.unpin_option(opt)
+                self.route(self._quote_option(key, opt, now))
+            elif symbol is not None:
+                self.broker.forget_quote(key)  # else a stock's con_id touch would shadow its symbol's quotes
+                q = self.model.quote(symbol)
+                self.route(self.broker.on_market(symbol, q.bid, q.ask, q.last, now))
+            self.flush_all()
+            return True
 
         return self.call(apply)
 
