@@ -7,7 +7,9 @@ registers; a `--once` run never does) and its heartbeat is younger than the stat
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from qc.core import keys
 from qc.runtime.codec import Heartbeat, WorkerEntry, WorkerRegistry
@@ -39,3 +41,19 @@ def live_worker(store: Store, name: str, now_epoch: float) -> LiveWorker | None:
         return None
     age = now_epoch - beat.at_epoch
     return LiveWorker(name, registry.workers[name], max(0.0, age)) if age <= LIVE_HEARTBEAT_S else None
+
+
+def process_gone(pid: int) -> bool:
+    """True once ``pid`` no longer runs on this host (a zombie awaiting its parent counts as gone: its
+    sockets are closed)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")

@@ -120,7 +120,7 @@ def wait_state(stack: Stack, intent_id: str, *states: str, timeout_s: float = 60
 
 
 def sim_ctl_json(stack: Stack, *args: str) -> Any:
-    out = subprocess.run([sys.executable, "-m", "qc", "sim", "ctl", "--ctl-port", str(stack.sim.port("ctl")), *args,
+    out = subprocess.run([sys.executable, "-m", "qc", "sim", "ctl", "--ctl-port", str(stack.sim.port("control")), *args,
                           "--json"], cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=60, check=True)
     return json.loads(out.stdout)
 

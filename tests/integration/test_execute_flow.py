@@ -12,7 +12,7 @@ import pytest
 
 from qc.core import keys
 from qc.execute.codec import fill_from_redis
-from qc.execute.model import Fill, State
+from qc.execute.model import Fill, Intent, State
 from qc.risk.position_codec import PositionRecord, position_from_redis
 
 from .conftest import eventually
@@ -72,4 +72,4 @@ def test_a_signal_delivered_twice_is_one_intent(stack: Stack) -> None:
     assert got.state is State.WORKING, (got.reasons, got.history)
     eventually(lambda: int(stack.store.hget(keys.execution_metrics(), "duplicates") or 0) >= 1, timeout_s=10)
     again = intent(stack, signal.id)
-    assert not isinstance(again, type(None)) and len(getattr(again, "orders", ())) == 3
+    assert isinstance(again, Intent) and len(again.orders) == 3

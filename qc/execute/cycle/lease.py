@@ -19,6 +19,7 @@ import socket
 
 from qc.core import clock, keys
 from qc.runtime import fence
+from qc.runtime.liveness import process_gone
 from qc.runtime.store import Store
 
 TTL_MS = 10_000
@@ -39,6 +40,13 @@ return 0
 """
 
 
+def _dead_here(holder: str) -> bool:
+    """The lease names a process of this host (``pid@host:nonce``) that no longer runs."""
+    pid, _, rest = holder.partition("@")
+    host = rest.rsplit(":", 1)[0]
+    return pid.isdigit() and host == socket.gethostname() and int(pid) != os.getpid() and process_gone(int(pid))
+
+
 class Lease:
     """This process's claim on ``account``: ``acquire`` (then ``token`` is the fence), ``renew``, ``release``."""
 
@@ -57,9 +65,15 @@ class Lease:
         return None if value is None else str(value)
 
     def acquire(self) -> bool:
-        """Take the lease if free; on success claim the fencing token (the old leader's writes now fail)."""
+        """Take the lease if free (or held by a process of this host that is gone: a killed leader need not
+        be waited out); on success claim the fencing token (the old leader's writes now fail)."""
         if not self.store.client.set(self.key, self.me, nx=True, px=self.ttl_ms):
-            return False
+            holder = self.holder()
+            if holder is None or not _dead_here(holder):
+                return False
+            self.store.client.eval(_RELEASE, 1, self.key, holder)
+            if not self.store.client.set(self.key, self.me, nx=True, px=self.ttl_ms):
+                return False
         self.renewed_at = clock.monotonic()
         self.token = fence.claim(self.store, self.account, pid=os.getpid(), host=socket.gethostname(),
                                  client_id=self.client_id, now_epoch=clock.wall_epoch())

@@ -29,7 +29,6 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from ib_async import IB, Trade
 
@@ -37,6 +36,7 @@ from qc.core import clock, keys, order_ref
 from qc.core.codec import Absent
 from qc.runtime import fence
 from qc.runtime.codec import WorkerEntry
+from qc.runtime.liveness import process_gone
 from qc.runtime.store import Store
 
 log = logging.getLogger(__name__)
@@ -98,26 +98,11 @@ def registered_executor(store: Store, account: str) -> Executor | None:
     return None
 
 
-def _gone(pid: int) -> bool:
-    """True once ``pid`` no longer runs (a zombie awaiting its parent counts as gone: its sockets are closed)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
-
-
 def end_process(executor: Executor, timeout_s: float) -> str:
     """SIGKILL the executor if it runs on this host; say what happened in one line."""
     if executor.host != socket.gethostname():
         return f"executor pid {executor.pid} runs on {executor.host}, not here: stop it there (its token is stale)"
-    if executor.pid == os.getpid() or _gone(executor.pid):
+    if executor.pid == os.getpid() or process_gone(executor.pid):
         return f"executor pid {executor.pid} not running"
     try:
         os.kill(executor.pid, signal.SIGKILL)
@@ -126,7 +111,7 @@ def end_process(executor: Executor, timeout_s: float) -> str:
     except PermissionError:
         return f"executor pid {executor.pid}: not allowed to signal it (run halt as its user)"
     deadline = clock.monotonic() + timeout_s
-    while not _gone(executor.pid):
+    while not process_gone(executor.pid):
         if clock.monotonic() >= deadline:
             return f"executor pid {executor.pid} killed but still present after {timeout_s:g} s"
         clock.real_sleep(0.02)
