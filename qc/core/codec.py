@@ -62,7 +62,8 @@ def decode(key: str, raw: R | None, parse: Callable[[R], T]) -> T | Absent:
         return parse(raw)
     except Malformed as exc:
         return Absent(key, f"malformed: {exc}")
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:  # json, int(), shape
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+            RecursionError) as exc:  # json, int(), shape; a 400-digit integer; JSON nested past the stack
         return Absent(key, f"malformed: {type(exc).__name__}: {exc}")
 
 
@@ -95,6 +96,8 @@ def to_float(raw: Any, name: str, *, lo: float = -math.inf, hi: float = math.inf
         value = float(raw)
     except (TypeError, ValueError):
         raise Malformed(name, f"is not a number ({str(raw)[:40]!r})") from None
+    except OverflowError:
+        raise Malformed(name, "is a number too large for a float") from None
     if not math.isfinite(value):
         raise Malformed(name, f"is not finite ({value!r})")
     if not lo <= value <= hi:

@@ -62,8 +62,9 @@ def _next_attempt(intent: Intent, leg: Leg) -> int:
 
 def bracket(intent: Intent, first_id: int) -> tuple[Placement, Placement, Placement]:
     """Entry, take-profit and stop for the whole quantity, ids ``first_id`` … ``first_id + 2``."""
-    oca = oca_group(intent, 0)
-    entry = LegOrder("entry", _next_attempt(intent, "entry"), first_id, intent.side, intent.quantity, "LMT",
+    attempt = _next_attempt(intent, "entry")
+    oca = oca_group(intent, max(attempt, _next_attempt(intent, "stop"), _next_attempt(intent, "tp")))
+    entry = LegOrder("entry", attempt, first_id, intent.side, intent.quantity, "LMT",
                      limit=to_tick(intent.limit))
     tp = LegOrder("tp", _next_attempt(intent, "tp"), first_id + 1, intent.exit_side, intent.quantity, "LMT",
                   limit=take_profit_price(intent, intent.take_profit), parent_id=first_id, oca_group=oca)

@@ -8,7 +8,7 @@ an order it cannot read is an order it must not guess about).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from qc.core.codec import (
@@ -43,9 +43,9 @@ def _contract_doc(c: ContractKey) -> dict[str, Any]:
             "multiplier": c.multiplier}
 
 
-def _contract(doc: Mapping[str, Any]) -> ContractKey:
-    from datetime import date
-
+def _contract(doc: Any) -> ContractKey:
+    if not isinstance(doc, dict):
+        raise Malformed("contract", f"is a {type(doc).__name__}, not an object")
     sec_type = req_str(need(doc, "sec_type"), "contract.sec_type", choices=("OPT", "STK"))
     expiry_raw = need(doc, "expiry")
     try:
@@ -155,7 +155,7 @@ def _parse_intent(raw: str) -> Intent:
             limit=req_float(need(d, "limit"), "limit", lo=0.0, hi=MAX_PRICE),
             take_profit=req_float(need(d, "take_profit"), "take_profit", lo=0.0, hi=MAX_PRICE),
             stop=req_float(need(d, "stop"), "stop", lo=0.0, hi=MAX_PRICE),
-            trail_pct=req_float(need(d, "trail_pct"), "trail_pct", lo=0.0, hi=99.99),
+            trail_pct=req_float(need(d, "trail_pct"), "trail_pct", lo=0.0, hi=99.999999),
             time_stop=req_instant(need(d, "time_stop"), "time_stop"),
             hard_close=opt_instant(need(d, "hard_close"), "hard_close"),
             created=req_instant(need(d, "created"), "created"),
@@ -200,7 +200,8 @@ def _parse_fill(raw: str) -> Fill:
             price=req_float(need(d, "price"), "price", lo=0.0, hi=MAX_PRICE), at=req_instant(need(d, "at"), "at"),
             order_ref=req_str(need(d, "order_ref"), "order_ref"), perm_id=req_int(need(d, "perm_id"), "perm_id", lo=0),
             order_id=req_int(need(d, "order_id"), "order_id", lo=-(2**31), hi=2**53),
-            intent_id=req_str(need(d, "intent_id"), "intent_id"), leg=req_str(need(d, "leg"), "leg"),
+            intent_id=req_str(need(d, "intent_id"), "intent_id"),
+            leg=req_str(need(d, "leg"), "leg", choices=("", *LEGS)),
             commission_usd=None if commission is None else req_float(commission, "commission_usd", lo=-1e6, hi=1e6),
             kind=req_str(need(d, "kind"), "kind", choices=_KINDS))
     except ValueError as exc:

@@ -36,8 +36,9 @@ ALLOWED: dict[State, frozenset[State]] = {
     S.ACKNOWLEDGED: _ANY_OPEN - {S.ACKNOWLEDGED},
     S.WORKING: _ANY_OPEN - {S.ACKNOWLEDGED, S.WORKING},
     S.PARTIAL: frozenset({S.PROTECTED, S.ORPHANED, S.EXITING, S.CLOSED, S.UNKNOWN}) | _LIFECYCLE,
-    S.PROTECTED: frozenset({S.EXITING, S.CLOSED, S.ORPHANED, S.UNKNOWN}) | _LIFECYCLE,
-    S.EXITING: frozenset({S.CLOSED, S.ORPHANED, S.PROTECTED, S.UNKNOWN}) | _LIFECYCLE,
+    # a pending-cancel entry can still fill after the part it filled was protected or exited
+    S.PROTECTED: frozenset({S.EXITING, S.CLOSED, S.ORPHANED, S.UNKNOWN, S.PARTIAL}) | _LIFECYCLE,
+    S.EXITING: frozenset({S.CLOSED, S.ORPHANED, S.PROTECTED, S.UNKNOWN, S.PARTIAL}) | _LIFECYCLE,
     S.ORPHANED: frozenset({S.PROTECTED, S.EXITING, S.CLOSED, S.UNKNOWN}) | _LIFECYCLE,
     S.UNKNOWN: _ANY_OPEN - {S.UNKNOWN},
     **{t: frozenset() for t in TERMINAL},
@@ -100,6 +101,8 @@ def derive(intent: Intent) -> State:
         return intent.state
     entry = intent.current("entry")
     held = intent.open_qty
+    if fills_pending(intent):
+        return intent.state  # IB reported a fill whose execution has not come yet: wait for it
     if intent.filled_qty == 0:
         if entry is None or entry.status == "":
             return intent.state
@@ -107,9 +110,9 @@ def derive(intent: Intent) -> State:
             return S.REJECTED
         if entry.done:
             return S.CANCELLED
-        if entry.status in ("PreSubmitted", "Submitted"):
+        if entry.status not in ("PendingSubmit", "ApiPending"):
             return S.WORKING
-        return S.ACKNOWLEDGED if entry.perm_id else intent.state
+        return S.ACKNOWLEDGED if entry.perm_id and intent.state != S.WORKING else intent.state
     if held == 0:
         return S.CLOSED if not intent.live_orders("entry") else S.PARTIAL
     if intent.live_orders("exit") or intent.exit_reason in EXIT_REASONS:
@@ -119,6 +122,14 @@ def derive(intent: Intent) -> State:
     if entry is not None and entry.live:
         return S.PARTIAL
     return S.ORPHANED
+
+
+def fills_pending(intent: Intent) -> bool:
+    """An order status reported more filled contracts than the executions booked so far (they may come
+    in either order): nothing may be concluded about protection until they have arrived."""
+    entry_reported = sum(o.filled for o in intent.orders if o.leg == "entry")
+    exit_reported = sum(o.filled for o in intent.orders if o.leg != "entry")
+    return entry_reported > intent.filled_qty or exit_reported > intent.exit_qty
 
 
 def settle(intent: Intent, now: datetime, why: str) -> Intent:

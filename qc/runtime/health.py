@@ -51,6 +51,8 @@ class Readings:
     unreadable: tuple[Absent, ...] = ()  # values no other check owns (a malformed registry entry)
     children: Mapping[str, ChildStatus] = field(default_factory=dict)  # `qc up`'s children, if it runs
     rejects: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # surface -> reason -> n today
+    failed_orders_today: int | Absent = 0  # ``orders:failed:count`` (rejected or failed orders today)
+    locked_contracts: int = 0  # contracts `qc execute` refuses to trade (``execution:locked:{account}``)
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,19 @@ class Check:
     measured: float | None = None  # the number behind ``value`` (None when there is none: missing, malformed)
     limit: float | None = None
     unit: str = ""
+    warn: bool = False  # ok, but someone should look today (a failed order): shown WARN, not healthy
 
 
-def read(store: Store, now_epoch: float) -> Readings:
-    """Read every monitoring key once through its codec (redis errors go to the caller)."""
+def state_of(checks: list[Check]) -> str:
+    """``unhealthy`` when a check fails (exit 1), ``warning`` when one warns, else ``healthy``."""
+    if not all(c.ok for c in checks):
+        return "unhealthy"
+    return "warning" if any(c.warn for c in checks) else "healthy"
+
+
+def read(store: Store, now_epoch: float, account: str = "default") -> Readings:
+    """Read every monitoring key once through its codec (redis errors go to the caller); ``account``
+    scopes the executor's locked contracts."""
     registry_key = keys.worker_registry()
     registry = WorkerRegistry.from_redis(store.hgetall(registry_key), key=registry_key.name)
     children_key = keys.supervisor_children()
@@ -96,7 +107,20 @@ def read(store: Store, now_epoch: float) -> Readings:
         failed_orders_last_hour=store.count_events(keys.orders_failed_log(), now_epoch - HOUR_S),
         av_tokens_left=_av_tokens_left(store),
         unreadable=tuple(unreadable), children=children, rejects=_rejects(store),
+        failed_orders_today=_failed_today(store),
+        locked_contracts=len(store.hgetall(keys.execution_locked(account))),
     )
+
+
+def _failed_today(store: Store) -> int | Absent:
+    key = keys.orders_failed_count()
+    raw = store.get(key)
+    if raw is None:
+        return 0
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()):
+        return Absent(key.name, f"not a whole number ({raw[:20]!r})")
+    return int(text)
 
 
 def _rejects(store: Store) -> Mapping[str, Mapping[str, int]]:
@@ -138,6 +162,10 @@ def evaluate(r: Readings) -> list[Check]:
     checks.append(Check("failed orders/h", str(r.failed_orders_last_hour), f"≤ {FAILED_ORDERS_PER_HOUR_MAX}",
                         r.failed_orders_last_hour <= FAILED_ORDERS_PER_HOUR_MAX, r.failed_orders_last_hour,
                         FAILED_ORDERS_PER_HOUR_MAX, "per hour"))
+    checks.append(_failed_today_check(r.failed_orders_today))
+    if r.locked_contracts:
+        checks.append(Check("locked contracts", str(r.locked_contracts), "0 (see `qc positions`)", True,
+                            r.locked_contracts, 0, "contracts", warn=True))
     tokens, minimum = r.av_tokens_left, f"≥ {AV_TOKENS_MIN:.0f}"
     if is_missing(tokens):
         checks.append(Check("alpha vantage tokens", "n/a (qc chains not running)", minimum, True))
@@ -148,6 +176,14 @@ def evaluate(r: Readings) -> list[Check]:
                             AV_TOKENS_MIN, "tokens"))
     checks += [Check(bad.key, bad.reason, "readable", False) for bad in r.unreadable]
     return checks
+
+
+def _failed_today_check(failed: int | Absent) -> Check:
+    """Any failed order today is a warning (not an alert: the hourly rate pages), naming where to look."""
+    name, threshold = "failed orders today", "0 (see `qc orders`)"
+    if isinstance(failed, Absent):
+        return Check(name, failed.reason, threshold, True, None, 0, "orders", warn=True)
+    return Check(name, str(failed), threshold, True, failed, 0, "orders", warn=failed > 0)
 
 
 def _heartbeat_check(module: str, beat: float | Absent, now_epoch: float, child_pid: int | None = None) -> Check:
@@ -191,6 +227,6 @@ def _stale_check(r: Readings) -> Check:
 
 def to_json(checks: list[Check]) -> list[dict[str, object]]:
     """Numbers as numbers (``value``, ``threshold``; null where there is none), the shown text beside them."""
-    return [{"check": c.check, "ok": c.ok, "value": c.measured, "threshold": c.limit, "unit": c.unit,
+    return [{"check": c.check, "ok": c.ok, "warn": c.warn, "value": c.measured, "threshold": c.limit, "unit": c.unit,
              "text": c.value, "threshold_text": c.threshold} for c in checks]
 

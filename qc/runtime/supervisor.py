@@ -372,7 +372,7 @@ SIM_API_KEY = "sim-demo-key"  # the simulator accepts any non-empty key; this on
 def plan_stack(settings: Settings, store: Store) -> Stack:
     """The stack's children in start order: the simulator first when IB or Alpha Vantage is missing,
     then ingestion (`qc stream` for IB depth, bars, trades and quotes; `qc chains` for Alpha Vantage),
-    `qc analytics`, `qc signals` and `qc risk`."""
+    `qc analytics`, `qc signals`, `qc risk`, and `qc execute` on the simulator's paper account."""
     children: list[ChildSpec] = []
     env: dict[str, str] = {}
     notes: list[str] = []
@@ -394,6 +394,10 @@ def plan_stack(settings: Settings, store: Store) -> Stack:
         notes.append(f"faults:  qc sim ctl --ctl-port {settings.sim_ctl_port} drop-sockets | silence SPY depth | …")
     children += [qc_child("stream", "stream"), qc_child("chains", "chains"), qc_child("analytics", "analytics"),
                  qc_child("signals", "signals"), qc_child("risk", "risk")]
+    if needs_ib:  # orders go to the simulated paper account; a real gateway's executor is started on purpose
+        children.append(qc_child("execute", "execute"))
+        notes.append("qc execute trades the simulated paper account (with a real gateway: `qc execute` or "
+                     "qc@execute, started on purpose)")
     return Stack(children, env, notes)
 
 

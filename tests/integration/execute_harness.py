@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from qc.core import keys
+from qc.core import clock, keys
 from qc.core.codec import Absent
 from qc.execute.codec import intent_from_redis
 from qc.execute.model import Intent
@@ -68,6 +68,30 @@ def liquid_call(stack: Stack, days: int = 1) -> ChainRow:
     expiry = min(e for e in c.expiries if (e - today).days >= days)
     rows = [r for r in c.rows if r.expiry == expiry and r.right == "C" and r.bid > 0.2 and r.ask > r.bid]
     return min(rows, key=lambda r: abs(r.strike - c.spot))
+
+
+def live_ask(stack: Stack, row: ChainRow, client_id: int = 31) -> float:
+    """The option's ask at the simulated gateway now (the chain's quote is minutes old)."""
+    from ib_async import IB, Option
+
+    ib = IB()
+    ib.connect("127.0.0.1", stack.sim.port("ib"), clientId=client_id, timeout=10, readonly=True)
+    try:
+        option = Option("SPY", row.expiry.strftime("%Y%m%d"), row.strike, row.right, "SMART")
+        ib.qualifyContracts(option)
+        ticker = ib.reqMktData(option, "", False, False)
+        deadline = clock.monotonic() + 10
+        while not (ticker.ask == ticker.ask and ticker.ask > 0) and clock.monotonic() < deadline:
+            ib.sleep(0.02)
+        assert ticker.ask == ticker.ask and ticker.ask > 0, f"no live quote for {option}"
+        return float(ticker.ask)
+    finally:
+        ib.disconnect()
+
+
+def marketable(stack: Stack, row: ChainRow) -> float:
+    """A buy limit that fills now and passes the price band: a cent over the live ask."""
+    return round(live_ask(stack, row) + 0.01, 2)
 
 
 def make_signal(stack: Stack, row: ChainRow, *, limit: float | None = None, tp_pct: float = 0.5,

@@ -16,7 +16,17 @@ from qc.execute.model import Fill, Intent, State
 from qc.risk.position_codec import PositionRecord, position_from_redis
 
 from .conftest import eventually
-from .execute_harness import ACCOUNT, intent, liquid_call, make_signal, publish, start_stack, wait_state
+from .execute_harness import (
+    ACCOUNT,
+    broker_orders,
+    intent,
+    liquid_call,
+    make_signal,
+    marketable,
+    publish,
+    start_stack,
+    wait_state,
+)
 from .signals_harness import Stack
 
 SIM = ("--start", "2026-12-03 10:30", "--speed", "2", "--seed", "7", "--depth-rate", "20")
@@ -25,7 +35,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = start_stack(tmp_path_factory.mktemp("execute"), SIM)
+    s = start_stack(tmp_path_factory.mktemp("execute"), SIM, {"QC_EXECUTE_QTY": "2"})
     s.start("execute")
     eventually(lambda: s.store.hget(keys.execution_status(ACCOUNT), "state") == "trading", timeout_s=60)
     yield s
@@ -46,7 +56,7 @@ def position(stack: Stack, con_id: int) -> PositionRecord | None:
 
 def test_a_signal_becomes_a_protected_bracket(stack: Stack) -> None:
     row = liquid_call(stack)
-    signal = make_signal(stack, row, limit=round(row.ask * 1.02 + 0.01, 2))
+    signal = make_signal(stack, row, limit=marketable(stack, row))
     publish(stack, signal)
     got = wait_state(stack, signal.id, "protected", "rejected", timeout_s=60)
     assert got.state is State.PROTECTED, (got.reasons, got.history)
@@ -73,3 +83,102 @@ def test_a_signal_delivered_twice_is_one_intent(stack: Stack) -> None:
     eventually(lambda: int(stack.store.hget(keys.execution_metrics(), "duplicates") or 0) >= 1, timeout_s=10)
     again = intent(stack, signal.id)
     assert isinstance(again, Intent) and len(again.orders) == 3
+
+
+def closed_position_qty(stack: Stack, con_id: int) -> int | None:
+    pos = position(stack, con_id)
+    return None if pos is None else pos.position.quantity
+
+
+def test_a_rejection_is_counted_and_recorded(stack: Stack) -> None:
+    before = int(stack.store.get(keys.orders_failed_count()) or 0)
+    stack.sim.ctl("reject-next", "no trading permissions")
+    row = liquid_call(stack)
+    signal = make_signal(stack, row, limit=marketable(stack, row))
+    publish(stack, signal)
+    got = wait_state(stack, signal.id, "rejected", "protected", timeout_s=60)
+    assert got.state is State.REJECTED, got.history
+    assert any("201" in r for r in got.reasons), got.reasons
+    assert int(stack.store.get(keys.orders_failed_count()) or 0) == before + 1
+
+
+def test_partial_fills_keep_the_stop_equal_to_the_filled_quantity(stack: Stack) -> None:
+    stack.sim.ctl("partial-next", "0.5")
+    row = liquid_call(stack)
+    signal = make_signal(stack, row, limit=marketable(stack, row))
+    publish(stack, signal)
+    got = wait_state(stack, signal.id, "protected", "rejected", timeout_s=60)
+    assert got.state is State.PROTECTED, got.history
+    assert any(t.state is State.PARTIAL for t in got.history), got.history
+    stop = got.current("stop")
+    assert stop is not None and stop.quantity - stop.filled == got.open_qty > 0
+
+
+def pin(stack: Stack, con_id: int, bid: float, ask: float) -> None:
+    stack.sim.ctl("pin-quote", str(con_id), f"{bid:.2f}", f"{ask:.2f}")
+
+
+def test_the_take_profit_closes_the_position(stack: Stack) -> None:
+    row = liquid_call(stack)
+    signal = make_signal(stack, row, limit=marketable(stack, row))
+    publish(stack, signal)
+    got = wait_state(stack, signal.id, "protected", "rejected", timeout_s=60)
+    assert got.state is State.PROTECTED, got.history
+    tp = got.current("tp")
+    assert tp is not None and tp.limit is not None
+    try:
+        pin(stack, got.con_id, tp.limit + 0.05, tp.limit + 0.10)
+        done = wait_state(stack, signal.id, "closed", timeout_s=60)
+    finally:
+        stack.sim.ctl("unpin", str(got.con_id))
+    assert done.exit_reason == "take_profit" and done.exit_qty == done.filled_qty
+    assert done.exit_avg >= tp.limit
+    eventually(lambda: closed_position_qty(stack, got.con_id) == 0, timeout_s=10)
+
+
+def test_the_stop_closes_the_position(stack: Stack) -> None:
+    row = liquid_call(stack)
+    signal = make_signal(stack, row, limit=marketable(stack, row))
+    publish(stack, signal)
+    got = wait_state(stack, signal.id, "protected", "rejected", timeout_s=60)
+    stop = got.current("stop")
+    assert got.state is State.PROTECTED and stop is not None and stop.aux is not None, got.history
+    try:
+        pin(stack, got.con_id, max(0.01, stop.aux - 0.10), stop.aux - 0.05)
+        done = wait_state(stack, signal.id, "closed", timeout_s=60)
+    finally:
+        stack.sim.ctl("unpin", str(got.con_id))
+    assert done.exit_reason == "stop" and done.exit_qty == done.filled_qty
+    eventually(lambda: closed_position_qty(stack, got.con_id) == 0, timeout_s=10)
+
+
+def test_a_trailing_stop_follows_a_rising_premium_and_triggers_on_the_way_down(stack: Stack) -> None:
+    row = liquid_call(stack)
+    signal = make_signal(stack, row, limit=marketable(stack, row), tp_pct=3.0, trail_pct=20.0)
+    publish(stack, signal)
+    got = wait_state(stack, signal.id, "protected", "rejected", timeout_s=60)
+    stop = got.current("stop")
+    assert got.state is State.PROTECTED and stop is not None and stop.aux is not None, got.history
+    first = stop.aux
+    high = round(got.entry_avg * 1.6, 2)
+    try:
+        pin(stack, got.con_id, high, high + 0.05)
+
+        def trailed() -> bool:
+            now = intent(stack, signal.id)
+            s = now.current("stop") if isinstance(now, Intent) else None
+            return s is not None and s.aux is not None and s.aux >= round(high * 0.8, 2) - 0.011
+
+        eventually(trailed, timeout_s=30)
+        moved = intent(stack, signal.id)
+        assert isinstance(moved, Intent)
+        new_stop = moved.current("stop")
+        assert new_stop is not None and new_stop.aux is not None and new_stop.aux > first
+        broker_stop = [o for o in broker_orders(stack) if o["orderRef"] == new_stop.order_ref(signal.id)]
+        assert broker_stop and abs(broker_stop[0]["auxPrice"] - new_stop.aux) < 1e-9, broker_stop
+        low = round(new_stop.aux - 0.10, 2)
+        pin(stack, got.con_id, low, low + 0.05)
+        done = wait_state(stack, signal.id, "closed", timeout_s=60)
+    finally:
+        stack.sim.ctl("unpin", str(got.con_id))
+    assert done.exit_reason == "stop" and done.exit_avg > first  # sold above where a fixed stop would have

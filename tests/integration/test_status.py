@@ -51,7 +51,8 @@ def test_healthy(store: Store, redis_server: RedisServer) -> None:
     assert doc["healthy"] is True
     assert {c["check"] for c in doc["checks"]} >= {"heartbeat:supervisor", "ibkr:connected", "stale feeds",
                                                    "risk breaches/h", "failed orders/h", "alpha vantage tokens"}
-    assert set(doc) == {"healthy", "as_of", "redis_url", "checks", "stale_feeds", "rejects", "settings"}
+    assert set(doc) == {"healthy", "state", "as_of", "redis_url", "checks", "stale_feeds", "rejects", "executor",
+                        "settings"}
 
 
 def test_json_numbers_are_numbers(store: Store, redis_server: RedisServer) -> None:

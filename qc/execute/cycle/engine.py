@@ -408,7 +408,12 @@ class Executor:
     def protect_if_needed(self, intent: Intent) -> None:
         """Contracts held with no live entry and not all covered by a live stop: place a protective pair."""
         held = intent.open_qty
-        if held == 0 or intent.live_orders("entry") or intent.id in self._protecting:
+        if held == 0 or intent.live_orders("entry") or intent.id in self._protecting or machine.fills_pending(intent):
+            return
+        if not clocks.is_market_open(self.now()):
+            self.records.alert("unprotected_outside_session", f"intent {intent.id}: {held} held without a full "
+                               "stop outside the session; protection is placed at the next reconciliation in it",
+                               self.now(), intent=intent.id)
             return
         if intent.exit_reason in ("time_stop", "hard_close", "flatten") and intent.live_orders("exit", "tp"):
             return

@@ -36,7 +36,7 @@ from ib_async import Fill as IBFill
 
 from qc.core import clock as clocks
 from qc.core.order_ref import parse
-from qc.execute import machine
+from qc.execute import accounting, machine
 from qc.execute.cycle.engine import Executor
 from qc.execute.cycle.ibtypes import fill_of, key_of
 from qc.execute.model import HOLDING, Intent, State
@@ -99,6 +99,7 @@ async def reconcile(ex: Executor, broker_account: str, why: str) -> dict[str, in
         report = f.commissionReport
         if report is not None and report.execId:
             ex.apply_commission(fill_of(f, ex.o.account, f.contract.symbol, now), report.commission)
+    _from_recorded_fills(ex, view, now, counts)
     _settle(ex, now, counts)
     _positions(ex, view, now, counts)
     for intent in list(ex.intents.values()):
@@ -156,6 +157,46 @@ def _join_orders(ex: Executor, view: BrokerView, counts: dict[str, int]) -> None
         if changed != intent:
             ex.intents[intent.id] = changed
             ex.records.save(changed)
+
+
+def _from_recorded_fills(ex: Executor, view: BrokerView, now: datetime, counts: dict[str, int]) -> None:
+    """Recording a fill and booking it (intent, position) are separate writes: a crash between them leaves
+    the fill known but unbooked. The recorded fills are the truth: each open intent's quantities are
+    recomputed from them, and a position the broker disagrees with is rebuilt from them when they
+    explain the broker's quantity exactly."""
+    symbols = {i.symbol for i in ex.intents.values()} | set(ex.o.symbols)
+    fills = [f for s in sorted(symbols) for f in ex.records.fills(s)]
+    for intent in list(ex.intents.values()):
+        mine = [f for f in fills if f.intent_id == intent.id]
+        entry = [f for f in mine if f.leg == "entry"]
+        exits = [f for f in mine if f.leg and f.leg != "entry"]
+        filled, exited = sum(f.quantity for f in entry), sum(f.quantity for f in exits)
+        if (filled, exited) != (intent.filled_qty, intent.exit_qty):
+            fixed = replace(intent, filled_qty=filled, exit_qty=exited,
+                            entry_avg=sum(f.price * f.quantity for f in entry) / filled if filled else 0.0,
+                            exit_avg=sum(f.price * f.quantity for f in exits) / exited if exited else 0.0)
+            ex.intents[intent.id] = fixed
+            ex.records.save(fixed)
+            counts["rebooked"] = counts.get("rebooked", 0) + 1
+    broker = {p.contract.conId: round(p.position) for p in view.positions}
+    ours = ex.records.positions()
+    for con_id, qty in broker.items():
+        rec = ours.get(con_id)
+        if rec is None or rec.position.quantity == qty:
+            continue
+        booked = sorted((f for f in fills if f.con_id == con_id and (f.order_ref or f.kind != "trade")),
+                        key=lambda f: (f.at, f.exec_id))
+        rebuilt: PositionRecord | None = None
+        for f in booked:
+            rebuilt = accounting.apply_fill(rebuilt, con_id, rec.position.contract, f.signed_qty, f.price,
+                                            rec.position.bucket, f.at)
+            if f.commission_usd is not None:
+                rebuilt = accounting.apply_commission(rebuilt, f.commission_usd)
+        if rebuilt is not None and rebuilt.position.quantity == qty:
+            ex.records.save_position(rebuilt)
+            counts["rebooked"] = counts.get("rebooked", 0) + 1
+            log.warning("reconcile: conId %d rebuilt from its %d recorded fills (%d → %d)", con_id, len(booked),
+                        rec.position.quantity, qty)
 
 
 def _settle(ex: Executor, now: datetime, counts: dict[str, int]) -> None:
