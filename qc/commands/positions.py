@@ -15,7 +15,7 @@ EPILOG = """\b
 Examples:
   qc positions                    open positions: qty, avg cost, mark, P&L, the signal holding each
   qc positions --all --json       also the flat ones kept for today's realised P&L, as JSON
-  redis-cli --scan --pattern 'positions:open:*'
+  redis-cli --scan --pattern positions:open:\\*
 """
 
 

@@ -326,7 +326,7 @@ def _check_zero_gamma(p: Positioning, spot: float) -> None:
         assert levels[0] < x < levels[-1]
         below = np.flatnonzero((levels < x) & (gex != 0))[-1]  # nearest non-zero level on each side
         above = np.flatnonzero((levels > x) & (gex != 0))[0]
-        assert gex[below] * gex[above] < 0
+        assert np.sign(gex[below]) * np.sign(gex[above]) < 0  # signs: the product of two tiny levels underflows
         assert not np.any(gex[below + 1:above])  # only exact zeros (if any) in between
     if zg.level is not None:
         assert zg.level == min(zg.crossings, key=lambda x: (abs(x - spot), x))
