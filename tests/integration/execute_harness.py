@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import redis
+from ib_async import IB, Option
 
 from qc.core import clock, keys
 from qc.core.codec import Absent
@@ -70,23 +73,35 @@ def liquid_call(stack: Stack, days: int = 1) -> ChainRow:
     return min(rows, key=lambda r: abs(r.strike - c.spot))
 
 
-def live_ask(stack: Stack, row: ChainRow, client_id: int = 31) -> float:
-    """The option's ask at the simulated gateway now (the chain's quote is minutes old)."""
-    from ib_async import IB, Option
-
+@contextmanager
+def observer(stack: Stack, row: ChainRow, client_id: int) -> Iterator[tuple[IB, Option]]:
+    """A read-only ib_async client of the simulated gateway and the chain row's option, qualified."""
     ib = IB()
     ib.connect("127.0.0.1", stack.sim.port("ib"), clientId=client_id, timeout=10, readonly=True)
     try:
         option = Option("SPY", row.expiry.strftime("%Y%m%d"), row.strike, row.right, "SMART")
         ib.qualifyContracts(option)
+        assert option.conId, f"no contract for {option}"
+        yield ib, option
+    finally:
+        ib.disconnect()
+
+
+def live_ask(stack: Stack, row: ChainRow, client_id: int = 31) -> float:
+    """The option's ask at the simulated gateway now (the chain's quote is minutes old)."""
+    with observer(stack, row, client_id) as (ib, option):
         ticker = ib.reqMktData(option, "", False, False)
         deadline = clock.monotonic() + 10
         while not (ticker.ask == ticker.ask and ticker.ask > 0) and clock.monotonic() < deadline:
             ib.sleep(0.02)
         assert ticker.ask == ticker.ask and ticker.ask > 0, f"no live quote for {option}"
         return float(ticker.ask)
-    finally:
-        ib.disconnect()
+
+
+def option_con_id(stack: Stack, row: ChainRow, client_id: int = 32) -> int:
+    """The conId the simulated gateway gives the chain row's option."""
+    with observer(stack, row, client_id) as (_, option):
+        return int(option.conId)
 
 
 def marketable(stack: Stack, row: ChainRow) -> float:
@@ -106,7 +121,7 @@ def make_signal(stack: Stack, row: ChainRow, *, limit: float | None = None, tp_p
         id=new_id(now), created_at=now, strategy=strategy,  # type: ignore[arg-type]
         contract=Contract("SPY", "OPT", row.expiry, row.strike, row.right, 100, "SMART", "ARCA"),
         side="BUY", direction=1, order_type="LMT", limit=price, take_profit=round(price * (1 + tp_pct), 2),
-        stop=round(price * (1 - stop_pct), 2), time_stop=now + timedelta(minutes=hold_min), score=0.6,
+        stop=max(0.01, round(price * (1 - stop_pct), 2)), time_stop=now + timedelta(minutes=hold_min), score=0.6,
         threshold=0.3, mode="neutral", size_multiplier=1.0,
         quote=Quote(row.bid, row.ask, row.mark, row.delta, row.open_interest, row.volume, 1.0),
         contributions=(), factor_inputs={}, gates=(), fingerprint=f"test-{now.timestamp()}", lineage=lineage,
@@ -162,3 +177,45 @@ def qc_json(stack: Stack, *args: str) -> Any:
 
 def today(stack: Stack) -> date:
     return stack.sim_now().date()
+
+
+def assert_broker_consistent(stack: Stack, ids: Sequence[str]) -> Counter[str]:
+    """What every fault test ends with, read at the broker as an operator would; returns the intents' states.
+
+    - no order reference twice at the broker (nothing duplicated);
+    - every option position covered by qc's working stops for all of it (nothing naked);
+    - every execution of qc's orders recorded once in Redis, and qc's positions equal the broker's.
+    """
+    from qc.core.order_ref import parse
+    from qc.execute.codec import fill_from_redis
+    from qc.execute.model import Fill
+    from qc.risk.position_codec import PositionRecord, position_from_redis
+
+    intents = [intent(stack, i) for i in ids]
+    assert all(isinstance(i, Intent) for i in intents), intents
+    states = Counter(i.state.value for i in intents if isinstance(i, Intent))
+    orders = broker_orders(stack)
+    refs = Counter(o["orderRef"] for o in orders if parse(o["orderRef"]))
+    assert [r for r, k in refs.items() if k > 1] == [], "duplicate orders at the broker"
+    working = [o for o in orders if o["status"] in ("Submitted", "PreSubmitted") and parse(o["orderRef"])]
+    positions = {p["conId"]: p for p in sim_ctl_json(stack, "positions")["positions"] if p["secType"] == "OPT"}
+    for con_id, p in positions.items():
+        if p["qty"] == 0:
+            continue
+        stops = [o for o in working if o["conId"] == con_id and getattr(parse(o["orderRef"]), "leg", "") == "stop"]
+        assert sum(o["remaining"] for o in stops) == abs(p["qty"]), f"conId {con_id}: {p['qty']} held, {stops}"
+    executions = [e for e in sim_ctl_json(stack, "executions")["executions"] if parse(e["orderRef"])]
+    symbols = {e["symbol"] for e in executions} | {"SPY"}
+    recorded: Counter[str] = Counter()
+    for sym in symbols:
+        for k, v in stack.store.client.hgetall(keys.fills(sym).name).items():
+            f = fill_from_redis(v, key=k)
+            if isinstance(f, Fill):
+                recorded[f.exec_id] += 1
+    assert {e["execId"] for e in executions} <= set(recorded), "a fill of qc's orders was not recorded"
+    assert max(recorded.values(), default=1) == 1
+    for con_id, p in positions.items():
+        key = keys.position_open(ACCOUNT, con_id)
+        ours = position_from_redis(stack.store.hgetall(key), key=key.name)
+        assert isinstance(ours, PositionRecord) and ours.position.quantity == p["qty"], (con_id, p, ours)
+    return states

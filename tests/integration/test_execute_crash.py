@@ -17,27 +17,20 @@ from __future__ import annotations
 
 import random
 import signal as signals
-from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 
 from qc.core import clock, keys
-from qc.core.order_ref import parse
-from qc.execute.codec import fill_from_redis
-from qc.execute.model import Fill, Intent
-from qc.risk.position_codec import PositionRecord, position_from_redis
 
 from .conftest import eventually
 from .execute_harness import (
     ACCOUNT,
-    broker_orders,
-    intent,
+    assert_broker_consistent,
     liquid_call,
     make_signal,
     marketable,
     publish,
-    sim_ctl_json,
     start_stack,
     wait_state,
 )
@@ -85,35 +78,6 @@ def test_kill_minus_nine_at_random_moments_never_duplicates_or_leaves_a_position
         wait_state(stack, sig.id, *SETTLED, timeout_s=60)
     stack.stop(f"execute#{KILLS}")
     print(f"{KILLS} kills, delays seeded {SEED}")
-    intents = [intent(stack, i) for i in ids]
-    assert all(isinstance(i, Intent) for i in intents), intents
-    states = Counter(i.state.value for i in intents if isinstance(i, Intent))
+    states = assert_broker_consistent(stack, ids)
     print("intent states after the kills:", dict(states))
     assert states["protected"] >= KILLS // 2, states  # most reached the broker before the kill
-
-    orders = broker_orders(stack)
-    refs = Counter(o["orderRef"] for o in orders if parse(o["orderRef"]))
-    assert [r for r, k in refs.items() if k > 1] == [], "duplicate orders at the broker"
-    mine = [ref for ref in (parse(r) for r in refs) if ref is not None and ref.intent in ids]
-    assert len(mine) >= 3 * states["protected"]
-
-    positions = {p["conId"]: p for p in sim_ctl_json(stack, "positions")["positions"] if p["secType"] == "OPT"}
-    working = [o for o in orders if o["status"] in ("Submitted", "PreSubmitted") and parse(o["orderRef"])]
-    for con_id, p in positions.items():
-        if p["qty"] == 0:
-            continue
-        stops = [o for o in working if o["conId"] == con_id and getattr(parse(o["orderRef"]), "leg", "") == "stop"]
-        stop_qty = sum(o["remaining"] for o in stops)
-        assert stop_qty == abs(p["qty"]), f"conId {con_id}: {p['qty']} held, {stop_qty} under stops"
-
-    executions = [e for e in sim_ctl_json(stack, "executions")["executions"] if parse(e["orderRef"])]
-    raw = stack.store.client.hgetall(keys.fills("SPY").name)
-    fills = [fill_from_redis(v, key=k) for k, v in raw.items()]
-    recorded = Counter(f.exec_id for f in fills if isinstance(f, Fill))
-    assert {e["execId"] for e in executions} <= set(recorded), "a fill of qc's orders was not recorded"
-    assert max(recorded.values(), default=1) == 1
-
-    for con_id, p in positions.items():
-        key = keys.position_open(ACCOUNT, con_id)
-        ours = position_from_redis(stack.store.hgetall(key), key=key.name)
-        assert isinstance(ours, PositionRecord) and ours.position.quantity == p["qty"], (con_id, p, ours)

@@ -24,6 +24,7 @@ from .execute_harness import (
     make_signal,
     marketable,
     publish,
+    qc_json,
     start_stack,
     wait_state,
 )
@@ -85,9 +86,10 @@ def test_a_signal_delivered_twice_is_one_intent(stack: Stack) -> None:
     assert isinstance(again, Intent) and len(again.orders) == 3
 
 
-def closed_position_qty(stack: Stack, con_id: int) -> int | None:
+def held(stack: Stack, con_id: int) -> int:
+    """The account's quantity in ``con_id`` (every test trades the same near-the-money call: it adds up)."""
     pos = position(stack, con_id)
-    return None if pos is None else pos.position.quantity
+    return 0 if pos is None else pos.position.quantity
 
 
 def test_a_rejection_is_counted_and_recorded(stack: Stack) -> None:
@@ -126,6 +128,7 @@ def test_the_take_profit_closes_the_position(stack: Stack) -> None:
     assert got.state is State.PROTECTED, got.history
     tp = got.current("tp")
     assert tp is not None and tp.limit is not None
+    before = held(stack, got.con_id)
     try:
         pin(stack, got.con_id, tp.limit + 0.05, tp.limit + 0.10)
         done = wait_state(stack, signal.id, "closed", timeout_s=60)
@@ -133,7 +136,7 @@ def test_the_take_profit_closes_the_position(stack: Stack) -> None:
         stack.sim.ctl("unpin", str(got.con_id))
     assert done.exit_reason == "take_profit" and done.exit_qty == done.filled_qty
     assert done.exit_avg >= tp.limit
-    eventually(lambda: closed_position_qty(stack, got.con_id) == 0, timeout_s=10)
+    eventually(lambda: held(stack, got.con_id) == before - done.exit_qty, timeout_s=10)
 
 
 def test_the_stop_closes_the_position(stack: Stack) -> None:
@@ -143,13 +146,14 @@ def test_the_stop_closes_the_position(stack: Stack) -> None:
     got = wait_state(stack, signal.id, "protected", "rejected", timeout_s=60)
     stop = got.current("stop")
     assert got.state is State.PROTECTED and stop is not None and stop.aux is not None, got.history
+    before = held(stack, got.con_id)
     try:
         pin(stack, got.con_id, max(0.01, stop.aux - 0.10), stop.aux - 0.05)
         done = wait_state(stack, signal.id, "closed", timeout_s=60)
     finally:
         stack.sim.ctl("unpin", str(got.con_id))
     assert done.exit_reason == "stop" and done.exit_qty == done.filled_qty
-    eventually(lambda: closed_position_qty(stack, got.con_id) == 0, timeout_s=10)
+    eventually(lambda: held(stack, got.con_id) == before - done.exit_qty, timeout_s=10)
 
 
 def test_a_trailing_stop_follows_a_rising_premium_and_triggers_on_the_way_down(stack: Stack) -> None:
@@ -182,3 +186,28 @@ def test_a_trailing_stop_follows_a_rising_premium_and_triggers_on_the_way_down(s
     finally:
         stack.sim.ctl("unpin", str(got.con_id))
     assert done.exit_reason == "stop" and done.exit_avg > first  # sold above where a fixed stop would have
+
+
+def test_the_time_stop_exits_at_a_marketable_price_keeping_the_stop_until_then(stack: Stack) -> None:
+    row = liquid_call(stack)
+    signal = make_signal(stack, row, limit=marketable(stack, row), hold_min=0.5)  # 30 simulated seconds
+    publish(stack, signal)
+    got = wait_state(stack, signal.id, "protected", "exiting", "closed", "rejected", timeout_s=60)
+    assert got.state is not State.REJECTED, got.reasons
+    before = held(stack, got.con_id)
+    done = wait_state(stack, signal.id, "closed", timeout_s=90)
+    assert done.exit_reason == "time_stop" and done.exit_qty == done.filled_qty, done.history
+    assert any(t.state is State.EXITING for t in done.history), done.history
+    if got.state is not State.CLOSED:
+        eventually(lambda: held(stack, done.con_id) == before - done.exit_qty, timeout_s=10)
+
+
+def test_a_rejection_is_on_the_signals_lineage(stack: Stack) -> None:
+    row = liquid_call(stack)
+    signal = make_signal(stack, row, limit=round(row.bid * 0.5, 2))  # far under the mark: PRICE_BAND
+    publish(stack, signal)
+    got = wait_state(stack, signal.id, "rejected", timeout_s=60)
+    assert any(r.startswith("PRICE_BAND") for r in got.reasons), got.reasons
+    explained = qc_json(stack, "signals", "explain", signal.id)
+    execution = explained["lineage"]["execution"]
+    assert execution["state"] == "rejected" and any("PRICE_BAND" in r for r in execution["reasons"]), execution

@@ -18,7 +18,7 @@ import pytest
 import requests
 from ib_async import IB, MarketOrder, Option, Stock
 
-from qc.core import keys
+from qc.core import clock, keys
 from qc.core.clock import SimClock, SystemClock
 from qc.core.config import Settings
 from qc.runtime.simclock import clock_for
@@ -166,7 +166,7 @@ def test_ctl_pins_settles_restarts_and_shows_the_broker(slow_sim: RunningSim) ->
     unknown = sim.ctl("pin-quote", "99", "1", "2")
     assert unknown.returncode == 1 and "conId" in unknown.stderr
 
-    async def buy_a_same_day_call() -> tuple[int, float, int, bool]:
+    async def buy_a_same_day_call() -> tuple[int, float, int, bool, float, float]:
         ib = IB()
         await ib.connectAsync("127.0.0.1", sim.port("ib"), clientId=7, timeout=10)
         spy = Stock("SPY", "SMART", "USD")
@@ -180,18 +180,21 @@ def test_ctl_pins_settles_restarts_and_shows_the_broker(slow_sim: RunningSim) ->
         await asyncio.to_thread(_ctl_json, sim, "pin-quote", "SPY", str(strike + 4.99), str(strike + 5.01))
         filled, gone = asyncio.Event(), asyncio.Event()
         ib.disconnectedEvent += gone.set
+        sent = clock.wall_epoch()
         trade = ib.placeOrder(call, MarketOrder("BUY", 1, orderRef="qc-cli"))
         trade.filledEvent += lambda _trade: filled.set()
         await filled.wait()
+        acked = clock.wall_epoch()
         await asyncio.to_thread(_ctl_json, sim, "restart-gateway", "--down", "0.5")
         await gone.wait()  # the restart dropped the socket
-        return call.conId, strike, spy.conId, trade.orderStatus.avgFillPrice == 5.10
+        return call.conId, strike, spy.conId, trade.orderStatus.avgFillPrice == 5.10, sent, acked
 
-    con_id, strike, spy_id, at_ask = asyncio.run(asyncio.wait_for(buy_a_same_day_call(), 60))
+    con_id, strike, spy_id, at_ask, sent, acked = asyncio.run(asyncio.wait_for(buy_a_same_day_call(), 60))
     assert at_ask
     [order] = _ctl_json(sim, "orders", "--json")["orders"]
     assert (order["orderRef"], order["status"], order["conId"], order["clientId"]) == ("qc-cli", "Filled", con_id, 7)
     assert order["permId"] > 0 and order["filled"] == 1 and order["trailStopPrice"] is None
+    assert isinstance(order["receivedAt"], float) and sent <= order["receivedAt"] <= acked  # when its bytes came
     assert _ctl_json(sim, "positions", "--json")["positions"][0]["qty"] == 1
     assert _ctl_json(sim, "stats")["ib"]["restarts"] == 1
 

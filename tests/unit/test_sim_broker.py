@@ -362,3 +362,21 @@ def test_snapshot_history_records_each_transition() -> None:
     assert snap is not None and snap.last_change == T0 + timedelta(minutes=1)
     events = b.cancel(1, 2, T0 + timedelta(minutes=2))
     assert isinstance(events[0], OrderStateChanged) and events[0].order.last_change == T0 + timedelta(minutes=2)
+
+
+def test_received_at_is_kept_from_the_first_placement_and_decides_nothing() -> None:
+    from qc.sim.broker.views import order_row
+
+    with_time, without = new_broker(), new_broker()
+    for b in (with_time, without):
+        quote(b, 2.05, 2.10, minutes=0)
+    for i, leg in enumerate(bracket(1, 2, entry=2.00, take=2.50, stop=1.60)):
+        assert states(with_time.submit(1, leg, T0, received_at=1000.0 + i)) == states(without.submit(1, leg, T0))
+    modified = with_time.submit(1, order(1, quantity=2, lmt_price=2.01), T0, received_at=2000.0)
+    assert [o.received_at for o in with_time.all_orders()] == [1000.0, 1001.0, 1002.0]
+    assert [o.received_at for o in without.all_orders()] == [None, None, None]
+    assert last_state(modified, 1).received_at == 1000.0  # a modification is not a new arrival
+    assert [order_row(o)["receivedAt"] for o in with_time.all_orders()] == [1000.0, 1001.0, 1002.0]
+    without.submit(1, order(1, quantity=2, lmt_price=2.01), T0)
+    strip = [(o.perm_id, o.status, o.request, o.history) for o in without.all_orders()]
+    assert strip == [(o.perm_id, o.status, o.request, o.history) for o in with_time.all_orders()]

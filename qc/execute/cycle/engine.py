@@ -100,6 +100,7 @@ class Executor:
         self._protecting: set[str] = set()
         self.latency_marks: deque[tuple[str, float]] = deque(maxlen=1000)
         self.tasks: set[asyncio.Future[None]] = set()
+        self._open_counts: dict[tuple[str, str], int] | None = None
 
     def spawn(self, coro: Any) -> None:
         """Run ``coro`` on the loop, keeping a reference until it ends (asyncio holds only weak ones)."""
@@ -143,6 +144,7 @@ class Executor:
             intent = machine.settle(intent, self.now(), why)
         old = self.intents.get(intent.id)
         self.records.save(intent)
+        self._open_counts = None
         if intent.terminal:
             self.intents.pop(intent.id, None)
         else:
@@ -293,6 +295,13 @@ class Executor:
         self.commit(machine.move(intent, State.UNKNOWN, self.now(), f"no ack within {self.o.ack_timeout_s:g} s"))
         self.needs_reconcile.set()
 
+    def disconnected(self) -> None:
+        """The socket is gone: an intent sent but never acknowledged is unknown until reconciliation."""
+        for intent in list(self.intents.values()):
+            entry = intent.current("entry")
+            if intent.state == State.SUBMITTING and entry is not None and not entry.perm_id:
+                self.commit(machine.move(intent, State.UNKNOWN, self.now(), "disconnected before the ack"))
+
     # --- IB's reports --------------------------------------------------------------------------------
 
     def locate(self, trade: Trade) -> tuple[Intent, LegOrder] | None:
@@ -344,14 +353,30 @@ class Executor:
         bucket: Bucket = intent.bucket if intent else "other"
         if ref is not None or fill.kind != "trade":  # qc's own orders, and the broker's lifecycle bookings
             self.book_position(fill, bucket)
+        if ref is None and fill.kind != "trade":
+            shares = fill.con_id not in {i.con_id for i in self.intents.values()}
+            what = ("exercise or assignment: shares qc did not buy, close or hedge them" if shares
+                    else "the option settled at its expiry")
+            self.records.alert("shares_held" if shares else "lifecycle",
+                               f"{fill.side} {fill.quantity} {fill.symbol} (conId {fill.con_id}) at {fill.price:g} "
+                               f"by the broker: {what}", self.now(), con_id=fill.con_id, exec_id=fill.exec_id)
         if intent is not None and leg is not None:
-            self.apply(machine.with_fill(intent, leg, fill), f"{leg.leg} fill {fill.quantity}@{fill.price:g}")
+            intent = machine.with_fill(intent, leg, fill)
+            if fill.commission_usd is not None:  # recorded with its report (a reconciliation's execution)
+                intent = replace(intent, commission_usd=intent.commission_usd + fill.commission_usd)
+            self.apply(intent, f"{leg.leg} fill {fill.quantity}@{fill.price:g}")
+        if fill.commission_usd is not None and (ref is not None or fill.kind != "trade"):
+            rec = self.records.positions().get(fill.con_id)
+            if rec is not None:
+                self.records.save_position(accounting.apply_commission(rec, fill.commission_usd))
         return True
 
     def book_position(self, fill: Fill, bucket: Bucket) -> None:
         positions = self.records.positions()
         rec = positions.get(fill.con_id)
         key = rec.position.contract if rec else self.contract_key(fill)
+        if key is None and fill.kind != "trade":  # a lifecycle booking of an unknown conId: the underlying's shares
+            key = ContractKey(fill.symbol, "STK", multiplier=1)
         if key is None:
             self.records.alert("unknown_contract", f"fill {fill.exec_id} on conId {fill.con_id}: contract unknown",
                                self.now(), con_id=fill.con_id)
@@ -588,12 +613,15 @@ class Executor:
         return list(self.records.positions().values())
 
     def open_entries(self) -> dict[tuple[str, str], int]:
-        out: dict[tuple[str, str], int] = {}
-        for intent in self.intents.values():
-            for o in intent.live_orders():
-                key = (intent.symbol, o.action)
-                out[key] = out.get(key, 0) + 1
-        return out
+        """Working orders per (underlying, side), for OPEN_ORDERS_PER_SIDE (recounted after any change)."""
+        if self._open_counts is None:
+            out: dict[tuple[str, str], int] = {}
+            for intent in self.intents.values():
+                for o in intent.orders:
+                    if o.live:
+                        out[(intent.symbol, o.action)] = out.get((intent.symbol, o.action), 0) + 1
+            self._open_counts = out
+        return dict(self._open_counts)
 
     def msgs_last_s(self) -> int:
         cutoff = clocks.monotonic() - 1.0

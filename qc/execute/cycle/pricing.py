@@ -17,25 +17,28 @@ the chain's minutes-old quotes.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 
 from qc.core import keys
 from qc.execute.model import Intent
+from qc.ingest.codec import OptionChain, Quote
 from qc.risk import pretrade
 from qc.risk.cycle import latches
 from qc.risk.cycle.inputs import RiskInputs
 from qc.risk.exposure import portfolio_exposure
 from qc.risk.market import UnderlyingInputs
 from qc.risk.market import snapshot as market_snapshot
-from qc.risk.model import ContractQuote, Limits, MarketSnapshot, OrderIntent, Portfolio, Side, Verdict
+from qc.risk.model import ContractKey, ContractQuote, Limits, MarketSnapshot, OrderIntent, Portfolio, Side, Verdict
 from qc.risk.position_codec import PositionRecord
 from qc.risk.snapshot import ExposureSnapshot, snapshot_from_redis
 from qc.risk.state import Latch
 from qc.runtime.store import Store
 
 log = logging.getLogger(__name__)
+RowKey = tuple[date | None, str | None, float | None]  # (expiry, right, strike) of a chain row
 
 
 class Pricing:
@@ -46,23 +49,59 @@ class Pricing:
         self.inputs = RiskInputs(store, account)
         self.underlyings: Mapping[str, UnderlyingInputs] = {}
         self.exposure: ExposureSnapshot | None = None
+        self._base = MarketSnapshot()           # spots and ages as of ``_base_at``
+        self._base_at: datetime | None = None
+        self._rows: dict[str, tuple[OptionChain, dict[RowKey, ContractQuote]]] = {}
 
-    def refresh(self, extra_symbols: Sequence[str] = ()) -> None:
-        """Re-read spots, positioning, VPIN, chains (decoded only when changed) and the exposure snapshot."""
+    def refresh(self, now: datetime, extra_symbols: Sequence[str] = ()) -> None:
+        """Re-read spots, positioning, VPIN, chains (decoded only when changed), the exposure snapshot and
+        index each chain's quotes by contract once per decoded chain."""
         self.underlyings = self.inputs.underlyings({*self.symbols, *extra_symbols})
         key = keys.risk_exposure(self.account)
         got = snapshot_from_redis(self.store.get(key), key=key.name)
         self.exposure = got if isinstance(got, ExposureSnapshot) else None
+        self._base, self._base_at = market_snapshot(self.underlyings, (), now), now
+        for symbol, inputs in self.underlyings.items():
+            chain = inputs.chain
+            if not isinstance(chain, OptionChain):
+                self._rows.pop(symbol, None)
+                continue
+            if symbol in self._rows and self._rows[symbol][0] is chain:
+                continue
+            self._rows[symbol] = (chain, {(r.expiry, r.right, r.strike): ContractQuote(r.bid, r.ask, r.mark, r.iv, 0.0)
+                                          for r in chain.rows})
+
+    def market(self, contracts: Sequence[ContractKey], now: datetime, spot_of: str = "") -> MarketSnapshot:
+        """What ``risk.market.snapshot`` gives, from the last refresh with every age carried forward to ``now``;
+        ``spot_of``'s spot is read from Redis now (its freshness is a 10-s check: a carried age would not do)."""
+        dt = 0.0 if self._base_at is None else max(0.0, (now - self._base_at).total_seconds())
+        underlyings = {s: replace(u, spot_age_s=u.spot_age_s + dt, analytics_age_s=u.analytics_age_s + dt,
+                                  chain_age_s=u.chain_age_s + dt) for s, u in self._base.underlyings.items()}
+        if spot_of:
+            quote_key = keys.quote(spot_of)
+            quote = Quote.from_redis(self.store.hgetall(quote_key) or None, key=quote_key.name)
+            base = underlyings.get(spot_of)
+            if isinstance(quote, Quote) and base is not None and quote.spot is not None and quote.spot > 0:
+                underlyings[spot_of] = replace(base, spot=quote.spot, spot_age_s=quote.age_s(now.timestamp()))
+        quotes: dict[ContractKey, ContractQuote] = {}
+        for key in contracts:
+            if key.sec_type != "OPT" or key.underlying not in self._rows:
+                continue
+            row = self._rows[key.underlying][1].get((key.expiry, key.right, key.strike))
+            und = underlyings.get(key.underlying)
+            if row is not None:
+                quotes[key] = replace(row, age_s=und.chain_age_s if und is not None else math.inf)
+        return MarketSnapshot(underlyings, quotes)
 
     def check(self, intent: Intent, quote: tuple[float, float, float] | None, positions: Sequence[PositionRecord],
               open_orders: Mapping[tuple[str, str], int], msgs_last_s: int, now: datetime) -> Verdict:
         order = OrderIntent(intent.contract, intent.side, intent.quantity, intent.limit, intent.bucket,
                             f"qc:{intent.id}:entry:0", messages=3)
         held = [r.position for r in positions]
-        market = market_snapshot(self.underlyings, [intent.contract, *(p.contract for p in held)], now)
-        market = with_live_quote(market, intent, quote)
+        market = with_live_quote(self.market([intent.contract, *(p.contract for p in held)], now, intent.symbol),
+                                 intent, quote)
         exposure = portfolio_exposure(held, market, now, extra=[intent.contract])
-        states = latches.load(self.store, self.account)
+        states = latches.load(self.store, self.account)  # read now: a halt must never wait for a refresh
         snap = self.exposure
         portfolio = Portfolio(
             positions=tuple(held),

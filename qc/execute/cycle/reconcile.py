@@ -88,6 +88,7 @@ async def reconcile(ex: Executor, broker_account: str, why: str) -> dict[str, in
     start = clocks.monotonic()
     ex.records.status({"state": "reconciling", "why": why, "since": now.isoformat()})
     ex.intents = {i.id: i for i in ex.records.open_intents()}
+    ex.records.reload_positions()
     session = clocks.most_recent_session(now)
     view = await broker_view(ex, broker_account, session.open - timedelta(hours=10))
     counts = {"orders_joined": 0, "fills_recovered": 0, "lost": 0, "settled": 0, "mismatches": 0,
@@ -102,6 +103,7 @@ async def reconcile(ex: Executor, broker_account: str, why: str) -> dict[str, in
     _from_recorded_fills(ex, view, now, counts)
     _settle(ex, now, counts)
     _positions(ex, view, now, counts)
+    _expired_intents(ex, view, now, counts)
     for intent in list(ex.intents.values()):
         if intent.state in HOLDING or intent.open_qty or intent.state == State.APPROVED:
             try:
@@ -180,23 +182,24 @@ def _from_recorded_fills(ex: Executor, view: BrokerView, now: datetime, counts: 
             counts["rebooked"] = counts.get("rebooked", 0) + 1
     broker = {p.contract.conId: round(p.position) for p in view.positions}
     ours = ex.records.positions()
+    contracts = {i.con_id: (i.contract, i.bucket) for i in ex.intents.values() if i.con_id}
     for con_id, qty in broker.items():
         rec = ours.get(con_id)
-        if rec is None or rec.position.quantity == qty:
+        known = (rec.position.contract, rec.position.bucket) if rec is not None else contracts.get(con_id)
+        if known is None or (rec is not None and rec.position.quantity == qty):
             continue
         booked = sorted((f for f in fills if f.con_id == con_id and (f.order_ref or f.kind != "trade")),
                         key=lambda f: (f.at, f.exec_id))
         rebuilt: PositionRecord | None = None
         for f in booked:
-            rebuilt = accounting.apply_fill(rebuilt, con_id, rec.position.contract, f.signed_qty, f.price,
-                                            rec.position.bucket, f.at)
+            rebuilt = accounting.apply_fill(rebuilt, con_id, known[0], f.signed_qty, f.price, known[1], f.at)
             if f.commission_usd is not None:
                 rebuilt = accounting.apply_commission(rebuilt, f.commission_usd)
         if rebuilt is not None and rebuilt.position.quantity == qty:
             ex.records.save_position(rebuilt)
             counts["rebooked"] = counts.get("rebooked", 0) + 1
-            log.warning("reconcile: conId %d rebuilt from its %d recorded fills (%d → %d)", con_id, len(booked),
-                        rec.position.quantity, qty)
+            log.warning("reconcile: conId %d rebuilt from its %d recorded fills (%s → %d)", con_id, len(booked),
+                        rec.position.quantity if rec else "none", qty)
 
 
 def _settle(ex: Executor, now: datetime, counts: dict[str, int]) -> None:
@@ -300,6 +303,25 @@ def _lifecycle(ex: Executor, rec: PositionRecord, view: BrokerView, now: datetim
         if intent.con_id == rec.con_id and not intent.terminal:
             done = replace(intent, exit_qty=intent.filled_qty, exit_reason=state.value)
             ex.commit(machine.move(done, state, now, f"option {state.value} at its expiry"))
+
+
+def _expired_intents(ex: Executor, view: BrokerView, now: datetime, counts: dict[str, int]) -> None:
+    """Intents still holding an option the broker settled (its lifecycle executions already booked the
+    position): exercised or assigned when the broker delivered the underlying's shares at this option's
+    strike, else expired."""
+    broker = {p.contract.conId: round(p.position) for p in view.positions}
+    for intent in list(ex.intents.values()):
+        c = intent.contract
+        if intent.terminal or intent.open_qty == 0 or c.sec_type != "OPT" or not _expired(c.expiry, now):
+            continue
+        if broker.get(intent.con_id, 0) != 0:
+            continue
+        delivered = any(not f.order_ref and f.con_id != intent.con_id and c.strike is not None
+                        and abs(f.price - c.strike) < 0.005 for f in ex.records.fills(c.underlying))
+        state = State.EXPIRED if not delivered else State.EXERCISED if intent.sign > 0 else State.ASSIGNED
+        done = replace(intent, exit_qty=intent.filled_qty, exit_reason=state.value)
+        ex.commit(machine.move(done, state, now, f"option {state.value} at its expiry"))
+        counts["lifecycle"] += 1
 
 
 def intents_holding(ex: Executor) -> list[Intent]:

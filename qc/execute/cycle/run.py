@@ -85,6 +85,7 @@ class ExecConnection(IBConnection):
         ex.connected = connected
         if not connected:
             ex.accepting = False
+            ex.disconnected()
             ex.records.status({"state": "disconnected", "since": ex.now().isoformat()})
 
     def on_ib_error(self, action: Action, req_id: int, code: int, message: str, contract: Contract | None) -> None:
@@ -151,11 +152,18 @@ class Runner:
         self.lease = Lease(store, options.exec.account, options.connection.client_id)
         self.started = clocks.wall_epoch()
         self.cycles = 0
+        self.last_ack: str | None = None
+        self.redis_id = ""
+        self.notifier = options.notifier or SystemdNotifier(None)
 
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signals.SIGTERM, signals.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
+        # ib_async logs every order and status at INFO, formatting whole Trade objects: ~0.5 ms per
+        # placeOrder on the order path (`make bench`); its warnings and errors still reach the log
+        logging.getLogger("ib_async").setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+        self.notifier.notify("READY=1")  # a standby is a healthy, running service too
         await self._standby()
         if self.stop.is_set():
             return self.code
@@ -177,13 +185,14 @@ class Runner:
                     log.info("execute: leader for %s (fencing token %d)", self.o.exec.account, self.lease.token)
                     return
                 holder = self.lease.holder()
-                self._status({"role": "standby", "leader": holder or "", "pid": str(_pid())})
+                self._status({"standby": self.lease.me, "standby_since": self.clock.now().isoformat()})
                 if not announced:
                     log.info("execute: standby: %s leads %s; taking over when its lease lapses", holder,
                              self.o.exec.account)
                     announced = True
             except REDIS_ERRORS as exc:
                 log.warning("execute: Redis unavailable (%s); standing by", exc)
+            self.notifier.notify("WATCHDOG=1")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), 1.0)
 
@@ -196,18 +205,17 @@ class Runner:
         conn.executor = ex
         ex.hook()
         ex.on_fenced = lambda exc: self._fenced(exc, conn)
-        self._status({"role": "leader", "leader": self.lease.me, "pid": str(_pid()), "token": str(self.lease.token)})
-        pricing.refresh()
+        self._status({"role": "leader", "leader": self.lease.me, "pid": str(_pid()), "token": str(self.lease.token),
+                      "standby": "", "leader_since": self.clock.now().isoformat()})
+        pricing.refresh(self.clock.now())
         intake = Intake(self.store, o.exec.symbols, f"executor-{o.exec.account}",
                         lambda s, i, f: self._deliver(ex, s, i, f), loop)
         intake.start()
         connection = asyncio.ensure_future(conn.run(self.stop))
-        notifier = o.notifier or SystemdNotifier(None)
-        notifier.notify("READY=1")
         try:
             await self._manage(ex, conn, intake, pricing)
         finally:
-            notifier.notify("STOPPING=1")
+            self.notifier.notify("STOPPING=1")
             intake.stop.set()
             self.stop.set()
             with contextlib.suppress(Exception):
@@ -252,7 +260,8 @@ class Runner:
 
     async def _manage(self, ex: Executor, conn: ExecConnection, intake: Intake, pricing: Pricing) -> None:
         last_renew = last_reconcile = last_second = clocks.monotonic()
-        last_ack = self.store.get(keys.execute_halt_ack(self.o.exec.account))
+        self.last_ack = self.store.get(keys.execute_halt_ack(self.o.exec.account))
+        self.redis_id = _redis_identity(self.store)
         while not self.stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), 0.1)
@@ -264,20 +273,13 @@ class Runner:
                     last_renew = mono
                 if self.lease.valid_for_s() <= 0:
                     raise Fenced("the execution lease could not be renewed in time")
-                if ex.accepting and not intake.enabled.is_set():
-                    intake.enabled.set()
-                elif not ex.accepting and intake.enabled.is_set():
-                    intake.enabled.clear()
+                if ex.accepting != intake.enabled.is_set():  # signals are read only while trading
+                    (intake.enabled.set if ex.accepting else intake.enabled.clear)()
                 if mono - last_second >= 1.0:
                     last_second = mono
-                    self.cycles += 1
-                    pricing.refresh([i.symbol for i in ex.intents.values()])
-                    ex.tick(ex.now())
-                    last_ack = self._halt(ex, last_ack)
-                    write_heartbeat(self.store, NAME, registry_entry(self.started, self.cycles))
-                due = conn.up and ex.connected and (mono - last_reconcile >= self.o.exec.reconcile_s
-                                                    or ex.needs_reconcile.is_set())
-                if due:
+                    self._every_second(ex, pricing)
+                if conn.up and ex.connected and (mono - last_reconcile >= self.o.exec.reconcile_s
+                                                 or ex.needs_reconcile.is_set()):
                     ex.needs_reconcile.clear()
                     last_reconcile = mono
                     try:
@@ -293,6 +295,23 @@ class Runner:
                 log.warning("execute: Redis unavailable (%s); not trading until it is back and reconciled", exc)
                 await asyncio.sleep(1.0)
 
+    def _every_second(self, ex: Executor, pricing: Pricing) -> None:
+        """Pricing inputs, time stops and the hard close, the halt request, Redis's identity, the heartbeat."""
+        self.cycles += 1
+        self.notifier.notify("WATCHDOG=1")
+        pricing.refresh(ex.now(), [i.symbol for i in ex.intents.values()])
+        ex.tick(ex.now())
+        self.last_ack = self._halt(ex, self.last_ack)
+        now_id = _redis_identity(self.store)
+        if now_id != self.redis_id:
+            log.warning("execute: Redis changed under us (%s → %s: a restart or failover); its last writes are "
+                        "suspect: reconciling with the broker before trading on", self.redis_id, now_id)
+            ex.accepting = False
+            ex.needs_reconcile.set()
+            self.redis_id = now_id
+        ex.records.flush_counts()
+        write_heartbeat(self.store, NAME, registry_entry(self.started, self.cycles))
+
     def _halt(self, ex: Executor, last_ack: str | None) -> str | None:
         raw = self.store.get(keys.risk_halt_request(self.o.exec.account))
         if not raw:
@@ -307,6 +326,13 @@ class Runner:
         ex.halt(request_id)
         self.store.set(keys.execute_halt_ack(self.o.exec.account), request_id)
         return request_id
+
+
+def _redis_identity(store: Store) -> str:
+    """The Redis server's run id and replication id: either changes when Redis restarts or fails over."""
+    server = store.client.info("server")
+    replication = store.client.info("replication")
+    return f"{server.get('run_id', '')}/{replication.get('master_replid', '')}"
 
 
 def _pid() -> int:

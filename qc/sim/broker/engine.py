@@ -108,8 +108,13 @@ class SimBroker:
 
     # --- orders ------------------------------------------------------------------------------------
 
-    def submit(self, client_id: int, order: OrderRequest, now: datetime) -> list[BrokerEvent]:
-        """placeOrder from ``client_id`` (the connection's id wins over ``order.client_id``)."""
+    def submit(self, client_id: int, order: OrderRequest, now: datetime,
+               received_at: float | None = None) -> list[BrokerEvent]:
+        """placeOrder from ``client_id`` (the connection's id wins over ``order.client_id``).
+
+        ``received_at`` (real wall epoch seconds the gateway read it) is kept on a new order only, for
+        `qc sim ctl orders`' ``receivedAt``; it decides nothing, so the broker stays deterministic.
+        """
         req = replace(order, client_id=client_id, account=order.account or self.ledger.accounts[0])
         existing = self._orders.get((client_id, req.order_id))
         if existing is not None:
@@ -118,6 +123,7 @@ class SimBroker:
         reason = reason or invalid_reason(req) or self._relation_problem(req)
         rec = OrderRecord(req, self._next_perm, PENDING_SUBMIT, seq=len(self._records))
         rec.trail_stop = req.trail_stop_price
+        rec.received_at = received_at
         parent = self._orders.get((client_id, req.parent_id)) if req.parent_id else None
         rec.parent_perm_id = 0 if parent is None else parent.perm_id
         self._next_perm += 1

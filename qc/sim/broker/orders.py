@@ -107,7 +107,9 @@ class OrderSnapshot:
     its reduced ``quantity``). ``trail_stop_price`` is the live stop of a TRAIL order, which the
     server writes into both trailStopPrice slots of openOrder (ib-api-protocol.md §4, §6).
     ``commission`` is the total charged so far (openOrder's OrderState); ``parent_perm_id`` and
-    ``last_change`` feed completedOrder.
+    ``last_change`` feed completedOrder. ``received_at`` is the real wall-clock time (epoch seconds) the
+    gateway read the first placement's bytes (None when the caller did not say): for latency
+    measurements only, never on the wire and never part of the broker's deterministic state.
     """
 
     request: OrderRequest
@@ -122,6 +124,7 @@ class OrderSnapshot:
     parent_perm_id: int
     commission: float
     history: tuple[StatusChange, ...]
+    received_at: float | None = None
 
     @property
     def order_id(self) -> int:
@@ -162,6 +165,7 @@ class OrderRecord:
     parent_perm_id: int = 0
     commission: float = 0.0
     history: list[StatusChange] = field(default_factory=list)
+    received_at: float | None = None  # wall epoch of the first placement's arrival; modifications keep it
 
     @property
     def key(self) -> tuple[int, int]:
@@ -200,5 +204,5 @@ class OrderRecord:
             remaining=self.remaining, avg_fill_price=self.avg_fill_price,
             last_fill_price=self.last_fill_price, why_held=self.why_held,
             trail_stop_price=self.trail_stop, parent_perm_id=self.parent_perm_id,
-            commission=self.commission, history=tuple(self.history),
+            commission=self.commission, history=tuple(self.history), received_at=self.received_at,
         )

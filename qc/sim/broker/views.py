@@ -3,7 +3,8 @@
 Whole-process tests (the executor's among them) count and check what the broker holds without an
 IB client of their own: duplicate orders by orderRef, positions after an expiry, executions that
 share an orderId after a gateway restart. Field names follow ib_async's (camelCase), numbers stay
-numbers, absent prices are null, times are ISO 8601 UTC.
+numbers, absent prices are null, times are ISO 8601 UTC, except an order's ``receivedAt``: the real
+wall-clock epoch seconds (float) the gateway read its first placement, for latency benchmarks.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def order_row(o: OrderSnapshot) -> Row:
         "trailStopPrice": o.trail_stop_price, "tif": r.tif, "parentId": r.parent_id,
         "parentPermId": o.parent_perm_id, "ocaGroup": r.oca_group, "ocaType": r.oca_type,
         "conId": r.contract.con_id, "symbol": r.contract.symbol, "secType": r.contract.sec_type,
-        "account": r.account,
+        "account": r.account, "receivedAt": o.received_at,
     }
 
 

@@ -50,7 +50,7 @@ def place_order(s: IBSession, req: dec.PlaceOrder) -> None:
         return
     if found.option is not None:
         server.quote_option_now(found.key.con_id, found.option, now)
-    server.route(server.broker.submit(_client(s), request, now))
+    server.route(server.broker.submit(_client(s), request, now, received_at=s.received_at))
 
 
 def cancel_order(s: IBSession, req: dec.CancelOrder) -> None:

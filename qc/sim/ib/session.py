@@ -64,6 +64,7 @@ class IBSession(asyncio.Protocol):
         self._window_start = clock.monotonic()
         self._window_count = 0
         self._window_flagged = False
+        self.received_at = 0.0  # wall epoch when the bytes being handled arrived (placeOrder's receivedAt)
         self.rate_violations = 0
         self.end_delay: tuple[float | None, frozenset[str] | None] | None = server.end_marker_delay
         # subscriptions that live on the session (market data ones live in server.feeds)
@@ -91,6 +92,7 @@ class IBSession(asyncio.Protocol):
         self.transport = None
 
     def data_received(self, data: bytes) -> None:
+        self.received_at = clock.wall_epoch()  # before any frame of this read is handled: bytes at the gateway
         try:
             if self._splitter is None:
                 data = self._handshake(data)
