@@ -38,10 +38,11 @@ lint: $(VENV)/.dev
 	$(BIN)/lint-imports --no-cache
 
 # Unit and fuzz tests are pure (no Redis, no sockets): one process per core. Integration tests start
-# servers and wait on them, so they run one at a time, as an operator's machine would.
+# servers and mostly wait on them (simulated sessions run in real time): two workers, each taking whole
+# files (a module's stack stays in one process), every server on its own free port.
 test: lint
 	$(BIN)/pytest -n auto tests/unit tests/fuzz
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest -n 2 --dist loadfile tests/integration
 
 bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.run

@@ -12,6 +12,7 @@ import signal as signals
 from collections.abc import Iterator
 
 import pytest
+from ib_async import IB, LimitOrder, Option
 
 from qc.core import clock, keys
 from qc.execute.model import Intent, State
@@ -185,3 +186,41 @@ def test_a_standby_takes_over_and_the_stale_leader_is_fenced(stack: Stack) -> No
     got = wait_state(stack, signal.id, "protected", timeout_s=60)
     assert got.token > 0
     assert_broker_consistent(stack, [signal.id])
+
+
+def test_a_position_the_broker_reports_and_qc_cannot_explain_locks_the_contract(stack: Stack) -> None:
+    eventually(lambda: account_active(stack), timeout_s=60)
+    row = liquid_call(stack)
+    first = make_signal(stack, row, limit=marketable(stack, row))
+    publish(stack, first)
+    held = wait_state(stack, first.id, "protected", timeout_s=60)
+    manual_trade(stack, held.con_id, "BUY", round(live_ask(stack, row) + 0.05, 2))
+    eventually(lambda: locked(stack, held.con_id), timeout_s=30)
+    alerts = [f["kind"] for _, f in stack.store.client.xrange(keys.execution_alerts().name)]
+    assert "position_mismatch" in alerts
+    second = make_signal(stack, row, limit=marketable(stack, row))
+    publish(stack, second)
+    refused = wait_state(stack, second.id, "rejected", "protected", timeout_s=60)
+    assert refused.state is State.REJECTED and refused.reasons[0].startswith("POSITION_LOCKED"), refused.reasons
+    manual_trade(stack, held.con_id, "SELL", 0.01)  # the operator undoes it: the books agree, the lock lifts
+    eventually(lambda: not locked(stack, held.con_id), timeout_s=30)
+
+
+def locked(stack: Stack, con_id: int) -> bool:
+    return str(con_id) in stack.store.client.hgetall(keys.execution_locked(ACCOUNT).name)
+
+
+def manual_trade(stack: Stack, con_id: int, side: str, limit: float) -> None:
+    """One contract traded on the account by another client (a manual ticket): not qc's order."""
+    manual = IB()
+    manual.connect("127.0.0.1", stack.sim.port("ib"), clientId=33, timeout=10)
+    try:
+        option = Option(conId=con_id, exchange="SMART")
+        manual.qualifyContracts(option)
+        trade = manual.placeOrder(option, LimitOrder(side, 1, limit))
+        deadline = clock.monotonic() + 30
+        while trade.orderStatus.status != "Filled" and clock.monotonic() < deadline:
+            manual.sleep(0.05)
+        assert trade.orderStatus.status == "Filled", trade.orderStatus
+    finally:
+        manual.disconnect()

@@ -115,11 +115,11 @@ def test_the_same_opportunity_seen_ten_times_across_a_restart_and_two_workers_is
     signal = next(x for x in stack.signals() if x.strategy == "0dte")
     replay = RedisServer(tmp_path / "redis")
     replay.start()
+    stop = threading.Event()
     try:
         frozen_at = stack.sim_now()
         copy_inputs(stack, replay)
         ib_port = 1  # nothing listens: the anchor only has to name it for the worker to adopt the clock
-        stop = threading.Event()
         anchor = SimClockAnchor(clock.wall_epoch(), frozen_at.timestamp(), 0.1, ib_port, 2)  # ~frozen
         beat = threading.Thread(target=keep_anchor, args=(replay, anchor, stop), daemon=True)
         beat.start()
@@ -155,6 +155,7 @@ def test_the_same_opportunity_seen_ten_times_across_a_restart_and_two_workers_is
         assert isinstance(e, LastEvaluation) and e.result == f"duplicate of {ours[0].id}", e
         store.close()
     finally:
+        stop.set()  # before the server goes: the anchor thread must not write to a dead Redis
         replay.kill()
 
 

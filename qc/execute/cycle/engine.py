@@ -249,6 +249,10 @@ class Executor:
             self._reject(intent, [f"CONTRACT_NOT_QUALIFIED {exc}"])
             return
         intent = replace(intent, con_id=contract.conId)
+        why_locked = self.records.locked().get(contract.conId) if intent.state == State.PROPOSED else None
+        if why_locked is not None:  # reconciliation found a position it cannot explain: an operator must look
+            self._reject(intent, [f"POSITION_LOCKED con_id={contract.conId} why={why_locked}"])
+            return
         if intent.state == State.PROPOSED:
             quote = await self.live_quote(contract)
             verdict = self.pricing.check(intent, quote, self.positions_view(), self.open_entries(),
