@@ -49,45 +49,51 @@ class Pricing:
         self.inputs = RiskInputs(store, account)
         self.underlyings: Mapping[str, UnderlyingInputs] = {}
         self.exposure: ExposureSnapshot | None = None
-        self._base = MarketSnapshot()           # spots and ages as of ``_base_at``
-        self._base_at: datetime | None = None
+        self._base: tuple[MarketSnapshot, datetime | None] = (MarketSnapshot(), None)  # spots and ages, as of
         self._rows: dict[str, tuple[OptionChain, dict[RowKey, ContractQuote]]] = {}
 
     def refresh(self, now: datetime, extra_symbols: Sequence[str] = ()) -> None:
         """Re-read spots, positioning, VPIN, chains (decoded only when changed), the exposure snapshot and
-        index each chain's quotes by contract once per decoded chain."""
-        self.underlyings = self.inputs.underlyings({*self.symbols, *extra_symbols})
+        index each chain's quotes by contract once per decoded chain.
+
+        May run in another thread than :meth:`check`: it builds every value first and then replaces each
+        attribute in one assignment, so a check sees either the old or the new value, never half of one.
+        """
+        underlyings = self.inputs.underlyings({*self.symbols, *extra_symbols})
         key = keys.risk_exposure(self.account)
         got = snapshot_from_redis(self.store.get(key), key=key.name)
-        self.exposure = got if isinstance(got, ExposureSnapshot) else None
-        self._base, self._base_at = market_snapshot(self.underlyings, (), now), now
-        for symbol, inputs in self.underlyings.items():
+        rows = dict(self._rows)
+        for symbol, inputs in underlyings.items():
             chain = inputs.chain
             if not isinstance(chain, OptionChain):
-                self._rows.pop(symbol, None)
-                continue
-            if symbol in self._rows and self._rows[symbol][0] is chain:
-                continue
-            self._rows[symbol] = (chain, {(r.expiry, r.right, r.strike): ContractQuote(r.bid, r.ask, r.mark, r.iv, 0.0)
-                                          for r in chain.rows})
+                rows.pop(symbol, None)
+            elif symbol not in rows or rows[symbol][0] is not chain:
+                rows[symbol] = (chain, {(r.expiry, r.right, r.strike): ContractQuote(r.bid, r.ask, r.mark, r.iv, 0.0)
+                                        for r in chain.rows})
+        self.underlyings = underlyings
+        self.exposure = got if isinstance(got, ExposureSnapshot) else None
+        self._rows = rows
+        self._base = (market_snapshot(underlyings, (), now), now)
 
     def market(self, contracts: Sequence[ContractKey], now: datetime, spot_of: str = "") -> MarketSnapshot:
         """What ``risk.market.snapshot`` gives, from the last refresh with every age carried forward to ``now``;
         ``spot_of``'s spot is read from Redis now (its freshness is a 10-s check: a carried age would not do)."""
-        dt = 0.0 if self._base_at is None else max(0.0, (now - self._base_at).total_seconds())
+        base, base_at = self._base
+        dt = 0.0 if base_at is None else max(0.0, (now - base_at).total_seconds())
         underlyings = {s: replace(u, spot_age_s=u.spot_age_s + dt, analytics_age_s=u.analytics_age_s + dt,
-                                  chain_age_s=u.chain_age_s + dt) for s, u in self._base.underlyings.items()}
+                                  chain_age_s=u.chain_age_s + dt) for s, u in base.underlyings.items()}
         if spot_of:
             quote_key = keys.quote(spot_of)
             quote = Quote.from_redis(self.store.hgetall(quote_key) or None, key=quote_key.name)
-            base = underlyings.get(spot_of)
-            if isinstance(quote, Quote) and base is not None and quote.spot is not None and quote.spot > 0:
-                underlyings[spot_of] = replace(base, spot=quote.spot, spot_age_s=quote.age_s(now.timestamp()))
+            und_now = underlyings.get(spot_of)
+            if isinstance(quote, Quote) and und_now is not None and quote.spot is not None and quote.spot > 0:
+                underlyings[spot_of] = replace(und_now, spot=quote.spot, spot_age_s=quote.age_s(now.timestamp()))
         quotes: dict[ContractKey, ContractQuote] = {}
+        rows = self._rows
         for key in contracts:
-            if key.sec_type != "OPT" or key.underlying not in self._rows:
+            if key.sec_type != "OPT" or key.underlying not in rows:
                 continue
-            row = self._rows[key.underlying][1].get((key.expiry, key.right, key.strike))
+            row = rows[key.underlying][1].get((key.expiry, key.right, key.strike))
             und = underlyings.get(key.underlying)
             if row is not None:
                 quotes[key] = replace(row, age_s=und.chain_age_s if und is not None else math.inf)
