@@ -27,6 +27,7 @@ def test_runbook_lines_and_every_feed_then_a_clean_stop(sim: SimProcess, store: 
         assert book["bid:0"]["price"] < book["ask:0"]["price"] and book["bid:0"]["venue"]
         assert [book[f"bid:{i}"]["price"] for i in range(10)] == sorted((book[f"bid:{i}"]["price"] for i in range(10)),
                                                                       reverse=True)
+        eventually(lambda: store.hgetall(keys.quote("SPY")))  # the quote's first flush may follow the book's
         quote = Quote.from_redis(store.hgetall(keys.quote("SPY")), key="quote")
         assert isinstance(quote, Quote) and quote.bid is not None and quote.ask is not None and quote.bid < quote.ask
         assert Book.from_redis(store.hgetall(keys.book("SPY")), key="book") == Book(
