@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 ALERTS_MAXLEN = 10_000
 
 
-FENCE_TRUST_S = 0.05  # a passed fence check covers the writes of the next 50 ms of continuous work
+FENCE_TRUST_S = 0.05  # a passed fence check covers the writes of the 50 ms after it
 
 
 class Records:
@@ -41,8 +41,8 @@ class Records:
 
     Two economies keep the order path to a few Redis round trips (measured by `make bench`):
 
-    - A passed fence check is trusted for ``FENCE_TRUST_S`` of *continuous* work: the next check
-      after a longer gap (the process was paused, or just idle) goes to Redis again. Within that
+    - A passed fence check is trusted for ``FENCE_TRUST_S`` after it ran (so at most 20 checks a
+      second reach Redis); a write after that, or after any pause, checks again. Within that
       window nobody can have fenced this executor: `qc risk halt` first waits seconds for an ack,
       and a new leader must first wait for this leader's 10-s lease to lapse.
     - Positions are cached: the executor is their only writer. The cache is filled from Redis at
@@ -64,8 +64,7 @@ class Records:
     def guard(self) -> None:
         """Raise ``Fenced`` unless this executor still holds the account."""
         now = clock.monotonic()
-        if 0 <= now - self._fence_ok_at <= FENCE_TRUST_S:
-            self._fence_ok_at = now
+        if 0 <= now - self._fence_ok_at <= FENCE_TRUST_S:  # a window from the last real check, never slid
             return
         fence.check(self.store, self.account, self.token)
         self._fence_ok_at = now
