@@ -413,6 +413,12 @@ def execution_locked(account: str) -> Key:
     return Key(f"execution:locked:{account}", None)
 
 
+def execution_sent(account: str) -> Key:
+    """Stream (capped) of the executor's order writes: intent, orders, and the wall time the last byte went
+    into the gateway's socket, where qc's part of the order path ends (`make bench` measures from it)."""
+    return Key(f"execution:sent:{account}", EXECUTION_TTL_S)
+
+
 def execution_alerts() -> Key:
     """Stream of execution alerts (a position mismatch, shares left by an exercise, a stop re-placed)."""
     return Key("execution:alerts", EXECUTION_TTL_S)

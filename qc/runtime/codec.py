@@ -417,9 +417,16 @@ class AlphaVantageMetrics:
         return HashUpdate({VERSION_FIELD: str(VERSION)}, {"requests": 1, kind: 1})
 
     @staticmethod
+    def chain_stamp_field(symbol: str) -> str:
+        """The field `qc chains` rewrites right after it stores ``symbol``'s chain: a reader that finds it
+        unchanged can skip GETting the chain (about 1 MB) again."""
+        return f"chain_ok_at:{symbol}"
+
+    @staticmethod
     def chain_refreshed(symbol: str, at_epoch: float, rows: int, divergent: int,
                         dropped: Mapping[str, int]) -> HashUpdate:
-        return HashUpdate({VERSION_FIELD: str(VERSION), f"chain_ok_at:{symbol}": f"{at_epoch:.3f}",
+        stamp = AlphaVantageMetrics.chain_stamp_field(symbol)
+        return HashUpdate({VERSION_FIELD: str(VERSION), stamp: f"{at_epoch:.3f}",
                            f"chain_age_s:{symbol}": "0", f"rows:{symbol}": str(rows),
                            f"divergent:{symbol}": str(divergent)},
                           {f"{DROPPED}:{reason}": n for reason, n in dropped.items() if n})

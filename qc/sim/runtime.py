@@ -10,7 +10,9 @@ anchor lapses by itself.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +44,10 @@ CTL_TIMEOUT_S = 10.0  # a control request waits this long for the gateway's loop
 RESTART_DOWN_S = 2.0
 DEFAULT_ACCOUNT = "DU1234567"
 STARTING_CASH = 1_000_000.0
+
+
+GIL_SWITCH_S = 0.0005
+FULL_GC_EVERY = 1000  # generation-1 collections per full one (Python's default: 10)
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,17 @@ class Simulator:
                                      queries=self._queries())
 
     def run(self, stop: threading.Event, announce: Callable[[str], None]) -> None:
+        # The gateway's loop shares this process with the Alpha Vantage and control threads: at Python's
+        # default 5-ms GIL switch interval an order arriving while a thread built a chain payload was read
+        # (and time-stamped) that much later than a real gateway, a process of its own, would read it.
+        sys.setswitchinterval(GIL_SWITCH_S)
+        # Full collections of the market's heap stalled the gateway 40-60 ms (measured with gc.callbacks):
+        # a real gateway's pauses are not what `make bench` measures, so the heap built so far is frozen
+        # and full collections are made rare.
+        gc.collect()
+        gc.freeze()
+        gen0, gen1, _ = gc.get_threshold()
+        gc.set_threshold(gen0, gen1, FULL_GC_EVERY)
         asyncio.set_event_loop(self.loop)
         ib_port = self.loop.run_until_complete(self.ib.start())
         publisher = self._publisher(stop)

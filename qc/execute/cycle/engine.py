@@ -98,9 +98,11 @@ class Executor:
         self._partial_timers: set[str] = set()
         self._trail_sent: dict[str, float] = {}
         self._protecting: set[str] = set()
-        self.latency_marks: deque[tuple[str, float]] = deque(maxlen=1000)
         self.tasks: set[asyncio.Future[None]] = set()
         self._open_counts: dict[tuple[str, str], int] | None = None
+        self._behind = False             # True while handling a broker's order event: its writes are held back
+        if records is not None:  # None: a tool or test that only plans intents
+            records.on_behind = self._flush_soon
 
     def spawn(self, coro: Any) -> None:
         """Run ``coro`` on the loop, keeping a reference until it ends (asyncio holds only weak ones)."""
@@ -136,6 +138,26 @@ class Executor:
     def now(self) -> datetime:
         return self.clock.now()
 
+    def _flush_soon(self) -> None:
+        """Held-back writes go out once the events at hand are handled (on this loop's next turn)."""
+        try:
+            asyncio.get_running_loop().call_soon(self._flush_held)
+        except RuntimeError:  # no loop (a tool, a test): write now
+            self._flush_held()
+
+    def _flush_held(self) -> None:
+        try:
+            self.records.flush()
+        except Exception as exc:
+            from qc.runtime.fence import Fenced
+
+            if isinstance(exc, Fenced):
+                self.on_fenced(exc)
+                return
+            self.records.count("errors")
+            log.warning("execute: writing held-back order updates failed (%s); reconciling", exc)
+            self.needs_reconcile.set()
+
     # --- persistence ---------------------------------------------------------------------------------
 
     def commit(self, intent: Intent, why: str = "") -> Intent:
@@ -143,7 +165,7 @@ class Executor:
         if intent.state != State.UNKNOWN:
             intent = machine.settle(intent, self.now(), why)
         old = self.intents.get(intent.id)
-        self.records.save(intent)
+        self.records.save(intent, later=self._behind)
         self._open_counts = None
         if intent.terminal:
             self.intents.pop(intent.id, None)
@@ -277,13 +299,14 @@ class Executor:
         asyncio.get_running_loop().call_later(self.o.ack_timeout_s, self._ack_deadline, intent.id)
 
     def send(self, intent: Intent, contract: Contract, placements: tuple[Placement, ...] | list[Placement]) -> None:
+        self.records.flush()
         self.records.guard()
         for p in placements:
             self.rt.sent[p.order.order_id] = (intent.id, p.order.order_ref(intent.id))
             self.ib.placeOrder(contract, ib_order(p, intent.id, self.broker_account))
             self.msgs.append(clocks.monotonic())
+        self.records.note_sent(intent.id, len(placements), clocks.wall_epoch())
         self.records.count("orders_sent", len(placements))
-        self.latency_marks.append((intent.id, clocks.monotonic()))
 
     def _reject(self, intent: Intent, reasons: list[str]) -> None:
         intent = replace(machine.move(intent, State.REJECTED, self.now(), "; ".join(reasons)[:300]),
@@ -320,6 +343,14 @@ class Executor:
         return None if leg is None else (intent, leg)
 
     def on_order(self, trade: Trade) -> None:
+        """An order's status or open-order message: its writes are held back (sent before any order)."""
+        self._behind = True
+        try:
+            self._on_order(trade)
+        finally:
+            self._behind = False
+
+    def _on_order(self, trade: Trade) -> None:
         found = self.locate(trade)
         if found is None:
             return
@@ -340,7 +371,7 @@ class Executor:
             code, message = _last_error(trade)
             self.records.order_failed(intent, new_leg, code, message, self.clock.now().timestamp())
             updated = replace(updated, reasons=(*updated.reasons, f"IB {code}: {message}"[:200]))
-        self.records.note_order(updated, new_leg)
+        self.records.note_order(updated, new_leg, later=True)
         self.apply(updated, f"{new_leg.leg} {new_leg.status}")
 
     def on_exec(self, trade: Trade, f: IBFill) -> None:
@@ -500,6 +531,7 @@ class Executor:
         if leg.aux is not None:
             order.auxPrice = leg.aux
         order.transmit = True
+        self.records.flush()
         self.records.guard()
         self.ib.placeOrder(trade.contract, order)
         self.msgs.append(clocks.monotonic())
@@ -522,6 +554,7 @@ class Executor:
         if trade is None:
             self.needs_reconcile.set()
             return
+        self.records.flush()
         self.records.guard()
         self.ib.cancelOrder(trade.order)
         self.msgs.append(clocks.monotonic())
@@ -562,23 +595,33 @@ class Executor:
         self.records.count("trail_moves")
         self.modify(intent, contract, new)
 
-    def tick(self, now: datetime) -> None:
-        """Every second: time stops, the 0DTE hard close, entries that waited too long."""
+    async def tick(self, now: datetime) -> None:
+        """Every second: time stops, the 0DTE hard close, entries that waited too long (yielding to the
+        loop after each order it touches, so a signal never waits behind a batch of them)."""
         if not self.connected or not self.accepting:
             return
-        for intent in list(self.intents.values()):
-            entry = intent.current("entry")
-            if intent.state in (State.WORKING, State.ACKNOWLEDGED) and entry is not None and entry.live:
-                limit_at = min(intent.created + timedelta(seconds=self.o.entry_timeout_s),
-                               intent.hard_close or intent.time_stop, intent.time_stop)
-                if now >= limit_at:
-                    self.cancel(intent, entry)
-            elif intent.state in HOLDING and intent.open_qty > 0 and not intent.exit_reason.endswith(("stop_exit",)):
-                deadline, why = intent.time_stop, "time_stop"
-                if intent.hard_close is not None and intent.hard_close < deadline:
-                    deadline, why = intent.hard_close, "hard_close"
-                if now >= deadline and intent.exit_reason not in ("time_stop", "hard_close", "flatten"):
-                    self.exit(intent, why)
+        for intent_id in list(self.intents):
+            intent = self.intents.get(intent_id)  # read again after each yield: events may have moved it
+            if intent is not None and self._tick_one(intent, now):
+                await asyncio.sleep(0)
+
+    def _tick_one(self, intent: Intent, now: datetime) -> bool:
+        """True when an order was touched."""
+        entry = intent.current("entry")
+        if intent.state in (State.WORKING, State.ACKNOWLEDGED) and entry is not None and entry.live:
+            limit_at = min(intent.created + timedelta(seconds=self.o.entry_timeout_s),
+                           intent.hard_close or intent.time_stop, intent.time_stop)
+            if now >= limit_at:
+                self.cancel(intent, entry)
+                return True
+        elif intent.state in HOLDING and intent.open_qty > 0 and not intent.exit_reason.endswith(("stop_exit",)):
+            deadline, why = intent.time_stop, "time_stop"
+            if intent.hard_close is not None and intent.hard_close < deadline:
+                deadline, why = intent.hard_close, "hard_close"
+            if now >= deadline and intent.exit_reason not in ("time_stop", "hard_close", "flatten"):
+                self.exit(intent, why)
+                return True
+        return False
 
     def exit(self, intent: Intent, why: str) -> None:
         """Close the held contracts at a marketable price, keeping the stop live until the exit fills."""

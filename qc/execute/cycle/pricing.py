@@ -52,28 +52,32 @@ class Pricing:
         self._base: tuple[MarketSnapshot, datetime | None] = (MarketSnapshot(), None)  # spots and ages, as of
         self._rows: dict[str, tuple[OptionChain, dict[RowKey, ContractQuote]]] = {}
 
-    def refresh(self, now: datetime, extra_symbols: Sequence[str] = ()) -> None:
+    def refresh(self, now: datetime, extra_symbols: Sequence[str] = ()) -> bool:
         """Re-read spots, positioning, VPIN, chains (decoded only when changed), the exposure snapshot and
         index each chain's quotes by contract once per decoded chain.
 
         May run in another thread than :meth:`check`: it builds every value first and then replaces each
         attribute in one assignment, so a check sees either the old or the new value, never half of one.
+        True when a chain was decoded anew (a burst of long-lived objects).
         """
         underlyings = self.inputs.underlyings({*self.symbols, *extra_symbols})
         key = keys.risk_exposure(self.account)
         got = snapshot_from_redis(self.store.get(key), key=key.name)
         rows = dict(self._rows)
+        fresh = False
         for symbol, inputs in underlyings.items():
             chain = inputs.chain
             if not isinstance(chain, OptionChain):
                 rows.pop(symbol, None)
             elif symbol not in rows or rows[symbol][0] is not chain:
+                fresh = True
                 rows[symbol] = (chain, {(r.expiry, r.right, r.strike): ContractQuote(r.bid, r.ask, r.mark, r.iv, 0.0)
                                         for r in chain.rows})
         self.underlyings = underlyings
         self.exposure = got if isinstance(got, ExposureSnapshot) else None
         self._rows = rows
         self._base = (market_snapshot(underlyings, (), now), now)
+        return fresh
 
     def market(self, contracts: Sequence[ContractKey], now: datetime, spot_of: str = "") -> MarketSnapshot:
         """What ``risk.market.snapshot`` gives, from the last refresh with every age carried forward to ``now``;

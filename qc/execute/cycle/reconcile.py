@@ -71,14 +71,26 @@ async def fetch(what: str, call: Callable[[], Awaitable[T]]) -> T:
     raise ReconcileFailed(f"{what}: no answer after {FETCH_ATTEMPTS} attempts")
 
 
-async def broker_view(ex: Executor, broker_account: str, since: datetime) -> BrokerView:
+async def broker_view(ex: Executor, broker_account: str, since: datetime, periodic: bool = False) -> BrokerView:
+    """What the broker holds. A periodic run asks for completed orders only when a leg qc has not seen
+    finish is missing from the open ones: the day's completed orders (hundreds by the afternoon) are
+    the one slow answer, and a live connection has already told qc how every other order ended."""
     ib = ex.ib
     open_trades = await fetch("open orders", ib.reqOpenOrdersAsync)
-    completed = await fetch("completed orders", lambda: ib.reqCompletedOrdersAsync(apiOnly=True))
+    completed: list[Trade] = []
+    if not periodic or _unfinished_legs_missing(ex, open_trades):
+        completed = await fetch("completed orders", lambda: ib.reqCompletedOrdersAsync(apiOnly=True))
     fills = await fetch("executions", lambda: ib.reqExecutionsAsync(
         ExecutionFilter(acctCode=broker_account, time=since.strftime("%Y%m%d-%H:%M:%S"))))
     positions = await fetch("positions", ib.reqPositionsAsync)
     return BrokerView([*open_trades, *completed], list(fills), [p for p in positions if p.account == broker_account])
+
+
+def _unfinished_legs_missing(ex: Executor, open_trades: list[Trade]) -> bool:
+    refs = {str(ref) for t in open_trades if (ref := parse(t.order.orderRef)) is not None}
+    perms = {t.order.permId for t in open_trades if t.order.permId}
+    return any(not leg.done and leg.order_ref(intent.id) not in refs and leg.perm_id not in perms
+               for intent in ex.intents.values() for leg in intent.orders)
 
 
 async def reconcile(ex: Executor, broker_account: str, why: str) -> dict[str, int]:
@@ -87,10 +99,11 @@ async def reconcile(ex: Executor, broker_account: str, why: str) -> dict[str, in
     now = ex.now()
     start = clocks.monotonic()
     ex.records.status({"state": "reconciling", "why": why, "since": now.isoformat()})
+    ex.records.flush()  # what the last events changed, before Redis is read back
     ex.intents = {i.id: i for i in ex.records.open_intents()}
     ex.records.reload_positions()
     session = clocks.most_recent_session(now)
-    view = await broker_view(ex, broker_account, session.open - timedelta(hours=10))
+    view = await broker_view(ex, broker_account, session.open - timedelta(hours=10), periodic=why == "periodic")
     counts = {"orders_joined": 0, "fills_recovered": 0, "lost": 0, "settled": 0, "mismatches": 0,
               "lifecycle": 0, "protected": 0, "external": 0}
     _join_orders(ex, view, counts)

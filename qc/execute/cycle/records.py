@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ from qc.signals.codec import Signal
 
 log = logging.getLogger(__name__)
 ALERTS_MAXLEN = 10_000
+SENT_MAXLEN = 10_000
 
 
 FENCE_TRUST_S = 0.05  # a passed fence check covers the writes of the 50 ms after it
@@ -48,6 +49,12 @@ class Records:
     - Positions are cached: the executor is their only writer. The cache is filled from Redis at
       every reconciliation (:meth:`reload_positions`) and updated by every write of this process.
     - Counters are summed in memory and written once a second (:meth:`flush_counts`).
+    - What the broker's events change (an order acknowledged, working, cancelled) may be written
+      behind (``later=True``): the latest value per key is kept and all of them go in one round trip
+      (:meth:`flush`) once the events at hand are handled, instead of a round trip per event while a
+      signal waits. :meth:`flush` runs before every socket write (nothing is sent that Redis has not
+      heard of) and before reconciliation reads Redis back; an immediate write replaces a pending one.
+      A crash before a flush loses only what the broker still knows: reconciliation brings it back.
     """
 
     def __init__(self, store: Store, account: str, token: int = 0) -> None:
@@ -56,6 +63,9 @@ class Records:
         self._fence_ok_at = -1.0
         self._positions: dict[int, PositionRecord] | None = None
         self._counts: dict[str, int] = {}
+        self._sent_seq = 0
+        self._behind: dict[str, Callable[[Any], None]] = {}  # key -> the latest write to it, held back
+        self.on_behind: Callable[[], None] = self.flush  # called when the first write is held back
 
     @property
     def c(self) -> Any:
@@ -84,17 +94,44 @@ class Records:
         pipe.expire(log_key.name, log_key.ttl_s)
         return bool(pipe.execute()[1])
 
-    def save(self, intent: Intent) -> None:
+    def save(self, intent: Intent, later: bool = False) -> None:
         """Write the intent (after checking the fence); a terminal one leaves the open index."""
-        self.guard()
         key = keys.order_intent(intent.id)
-        if not intent.terminal:
-            self.c.set(key.name, intent_to_redis(intent), ex=key.ttl_s)
+        doc, index = intent_to_redis(intent), keys.order_intents_open(self.account).name
+
+        def write(pipe: Any) -> None:
+            pipe.set(key.name, doc, ex=key.ttl_s)
+            if intent.terminal:
+                pipe.zrem(index, intent.id)
+        self._write(key.name, write, later)
+
+    def _write(self, name: str, write: Callable[[Any], None], later: bool) -> None:
+        if later:
+            first = not self._behind
+            self._behind[name] = write
+            if first:
+                self.on_behind()
             return
+        self._behind.pop(name, None)  # this newer value replaces the held one
+        self.guard()
         pipe = self.c.pipeline(transaction=False)
-        pipe.set(key.name, intent_to_redis(intent), ex=key.ttl_s)
-        pipe.zrem(keys.order_intents_open(self.account).name, intent.id)
+        write(pipe)
         pipe.execute()
+
+    def flush(self) -> None:
+        """Write everything held back, in one round trip (raises as the writes would have; kept on failure)."""
+        if not self._behind:
+            return
+        held, self._behind = self._behind, {}
+        try:
+            self.guard()
+            pipe = self.c.pipeline(transaction=False)
+            for write in held.values():
+                write(pipe)
+            pipe.execute()
+        except Exception:
+            self._behind = {**held, **self._behind}
+            raise
 
     def load(self, intent_id: str) -> Intent | Absent:
         key = keys.order_intent(intent_id)
@@ -125,15 +162,30 @@ class Records:
 
     # --- pending orders view ------------------------------------------------------------------------
 
-    def note_order(self, intent: Intent, order: LegOrder) -> None:
+    def note_sent(self, intent_id: str, orders: int, wall_epoch: float) -> None:
+        """An order write done (held back: never a round trip on the order path), for the latency record."""
+        key = keys.execution_sent(self.account)
+        self._sent_seq += 1
+        fields = {"intent": intent_id, "orders": str(orders), "wall": f"{wall_epoch:.6f}"}
+
+        def write(pipe: Any) -> None:
+            pipe.xadd(key.name, fields, maxlen=SENT_MAXLEN, approximate=True)
+            pipe.expire(key.name, key.ttl_s)
+        self._write(f"{key.name}#{self._sent_seq}", write, later=True)
+
+    def note_order(self, intent: Intent, order: LegOrder, later: bool = False) -> None:
         """``orders:pending:{orderId}`` while the order lives, gone once it is done (a view, never a key)."""
         key = keys.order_pending(order.order_id)
-        if order.done:
-            self.c.delete(key.name)
-            return
-        self.c.set(key.name, dumps({"order_ref": order.order_ref(intent.id), "perm_id": order.perm_id,
-                                    "intent": intent.id, "leg": order.leg, "status": order.status,
-                                    "account": self.account}), ex=key.ttl_s)
+        doc = None if order.done else dumps({"order_ref": order.order_ref(intent.id), "perm_id": order.perm_id,
+                                             "intent": intent.id, "leg": order.leg, "status": order.status,
+                                             "account": self.account})
+
+        def write(pipe: Any) -> None:
+            if doc is None:
+                pipe.delete(key.name)
+            else:
+                pipe.set(key.name, doc, ex=key.ttl_s)
+        self._write(key.name, write, later)
 
     # --- fills ---------------------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """What one risk cycle reads, through the owners' codecs: positions, quotes, positioning, VPIN, chains, new signals.
 
 Positions are found by SCAN (the executor writes one hash per contract); everything per underlying
-comes in one pipelined round trip, and a chain (the one large value) is decoded again only when
-`qc chains` rewrote it. New signals are read from ``signals:execution:{sym}`` with XREAD from the
+comes in one pipelined round trip. A chain (the one large value, ~1 MB) is fetched only when the stamp
+`qc chains` writes after storing it has moved (or when no stamp exists: a chain written by hand), and
+decoded again only when its text changed. New signals are read from ``signals:execution:{sym}`` with XREAD from the
 last id seen (no consumer group: the executor owns that stream's group; risk only looks).
 """
 
@@ -18,7 +19,7 @@ from qc.core.codec import Absent
 from qc.ingest.codec import OptionChain, Quote
 from qc.risk.market import UnderlyingInputs
 from qc.risk.position_codec import PositionRecord, position_from_redis
-from qc.runtime.codec import IbkrConnected
+from qc.runtime.codec import AlphaVantageMetrics, IbkrConnected
 from qc.runtime.store import Store
 from qc.signals.codec import Signal
 
@@ -33,6 +34,7 @@ class RiskInputs:
     def __init__(self, store: Store, account: str) -> None:
         self.store, self.account = store, account
         self._chains: dict[str, tuple[str, OptionChain | Absent]] = {}
+        self._chain_stamps: dict[str, str] = {}  # symbol -> the stamp its cached chain was fetched under
         self._signals_since: dict[str, str] = {}
         self.unreadable = 0  # values refused so far (positions, signals): counted, logged, skipped
 
@@ -55,16 +57,26 @@ class RiskInputs:
 
     def underlyings(self, symbols: Iterable[str]) -> dict[str, UnderlyingInputs]:
         wanted = sorted(set(symbols))
+        metrics = keys.alpha_vantage_metrics().name
         pipe = self.store.client.pipeline(transaction=False)
         for sym in wanted:
             pipe.hgetall(keys.quote(sym).name)
             pipe.hgetall(keys.gex(sym).name)
             pipe.hgetall(keys.vpin(sym).name)
-            pipe.get(keys.option_chain(sym).name)
+            pipe.hget(metrics, AlphaVantageMetrics.chain_stamp_field(sym))
+            pipe.exists(keys.option_chain(sym).name)
         replies = pipe.execute()
+        stamps = {sym: replies[5 * i + 3] for i, sym in enumerate(wanted)}
+        chains = self._fetch_chains([s for s in wanted if stamps[s] is None or stamps[s] != self._chain_stamps.get(s)])
         out: dict[str, UnderlyingInputs] = {}
         for i, sym in enumerate(wanted):
-            quote_raw, gex_raw, vpin_raw, chain_raw = replies[4 * i:4 * i + 4]
+            quote_raw, gex_raw, vpin_raw, stamp, exists = replies[5 * i:5 * i + 5]
+            if sym in chains:
+                chain_raw = chains[sym]
+                if stamp is not None and chain_raw is not None:
+                    self._chain_stamps[sym] = stamp  # set before the chain it names: never newer than it
+            else:
+                chain_raw = self._chains[sym][0] if exists and sym in self._chains else None
             gex_key = keys.gex(sym).name
             gex = gex_from_redis(gex_raw or None, key=gex_key)
             out[sym] = UnderlyingInputs(
@@ -73,6 +85,14 @@ class RiskInputs:
                 Vpin.from_redis(vpin_raw or None, key=keys.vpin(sym).name),
                 self._chain(sym, chain_raw))
         return out
+
+    def _fetch_chains(self, symbols: list[str]) -> dict[str, str | None]:
+        if not symbols:
+            return {}
+        pipe = self.store.client.pipeline(transaction=False)
+        for sym in symbols:
+            pipe.get(keys.option_chain(sym).name)
+        return dict(zip(symbols, pipe.execute(), strict=True))
 
     def _chain(self, symbol: str, raw: str | None) -> OptionChain | Absent:
         key = keys.option_chain(symbol).name
