@@ -20,6 +20,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import redis
+
 from qc.core import clock, keys
 from qc.core.codec import Absent, dumps
 from qc.execute.codec import fill_from_redis, fill_to_redis, intent_from_redis, intent_to_redis
@@ -32,6 +34,7 @@ from qc.signals.codec import Signal
 log = logging.getLogger(__name__)
 ALERTS_MAXLEN = 10_000
 SENT_MAXLEN = 10_000
+LINEAGE_TRIES = 5
 
 
 FENCE_TRUST_S = 0.05  # a passed fence check covers the writes of the 50 ms after it
@@ -308,13 +311,21 @@ class Records:
     def note_lineage(self, signal_id: str, entry: dict[str, Any]) -> None:
         """Add the execution's outcome (approved, rejected with its codes, filled, closed) to the signal's lineage."""
         key = keys.signal_record(signal_id)
-        got = self.signal(signal_id)
-        if not isinstance(got, Signal):
-            return
-        lineage = dict(got.lineage)
-        lineage["execution"] = entry
-        ttl = self.c.ttl(key.name)
-        self.c.set(key.name, replace(got, lineage=lineage).to_redis(), ex=ttl if ttl and ttl > 0 else key.ttl_s)
+        for _ in range(LINEAGE_TRIES):  # under WATCH: `qc distribute` writes its deliveries into the same record
+            with self.c.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(key.name)
+                    got = Signal.from_redis(pipe.get(key.name), key=key.name)
+                    if not isinstance(got, Signal):
+                        return
+                    lineage = {**got.lineage, "execution": entry}
+                    pipe.multi()
+                    pipe.set(key.name, replace(got, lineage=lineage).to_redis(), keepttl=True)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+        log.warning("execute: the lineage of %s kept changing; its execution entry is not recorded there", signal_id)
 
     def status(self, fields: dict[str, str]) -> None:
         self.store.hset(keys.execution_status(self.account), fields)
