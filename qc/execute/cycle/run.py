@@ -8,8 +8,9 @@
 - Every second: lease renewal (lost → stop at once, exit 1), the pricing inputs, time stops and the
   hard close, the halt request of `qc risk halt`, the heartbeat; every ``reconcile_s`` and whenever
   something asks for it: reconciliation.
-- Latency: the signal path should never wait behind a full garbage collection (measured: 26 ms with
-  the startup heap), so that heap and each newly decoded chain are frozen (``gc.freeze``) and the
+- Latency: the signal path should never wait behind a full garbage collection (measured: 26-31 ms,
+  with the startup heap, and in the middle of a changed chain's decode), so the collector is off
+  while a chain is read, and that heap and each newly decoded chain are frozen (``gc.freeze``): the
   collector scans only what changed since.
 - ``Fenced`` (another executor took over, or `qc risk halt` fenced this one) ends the process with
   exit code 1 after dropping the IB socket, so the client id is free for whoever fenced it.
@@ -331,7 +332,12 @@ class Runner:
 
     def _reads(self, pricing: Pricing, now: datetime, symbols: list[str]) -> str:
         """The reads that touch no executor state: pricing inputs, the heartbeat, Redis's identity."""
-        if pricing.refresh(now, symbols):
+        gc.disable()  # a changed chain's decode allocates ~10^5 objects: no full collection in the middle of it
+        try:
+            fresh = pricing.refresh(now, symbols)
+        finally:
+            gc.enable()
+        if fresh:
             gc.freeze()  # the new chain's rows live until the next one: never scanned by a collection
         write_heartbeat(self.store, NAME, registry_entry(self.started, self.cycles))
         return _redis_identity(self.store)
