@@ -1,4 +1,4 @@
-"""`qc sim`: a simulated IB Gateway and Alpha Vantage on loopback; `qc sim ctl` injects faults."""
+"""`qc sim`: a simulated IB Gateway, Alpha Vantage and signal channels on loopback; `qc sim ctl` injects faults."""
 
 from __future__ import annotations
 
@@ -26,7 +26,11 @@ Examples:
   qc sim ctl pin-quote 412345678 2.10 2.20     an option's premium, to walk a trailing stop
   qc sim ctl orders --json                     every order at the broker (count duplicates by orderRef)
   qc sim ctl restart-gateway --down 3          order ids of finished orders are reissued afterwards
+  qc sim ctl channel-fail telegram 3 --status 429 --retry-after 30
+  qc sim ctl channel-timeout webhook --target premium --seconds 20   delivered, answered too late
+  qc sim ctl channels --json                   what Telegram, X and the webhooks received (count duplicates)
 """
+CHANNELS = ("telegram", "x", "webhook")
 
 
 @click.group("sim", invoke_without_command=True, epilog=EPILOG)
@@ -36,6 +40,8 @@ Examples:
               help="Alpha Vantage HTTP port.")
 @click.option("--ctl-port", type=click.IntRange(0, 65535), default=8766, show_default=True,
               help="Fault-injection control port.")
+@click.option("--channels-port", type=click.IntRange(0, 65535), default=8767, show_default=True,
+              help="Telegram, X and webhook stand-ins (HTTP); the default falls back to a free port if taken.")
 @click.option("--seed", type=int, default=42, show_default=True, help="Same seed, same market.")
 @click.option("--symbols", metavar="SYM,SYM", help="Underlyings (default: QC_SYMBOLS).")
 @click.option("--speed", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
@@ -46,9 +52,9 @@ Examples:
 @click.option("--av-rpm", type=click.IntRange(min=1), default=75, show_default=True,
               help="Alpha Vantage requests per minute per key before the throttle body.")
 @click.pass_context
-def command(ctx: click.Context, ib_port: int, av_port: int, ctl_port: int, seed: int, symbols: str | None,
-            speed: float, start: str | None, depth_rate: float, av_rpm: int) -> None:
-    """Run a simulated market: IB Gateway (API v178) and Alpha Vantage, loopback only."""
+def command(ctx: click.Context, ib_port: int, av_port: int, ctl_port: int, channels_port: int, seed: int,
+            symbols: str | None, speed: float, start: str | None, depth_rate: float, av_rpm: int) -> None:
+    """Run a simulated market: IB Gateway (API v178), Alpha Vantage and the signal channels, loopback only."""
     if ctx.invoked_subcommand is not None:
         return
     from qc.runtime.worker import install_signal_handlers
@@ -60,6 +66,8 @@ def command(ctx: click.Context, ib_port: int, av_port: int, ctl_port: int, seed:
     config = SimConfig(
         symbols=parse_symbols(symbols, "--symbols") if symbols else settings.symbols, seed=seed, speed=speed,
         start=parse_start(start) if start else None, ib_port=ib_port, av_port=av_port, ctl_port=ctl_port,
+        channels_port=channels_port,
+        channels_port_fallback=ctx.get_parameter_source("channels_port") == click.core.ParameterSource.DEFAULT,
         depth_rate_hz=depth_rate, av_rpm=av_rpm)
     store = _anchor_store(settings)
     stop = threading.Event()
@@ -69,7 +77,7 @@ def command(ctx: click.Context, ib_port: int, av_port: int, ctl_port: int, seed:
         simulator.run(stop, announce=click.echo)
     except OSError as exc:
         raise QcError(f"cannot listen on loopback: {exc}",
-                      "pick free ports with --ib-port/--av-port/--ctl-port") from None
+                      "pick free ports with --ib-port/--av-port/--ctl-port/--channels-port") from None
 
 
 def _anchor_store(settings: Settings) -> Store | None:
@@ -96,7 +104,8 @@ def _anchor_store(settings: Settings) -> Store | None:
               help="The simulator's control port.")
 @click.pass_context
 def ctl(ctx: click.Context, ctl_port: int) -> None:
-    """Inject a fault into a running `qc sim`, or look at its broker (orders, positions, executions)."""
+    """Inject a fault into a running `qc sim`, or look at its broker (orders, positions, executions) or
+    at what its signal channels received (channels)."""
     ctx.meta["qc.ctl_port"] = ctl_port
 
 
@@ -283,11 +292,63 @@ def settle_now(ctx: click.Context) -> None:
     _send(ctx, "settle_now")
 
 
+@ctl.command("channel-fail")
+@click.argument("channel", type=click.Choice(CHANNELS))
+@click.argument("n", type=click.IntRange(min=1), default=1)
+@click.option("--status", type=click.IntRange(400, 599), default=503, show_default=True,
+              help="429, 500, 502, 503; 403 (telegram: bot blocked), 410 (webhook: gone).")
+@click.option("--target", help="Only requests for this chat id, hook name or X user (as `channels` shows it).")
+@click.option("--retry-after", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Simulated seconds a 429 asks the sender to wait.")
+@click.pass_context
+def channel_fail(ctx: click.Context, channel: str, n: int, status: int, target: str | None,
+                 retry_after: float) -> None:
+    """Answer the next N requests to CHANNEL with an HTTP error, in the channel's own body."""
+    _send(ctx, "channel_fail", channel=channel, n=n, status=status, target=target, retry_after=retry_after)
+
+
+@ctl.command("channel-timeout")
+@click.argument("channel", type=click.Choice(CHANNELS))
+@click.argument("n", type=click.IntRange(min=1), default=1)
+@click.option("--target", help="Only requests for this chat id, hook name or X user (as `channels` shows it).")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Real seconds each answer is held (longer than the sender's timeout).")
+@click.pass_context
+def channel_timeout(ctx: click.Context, channel: str, n: int, target: str | None, seconds: float) -> None:
+    """Deliver the next N requests to CHANNEL as usual but answer too late: sent, and the sender timed out."""
+    _send(ctx, "channel_timeout", channel=channel, n=n, target=target, seconds=seconds)
+
+
+@ctl.command("chat-not-found")
+@click.argument("chat")
+@click.pass_context
+def chat_not_found(ctx: click.Context, chat: str) -> None:
+    """Make the simulated Telegram answer 400 "chat not found" for CHAT (an id or @username)."""
+    _send(ctx, "chat_not_found", chat=chat)
+
+
+@ctl.command("channel-secret")
+@click.argument("name")
+@click.argument("secret")
+@click.pass_context
+def channel_secret(ctx: click.Context, name: str, secret: str) -> None:
+    """Check Standard Webhooks signatures on /hooks/NAME with SECRET (whsec_…); a bad one gets 401."""
+    _send(ctx, "channel_secret", name=name, secret=secret)
+
+
+@ctl.command("channels-clear")
+@click.pass_context
+def channels_clear(ctx: click.Context) -> None:
+    """Remove every channel fault switch and not-found chat (webhook secrets stay)."""
+    _send(ctx, "channels_clear")
+
+
 ORDER_COLUMNS = ("clientId", "orderId", "permId", "orderRef", "status", "action", "totalQuantity", "filled",
                  "orderType", "lmtPrice", "auxPrice", "trailingPercent", "trailStopPrice", "parentPermId",
                  "ocaGroup", "conId", "symbol", "account")
 POSITION_COLUMNS = ("account", "conId", "symbol", "secType", "expiry", "strike", "right", "qty", "avgCost")
 EXECUTION_COLUMNS = ("execId", "orderId", "permId", "orderRef", "conId", "side", "shares", "price", "time")
+CHANNEL_COLUMNS = ("channel", "requests", "accepted", "refused", "timeouts")
 
 
 def _query(ctx: click.Context, name: str, as_json: bool, columns: tuple[str, ...]) -> None:
@@ -323,3 +384,11 @@ def positions(ctx: click.Context, as_json: bool) -> None:
 def executions(ctx: click.Context, as_json: bool) -> None:
     """Every execution since the simulator started (settlements have orderId 0, permId 0, no orderRef)."""
     _query(ctx, "executions", as_json, EXECUTION_COLUMNS)
+
+
+@ctl.command("channels")
+@click.option("--json", "as_json", is_flag=True, help="Everything: counters, limits, dedupe view, every request.")
+@click.pass_context
+def channels(ctx: click.Context, as_json: bool) -> None:
+    """What the simulated Telegram, X and webhook endpoints received, accepted and refused."""
+    _query(ctx, "channels", as_json, CHANNEL_COLUMNS)

@@ -31,6 +31,9 @@ def command(ctx: click.Context, as_json: bool) -> None:
     """Check heartbeats, `qc up` children, IB connection, stale feeds, breaches, failed orders and API tokens,
     and show the executor (role, state, last reconciliation, failed orders, locked contracts, alerts).
 
+    Once distribution has run: its dead letters, uncertain deliveries and disabled targets are WARN rows
+    (``distribution`` in --json); a dead `qc distribute` shows as its heartbeat.
+
     A failed order today or a locked contract is a WARN row: the title says WARNING, the exit stays 0
     (only an ALERT exits 1). --json gives numbers as numbers: each check's ``value`` and ``threshold``
     (null where there is no number, e.g. a missing heartbeat) with ``unit``, and the shown ``text``;
@@ -39,6 +42,7 @@ def command(ctx: click.Context, as_json: bool) -> None:
     and reason.
     """
     from qc.commands.risk import account_of
+    from qc.distribute import report as distribute_report
     from qc.execute import render as execute_render
     from qc.execute import report as execute_report
 
@@ -49,7 +53,8 @@ def command(ctx: click.Context, as_json: bool) -> None:
         store.ping()
         now = clock.wall_epoch()
         readings = health.read(store, now, account)
-        checks = health.evaluate(readings)
+        distribution = distribute_report.health(store)
+        checks = health.evaluate(readings) + distribution
         executor = execute_report.executor_status(store, account)
     except REDIS_ERRORS as exc:
         raise StoreUnavailable(f"Redis unreachable at {store.address}: {exc}") from None
@@ -68,6 +73,7 @@ def command(ctx: click.Context, as_json: bool) -> None:
             {feed: round(now - since, 3) for feed, since in sorted(readings.stale.items())},
             "rejects": readings.rejects,
             "executor": executor,
+            "distribution": health.to_json(distribution),
             "settings": settings.public(),
         })
     else:

@@ -27,11 +27,17 @@ From another shell: `qc ps` lists the children, `qc restart stream` restarts one
 @click.pass_obj
 def command(settings: Settings) -> None:
     """Run the whole stack in the foreground and restart whatever dies."""
+    from qc.distribute.channels import from_settings, routing_of
+    from qc.runtime.supervisor import channels_configured
+
+    if channels_configured(settings):
+        from_settings(settings)  # a channel misconfigured is exit 2 now, not a child restarting forever
+    tiers = tuple(t.name for t in routing_of(settings).tiers)
     output.log_to_file(settings, "up")
     url = url_for(settings)
     embedded = None if settings.redis_url else EmbeddedRedis(settings.data_path, settings.embedded_redis_port)
     store = connect(settings)
-    stack = plan_stack(settings, store)
+    stack = plan_stack(settings, store, tiers)
     children = stack.children
     # children find the embedded Redis's password file through the data dir, never in their environment
     env = {**os.environ, **stack.env, "QC_REDIS_URL": url, "QC_DATA_DIR": str(settings.data_path.resolve()),

@@ -414,7 +414,69 @@ def raw_secrets(environ: Mapping[str, str], redis_urls: Iterable[str | None] = (
     for url in [environ.get(SPEC_BY_NAME["redis_url"].env), *redis_urls]:
         for password in url_passwords(url or ""):
             found |= secret_forms(password)
+    for secret in webhook_secrets_of(environ).values():
+        found |= secret_forms(secret)
+    for url in webhook_urls(environ.get(SPEC_BY_NAME["webhooks"].env, "")):
+        for part in url_secret_parts(url):
+            found |= secret_forms(part)
     return sorted(found, key=len, reverse=True)
+
+
+# --- distribution's secrets: a webhook secret per endpoint, and endpoint URLs that may carry a token ---------
+
+WEBHOOK_SECRET_PREFIX = "QC_WEBHOOK_SECRET_"
+_WEBHOOK_SECRET_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,31}")  # an endpoint's name (qc.distribute.model.NAME_RE), upper
+
+
+def is_webhook_secret_env(env: str) -> bool:
+    """``QC_WEBHOOK_SECRET_<NAME>``: one endpoint's signing secret, a known variable and a secret to redact.
+
+    The endpoints are named in ``QC_WEBHOOKS``, so these names cannot be a fixed list of settings.
+    """
+    suffix = env[len(WEBHOOK_SECRET_PREFIX):] if env.startswith(WEBHOOK_SECRET_PREFIX) else ""
+    return bool(_WEBHOOK_SECRET_NAME.fullmatch(suffix))
+
+
+def webhook_secrets_of(*layers: Mapping[str, str | None]) -> dict[str, str]:
+    """Endpoint name (lower case) → its secret, from the first layer that sets it (environment, then .env).
+
+    Checked for shape by ``qc.distribute.config.webhook_secret`` when `qc distribute` starts; here only
+    collected, so every command can redact them.
+    """
+    out: dict[str, str] = {}
+    for layer in layers:
+        for env, value in layer.items():
+            name = env[len(WEBHOOK_SECRET_PREFIX):].lower()
+            if is_webhook_secret_env(env) and value is not None and name not in out:
+                out[name] = value.strip()
+    return out
+
+
+def webhook_urls(raw: str) -> list[str]:
+    """The endpoint URLs of a ``QC_WEBHOOKS`` value, however malformed the rest of it is (for redaction).
+
+    The syntax is ``qc.distribute.config``'s: entries split by ``;`` or new lines, each
+    ``name=URL|tiers``, the URL from the first ``=`` to the last ``|``.
+    """
+    urls = []
+    for item in re.split(r"[;\r\n]", raw):
+        _, eq, rest = item.partition("=")
+        url = rest.rpartition("|")[0] if "|" in rest else rest
+        if eq and url.strip():
+            urls.append(url.strip())
+    return urls
+
+
+def url_secret_parts(url: str) -> set[str]:
+    """What of a webhook URL a log line may show, each a secret: the URL, its request target (urllib3 logs
+    ``POST /path?query``), its query and any password. A receiver's token often hides in the path."""
+    parts = {url, *url_passwords(url)}
+    try:
+        split = urlsplit(url)
+    except ValueError:
+        return parts
+    target = split.path + (f"?{split.query}" if split.query else "")
+    return {p for p in (*parts, target, split.query) if p and p != "/"}
 
 
 def _redis_url(name: str, raw: str) -> str:
@@ -591,8 +653,28 @@ SPECS: tuple[Spec, ...] = (
     Spec("sim_speed", "1", "Simulated seconds per real second in `qc up`'s simulator.", _float_range(0.01, 1000.0)),
     Spec("sim_start", "", "Simulated start, 'YYYY-MM-DD HH:MM' New York; empty: now if open, else 09:45 of the last "
          "session.", _str),
+    Spec("sim_channels_port", "8767", "Telegram, X and webhook port of that simulator (where `qc up` points "
+         "`qc distribute` when no real channel is configured).", _int_range(1, 65535)),
+    Spec("distribute_tiers", "premium=0,basic=60,free=300", "Subscriber tiers in order of delivery, tier=seconds "
+         "after the signal (qc's clock: simulated under `qc sim`).", _str),
+    Spec("telegram_chats", "", "One Telegram channel chat per tier, tier=chat (e.g. premium=-1001234567890,"
+         "free=@qc_free); empty: no Telegram.", _str),
+    Spec("telegram_base_url", "https://api.telegram.org", "Telegram Bot API base URL (point it at `qc sim`).",
+         _http_url),
     Spec("telegram_bot_token", "", "Telegram bot token for signal distribution (secret).", _str, secret=True),
-    Spec("webhook_secret", "", "HMAC secret for signing webhook deliveries (secret).", _str, secret=True),
+    Spec("webhooks", "", "Webhook endpoints, 'name=https://host/path|tier+tier' separated by ';' (secret: URLs "
+         "may carry a receiver's token); each signs with QC_WEBHOOK_SECRET_<NAME>.", _str, secret=True),
+    Spec("x_base_url", "https://api.x.com", "X API base URL (point it at `qc sim`).", _http_url),
+    Spec("x_api_key", "", "X app consumer key for OAuth 1.0a user context (secret).", _str, secret=True),
+    Spec("x_api_secret", "", "X app consumer secret (secret).", _str, secret=True),
+    Spec("x_access_token", "", "X access token of the posting account (secret).", _str, secret=True),
+    Spec("x_access_secret", "", "X access token secret of the posting account (secret).", _str, secret=True),
+    Spec("x_tiers", "free", "Tiers the X account posts a teaser for, comma-separated; empty: no X.", _str),
+    Spec("distribute_max_lateness", "", "Per channel, seconds past its tier's time a delivery may still go out "
+         "(else dead-lettered as expired), e.g. telegram=90,x=600; empty: telegram 120, webhook 900, x 300.", _str),
+    Spec("distribute_send_timeout_s", "10", "Seconds `qc distribute` waits for a channel to answer one request "
+         "(connect and read, each); a timed-out Telegram post is recorded uncertain, never resent.",
+         _float_range(0.5, 60.0)),
     Spec("signals_0dte", "", "0DTE strategy overrides, e.g. 'threshold=0.4,w_news=0,dwell_s=300' (README: signals).",
          _overrides(SIGNAL_STRATEGY_KEYS)),
     Spec("signals_1dte", "", "1DTE strategy overrides (same names as signals_0dte).", _overrides(SIGNAL_STRATEGY_KEYS)),
@@ -657,8 +739,20 @@ class Settings:
     sim_ctl_port: int = 8766
     sim_speed: float = 1.0
     sim_start: str = ""
+    sim_channels_port: int = 8767
+    distribute_tiers: str = "premium=0,basic=60,free=300"
+    telegram_chats: str = ""
+    telegram_base_url: str = "https://api.telegram.org"
     telegram_bot_token: str = field(default="", repr=False)
-    webhook_secret: str = field(default="", repr=False)
+    webhooks: str = field(default="", repr=False)
+    x_base_url: str = "https://api.x.com"
+    x_api_key: str = field(default="", repr=False)
+    x_api_secret: str = field(default="", repr=False)
+    x_access_token: str = field(default="", repr=False)
+    x_access_secret: str = field(default="", repr=False)
+    x_tiers: str = "free"
+    distribute_max_lateness: str = ""
+    distribute_send_timeout_s: float = 10.0
     signals_0dte: Mapping[str, float] = field(default_factory=dict)
     signals_1dte: Mapping[str, float] = field(default_factory=dict)
     signals_14dte: Mapping[str, float] = field(default_factory=dict)
@@ -676,6 +770,7 @@ class Settings:
     execute_lost_after_s: float = 30.0
     execute_partial_grace_s: float = 2.0
     execute_entry_timeout_s: float = 60.0
+    webhook_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)  # endpoint -> QC_WEBHOOK_SECRET_*
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -704,6 +799,11 @@ class Settings:
                 found |= secret_forms(str(getattr(self, spec.name)))
         for password in url_passwords(self.redis_url):
             found |= secret_forms(password)
+        for secret in self.webhook_secrets.values():
+            found |= secret_forms(secret)
+        for url in webhook_urls(self.webhooks):
+            for part in url_secret_parts(url):
+                found |= secret_forms(part)
         return sorted(found, key=len, reverse=True)
 
     def public(self) -> dict[str, dict[str, Any]]:
@@ -720,6 +820,10 @@ class Settings:
             elif isinstance(value, Mapping):
                 value = ",".join(f"{k}={fmt_number(v)}" for k, v in value.items())
             out[spec.name] = {"value": value, "source": self.sources.get(spec.name, "default"), "env": spec.env}
+        for name, secret in sorted(self.webhook_secrets.items()):
+            env = WEBHOOK_SECRET_PREFIX + name.upper()
+            out[env[len(ENV_PREFIX):].lower()] = {"value": SECRET_MASK if secret else "",
+                                                  "source": self.sources.get(env, "env"), "env": env}
         return out
 
 
@@ -759,7 +863,8 @@ def unknown_env_names(environ: Mapping[str, str]) -> list[str]:
     """``QC_*`` variables that name no setting, each with a close match when there is one."""
     warnings = []
     for name in sorted(environ):
-        if name.startswith(ENV_PREFIX) and name not in SPEC_BY_ENV and name not in EXTRA_ENV:
+        if name.startswith(ENV_PREFIX) and name not in SPEC_BY_ENV and name not in EXTRA_ENV \
+                and not is_webhook_secret_env(name):
             close = difflib.get_close_matches(name, list(SPEC_BY_ENV), n=1)
             warnings.append(f"{name} is not a qc setting" + (f"; did you mean {close[0]}?" if close else ""))
     return warnings
@@ -783,8 +888,13 @@ def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str], dotenv:
                 raise exc.renamed(FLAG_NAMES[spec.name]) from None
             raise
         sources[spec.name] = source
-    names = {f.name for f in fields(Settings)} - {"sources"}
+    names = {f.name for f in fields(Settings)} - {"sources", "webhook_secrets"}
     assert names == set(SPEC_BY_NAME), "Settings fields and SPECS disagree"
+    dotenv_set = {k: v for k, v in dotenv.items() if k not in environ}
+    values["webhook_secrets"] = webhook_secrets_of(environ, dotenv_set)
+    for name in values["webhook_secrets"]:
+        env = WEBHOOK_SECRET_PREFIX + name.upper()
+        sources[env] = "env" if env in environ else ".env"
     if values["execute_client_id"] == values["ib_client_id"]:
         raise ConfigError(SPEC_BY_NAME["execute_client_id"].env,
                           f"must differ from QC_IB_CLIENT_ID ({values['ib_client_id']}, the ingestion connection)",

@@ -440,6 +440,39 @@ def distribution_metrics() -> Key:
     return Key("distribution:metrics", DISTRIBUTION_TTL_S)
 
 
+def distribution_outbox(tier: str, channel: str) -> Key:
+    """Stream of queue members due for one tier on one channel (consumer group ``distribute``): only the
+    mover writes it, senders read, acknowledge after the outcome is recorded, and reclaim a dead one's."""
+    return Key(f"distribution:{tier}:{channel}:outbox", DISTRIBUTION_TTL_S)
+
+
+def distribution_sent(signal_id: str, tier: str, channel: str, target: str) -> Key:
+    """One delivery's idempotency state (SET NX EX before the network call): sending, sent or uncertain."""
+    return Key(f"distribution:sent:{signal_id}:{tier}:{channel}:{target}", DISTRIBUTION_TTL_S)
+
+
+def distribution_bucket(limit: str) -> Key:
+    """Hash: one rate limit's token bucket (tokens, at: qc time), shared by every `qc distribute` process."""
+    return Key(f"distribution:bucket:{limit}", DISTRIBUTION_TTL_S)
+
+
+def distribution_latency(tier: str, channel: str) -> Key:
+    """List of the latest delivery latencies (sent − due, seconds of qc time), newest first and capped."""
+    return Key(f"distribution:{tier}:{channel}:latency", DISTRIBUTION_TTL_S)
+
+
+def distribution_dead() -> Key:
+    """Stream of dead letters: the queue member, tier, channel, reason (expired, permanent, exhausted,
+    uncertain), detail."""
+    return Key("distribution:dead", DISTRIBUTION_TTL_S)
+
+
+def distribution_disabled() -> Key:
+    """Set of ``{channel}:{target}`` that get nothing more (a webhook answered 410, a bot was blocked, X asked
+    for payment). Never expires: only an operator re-enables one (``qc distribute enable``)."""
+    return Key("distribution:disabled", None)
+
+
 RUNBOOK_KEYS: dict[str, Key] = {
     "get heartbeat:ibkr_ingestion": heartbeat("ibkr_ingestion"),
     "hlen market:SPY:book": book("SPY"),

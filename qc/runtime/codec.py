@@ -32,6 +32,7 @@ from qc.core.codec import (
     fmt,
     loads_object,
     need,
+    opt_int,
     req_epoch,
     req_flag,
     req_float,
@@ -513,8 +514,10 @@ class SimClockAnchor:
 
     The anchor names its simulator's loopback listeners (``ib_port``, ``av_port``): a worker adopts
     the clock only when its own IB or Alpha Vantage settings point at one of them, so a simulator
-    sharing a Redis with another stack never steers that stack. No ``v``: a dead simulator's anchor
-    lapses within seconds (TTL 10 s), so no old writer outlives a schema change.
+    sharing a Redis with another stack never steers that stack. ``channels_port`` (the loopback
+    Telegram, X and webhook stand-ins) is optional: an anchor without it, from a simulator that has no
+    channels, still reads, as ``None``. No ``v``: a dead simulator's anchor lapses within seconds
+    (TTL 10 s), so no old writer outlives a schema change.
     """
 
     real_epoch: float
@@ -522,18 +525,23 @@ class SimClockAnchor:
     speed: float
     ib_port: int
     av_port: int
+    channels_port: int | None = None
 
     @classmethod
-    def of(cls, anchor: SimAnchor, *, ib_port: int, av_port: int) -> SimClockAnchor:
-        return cls(anchor.real_epoch, anchor.sim_epoch, anchor.speed, ib_port, av_port)
+    def of(cls, anchor: SimAnchor, *, ib_port: int, av_port: int,
+           channels_port: int | None = None) -> SimClockAnchor:
+        return cls(anchor.real_epoch, anchor.sim_epoch, anchor.speed, ib_port, av_port, channels_port)
 
     @property
     def anchor(self) -> SimAnchor:
         return SimAnchor(self.real_epoch, self.sim_epoch, self.speed)
 
     def to_redis(self) -> dict[str, str]:
-        return {"real_epoch": repr(self.real_epoch), "sim_epoch": repr(self.sim_epoch), "speed": repr(self.speed),
-                "ib_port": str(self.ib_port), "av_port": str(self.av_port)}
+        fields = {"real_epoch": repr(self.real_epoch), "sim_epoch": repr(self.sim_epoch), "speed": repr(self.speed),
+                  "ib_port": str(self.ib_port), "av_port": str(self.av_port)}
+        if self.channels_port is not None:
+            fields["channels_port"] = str(self.channels_port)
+        return fields
 
     @classmethod
     def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> SimClockAnchor | Absent:
@@ -541,7 +549,8 @@ class SimClockAnchor:
             req_epoch(need(f, "real_epoch"), "real_epoch"), req_epoch(need(f, "sim_epoch"), "sim_epoch"),
             req_float(need(f, "speed"), "speed", lo=SPEED_MIN, hi=SPEED_MAX),
             req_int(need(f, "ib_port"), "ib_port", lo=1, hi=65535),
-            req_int(need(f, "av_port"), "av_port", lo=1, hi=65535)))
+            req_int(need(f, "av_port"), "av_port", lo=1, hi=65535),
+            opt_int(f.get("channels_port"), "channels_port", lo=1, hi=65535)))
 
 
 def is_missing(value: object) -> bool:

@@ -2,7 +2,8 @@
 
 A simulator publishes its anchor with the loopback ports it listens on. A worker adopts that clock
 only when the endpoints it talks to are that simulator's: its IB gateway setting names 127.0.0.1 and
-the anchor's IB port, or its Alpha Vantage URL names 127.0.0.1 and the anchor's HTTP port. So a
+the anchor's IB port, its Alpha Vantage URL names 127.0.0.1 and the anchor's HTTP port, or (`qc
+distribute`) a Telegram, X or webhook URL names 127.0.0.1 and the anchor's channels port. So a
 `qc sim` sharing a Redis with a production stack never steers it (negative ages, false alarms).
 
 Kept apart from the Redis client (store.py): choosing a clock is a policy, not a storage concern.
@@ -16,14 +17,14 @@ from urllib.parse import urlsplit
 
 from qc.core import clock, keys
 from qc.core.codec import Absent
-from qc.core.config import Settings
+from qc.core.config import Settings, webhook_urls
 from qc.runtime.codec import SimClockAnchor, is_missing
 from qc.runtime.store import REDIS_ERRORS, Store
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-IB, AV = "ib", "av"
+IB, AV, CHANNELS = "ib", "av", "channels"
 
 
 def read_sim_anchor(store: Store) -> SimClockAnchor | None:
@@ -37,17 +38,28 @@ def read_sim_anchor(store: Store) -> SimClockAnchor | None:
     return anchor
 
 
+def _loopback_port(raw: str) -> int | None:
+    """The port of a loopback http(s) URL, else None."""
+    url = urlsplit(raw)
+    try:
+        port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return port if (url.hostname or "").lower() in LOOPBACK else None
+
+
 def steers(anchor: SimClockAnchor, settings: Settings, uses: Collection[str] = (IB, AV)) -> bool:
-    """True when one endpoint this worker ``uses`` ("ib", "av") is the anchor's simulator."""
+    """True when one endpoint this worker ``uses`` ("ib", "av", "channels") is the anchor's simulator.
+
+    ``channels``: the Telegram or X base URL, or a webhook endpoint, is the simulator's channels port.
+    """
     if IB in uses and settings.ib_host.strip().lower() in LOOPBACK and settings.ib_port == anchor.ib_port:
         return True
-    if AV in uses:
-        url = urlsplit(settings.alpha_vantage_url)
-        try:
-            port = url.port or (443 if url.scheme == "https" else 80)
-        except ValueError:
-            return False
-        return (url.hostname or "").lower() in LOOPBACK and port == anchor.av_port
+    if AV in uses and _loopback_port(settings.alpha_vantage_url) == anchor.av_port:
+        return True
+    if CHANNELS in uses and anchor.channels_port is not None:
+        urls = [settings.telegram_base_url, settings.x_base_url, *webhook_urls(settings.webhooks)]
+        return any(_loopback_port(url) == anchor.channels_port for url in urls)
     return False
 
 

@@ -15,13 +15,18 @@ file or port of their own. A request nobody takes within the list's TTL is void,
 
 from __future__ import annotations
 
+import base64
+import functools
 import logging
+import secrets
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+import requests
 
 from qc.core import clock, keys
 from qc.core.backoff import backoff_s
@@ -36,7 +41,7 @@ from qc.core.codec import (
     req_epoch,
     req_str,
 )
-from qc.core.config import Settings
+from qc.core.config import WEBHOOK_SECRET_PREFIX, Settings
 from qc.runtime.codec import ChildStatus, Heartbeat, SupervisorChildren, WorkerEntry, WorkerRegistry, is_missing
 from qc.runtime.simclock import read_sim_anchor
 from qc.runtime.store import REDIS_ERRORS, EmbeddedRedis, Store, die_with_parent
@@ -59,11 +64,13 @@ class ChildSpec:
     argv: tuple[str, ...]
     ready: Callable[[], bool] | None = None
     ready_timeout_s: float = 30.0
+    setup: Callable[[], bool] | None = None  # after every (re)start, retried each poll until it returns True
 
 
-def qc_child(name: str, *args: str, ready: Callable[[], bool] | None = None) -> ChildSpec:
+def qc_child(name: str, *args: str, ready: Callable[[], bool] | None = None,
+             setup: Callable[[], bool] | None = None) -> ChildSpec:
     """A child that runs ``qc ARGS…`` with this interpreter (works in a venv without PATH)."""
-    return ChildSpec(name, (sys.executable, "-m", "qc", *args), ready)
+    return ChildSpec(name, (sys.executable, "-m", "qc", *args), ready, setup=setup)
 
 
 @dataclass
@@ -76,6 +83,7 @@ class Child:
     next_start_at: float = 0.0
     last_exit: int | None = None
     restart_deadline: float | None = None  # set while an operator restart waits for the old process to end
+    needs_setup: bool = False  # its spec's setup has not succeeded since it last started
 
     @property
     def state(self) -> str:
@@ -104,6 +112,7 @@ class Supervisor:
         for child in self.children:
             self._spawn(child)
             self._await_ready(child, stop)
+            self._set_up(child)
 
     def _await_ready(self, child: Child, stop: threading.Event | None) -> None:
         check = child.spec.ready
@@ -119,10 +128,18 @@ class Supervisor:
         log.warning("%s is not ready after %.0f s; starting the rest anyway", child.spec.name,
                     child.spec.ready_timeout_s)
 
+    def _set_up(self, child: Child) -> None:
+        """Run the child's setup (e.g. the simulator's webhook secret) if it still needs it."""
+        setup = child.spec.setup
+        if child.needs_setup and setup is not None and _quietly(setup):
+            child.needs_setup = False
+            log.info("%s set up", child.spec.name)
+
     def _spawn(self, child: Child) -> None:
         child.process = subprocess.Popen(list(child.spec.argv), env=self.env, start_new_session=True,
                                          preexec_fn=die_with_parent, stdin=subprocess.DEVNULL)
         child.started_at = clock.monotonic()
+        child.needs_setup = child.spec.setup is not None
         log.info("started %s (pid %d)", child.spec.name, child.process.pid)
 
     def poll(self) -> None:
@@ -140,6 +157,7 @@ class Supervisor:
             code = child.process.poll()
             if code is None:
                 self._watch_running(child, now)
+                self._set_up(child)
                 continue
             child.last_exit = code
             child.restarts += 1
@@ -367,23 +385,71 @@ class Stack:
 
 
 SIM_API_KEY = "sim-demo-key"  # the simulator accepts any non-empty key; this one is no credential
+SIM_WEBHOOK = "sim"  # the loopback webhook endpoint `qc up` gives `qc distribute` under the simulator
+SIM_CHANNEL_ENV = {  # the simulator accepts any token and any credentials; these are no credentials
+    "QC_TELEGRAM_BOT_TOKEN": "100000001:qc-sim-bot", "QC_X_API_KEY": "qc-sim-consumer-key",
+    "QC_X_API_SECRET": "qc-sim-consumer-secret", "QC_X_ACCESS_TOKEN": "qc-sim-access-token",
+    "QC_X_ACCESS_SECRET": "qc-sim-access-secret",
+}
+X_CREDENTIALS = ("x_api_key", "x_api_secret", "x_access_token", "x_access_secret")
 
 
-def plan_stack(settings: Settings, store: Store) -> Stack:
+def channels_configured(settings: Settings) -> bool:
+    """Any real distribution channel set (a Telegram chat, a webhook, X credentials)?"""
+    return bool(settings.telegram_chats.strip() or settings.webhooks.strip()
+                or any(getattr(settings, name) for name in X_CREDENTIALS))
+
+
+def sim_channels_env(settings: Settings, tiers: Sequence[str], secret: str) -> dict[str, str]:
+    """`qc distribute` pointed at the simulator: a chat per tier, one signed loopback webhook receiving every
+    tier, X on the last tier (the free teaser), base URLs on the simulator's channels port."""
+    base = f"http://127.0.0.1:{settings.sim_channels_port}"
+    chats = ",".join(f"{tier}=-100{1_000_000_001 + i}" for i, tier in enumerate(tiers))
+    return {**SIM_CHANNEL_ENV, "QC_TELEGRAM_BASE_URL": base, "QC_X_BASE_URL": base, "QC_TELEGRAM_CHATS": chats,
+            "QC_WEBHOOKS": f"{SIM_WEBHOOK}={base}/hooks/{SIM_WEBHOOK}|{'+'.join(tiers)}",
+            f"{WEBHOOK_SECRET_PREFIX}{SIM_WEBHOOK.upper()}": secret, "QC_X_TIERS": tiers[-1] if tiers else ""}
+
+
+def install_sim_secret(ctl_port: int, name: str, secret: str) -> bool:
+    """Make the simulator's receiver check ``/hooks/NAME`` signatures with ``secret`` (its control endpoint,
+    loopback only; `qc sim ctl channel-secret` does the same). False when the simulator is not answering."""
+    try:
+        reply = requests.post(f"http://127.0.0.1:{ctl_port}/fault", json={"fault": "channel_secret", "name": name,
+                                                                           "secret": secret}, timeout=2)
+    except requests.RequestException as exc:
+        log.debug("simulator control not answering yet: %s", type(exc).__name__)
+        return False
+    return reply.status_code == 200
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and the base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def plan_stack(settings: Settings, store: Store, tiers: Sequence[str] = ("premium", "basic", "free")) -> Stack:
     """The stack's children in start order: the simulator first when IB or Alpha Vantage is missing,
     then ingestion (`qc stream` for IB depth, bars, trades and quotes; `qc chains` for Alpha Vantage),
-    `qc analytics`, `qc signals`, `qc risk`, and `qc execute` on the simulator's paper account."""
+    `qc analytics`, `qc signals`, `qc risk`, `qc execute` on the simulator's paper account, and
+    `qc distribute` (to the simulator's channels when none is configured; ``tiers``: the routing's)."""
     children: list[ChildSpec] = []
     env: dict[str, str] = {}
     notes: list[str] = []
     needs_ib = not (settings.is_set("ib_host") or settings.is_set("ib_port"))
     needs_av = not settings.alpha_vantage_api_key
+    sim_channels = not channels_configured(settings) and (needs_ib or needs_av)
     if needs_ib or needs_av:
         args = ["sim", "--ib-port", str(settings.sim_ib_port), "--av-port", str(settings.sim_av_port),
-                "--ctl-port", str(settings.sim_ctl_port), "--speed", f"{settings.sim_speed:g}"]
+                "--ctl-port", str(settings.sim_ctl_port), "--channels-port", str(settings.sim_channels_port),
+                "--speed", f"{settings.sim_speed:g}"]
         if settings.sim_start:
             args += ["--start", settings.sim_start]
-        children.append(qc_child("sim", *args, ready=lambda: bool(read_sim_anchor(store))))
+        setup = None
+        if sim_channels:
+            secret = new_webhook_secret()
+            env.update(sim_channels_env(settings, tiers, secret))
+            setup = functools.partial(install_sim_secret, settings.sim_ctl_port, SIM_WEBHOOK, secret)
+        children.append(qc_child("sim", *args, ready=lambda: bool(read_sim_anchor(store)), setup=setup))
         if needs_ib:
             env.update(QC_IB_HOST="127.0.0.1", QC_IB_PORT=str(settings.sim_ib_port))
             notes.append(f"no IB Gateway configured: simulated one on 127.0.0.1:{settings.sim_ib_port}")
@@ -398,6 +464,13 @@ def plan_stack(settings: Settings, store: Store) -> Stack:
         children.append(qc_child("execute", "execute"))
         notes.append("qc execute trades the simulated paper account (with a real gateway: `qc execute` or "
                      "qc@execute, started on purpose)")
+    if channels_configured(settings) or sim_channels:
+        children.append(qc_child("distribute", "distribute"))
+    if sim_channels:
+        notes.append(f"no signal channel configured: qc distribute posts to the simulator's Telegram, webhook and X "
+                     f"on 127.0.0.1:{settings.sim_channels_port} (qc sim ctl channels)")
+    elif not channels_configured(settings):
+        notes.append("no signal channel configured: qc distribute not started (QC_TELEGRAM_CHATS, QC_WEBHOOKS, QC_X_*)")
     return Stack(children, env, notes)
 
 

@@ -3,11 +3,11 @@
 ``POST /fault`` with ``{"fault": NAME, ...arguments}`` runs one of ``FAULTS`` against the running
 simulator and answers ``{"ok": true, "fault": NAME, ...arguments, ...what the handler returned}``;
 ``GET /stats`` returns its counters and ``GET /query/NAME`` one of ``QUERIES`` (the broker's
-orders, positions or executions, as ``{NAME: [rows]}``), so whole-process tests can look at the
-broker the way IB's own screens would. Only 127.0.0.1 is bound: this is a test harness,
-not an API to expose. Faults on the IB gateway run on its event loop (the caller hands in a
-``dispatch`` that does ``loop.call_soon_threadsafe``); Alpha Vantage and market faults are
-thread-safe calls.
+orders, positions or executions, or what the simulated signal channels received, as ``{NAME:
+[rows]}``), so whole-process tests can look at the broker the way IB's own screens would and count
+deliveries where they land. Only 127.0.0.1 is bound: this is a test harness, not an API to expose.
+Faults on the IB gateway run on its event loop (the caller hands in a ``dispatch`` that does
+``loop.call_soon_threadsafe``); Alpha Vantage, channel and market faults are thread-safe calls.
 """
 
 from __future__ import annotations
@@ -60,13 +60,25 @@ FAULTS: dict[str, Fault] = {
                        ("key", "bid", "ask", "last")),
     "unpin": Fault("return KEY to the model's quotes", ("key",)),
     "settle_now": Fault("settle today's expiring option positions now, at the current underlying prices"),
+    "channel_fail": Fault("answer the next N requests to CHANNEL (telegram|x|webhook; only those for TARGET if "
+                          "given) with STATUS: 429 (RETRY_AFTER simulated s), 500/502/503, 403 telegram, 410 webhook",
+                          ("channel", "n", "status", "target", "retry_after")),
+    "channel_timeout": Fault("take the next N requests to CHANNEL (TARGET only, if given) as usual, then hold each "
+                             "answer SECONDS real seconds: delivered, but the sender times out",
+                             ("channel", "n", "target", "seconds")),
+    "chat_not_found": Fault("the simulated Telegram answers 400 \"chat not found\" for CHAT", ("chat",)),
+    "channel_secret": Fault("check Standard Webhooks signatures on /hooks/NAME with SECRET (whsec_…)",
+                            ("name", "secret")),
+    "channels_clear": Fault("remove every channel fault switch and not-found chat"),
 }
 
 QUERIES: dict[str, str] = {
     "orders": "every order the broker knows: all clients, all states",
     "positions": "every account's non-zero positions",
     "executions": "every execution booked since the simulator started",
+    "channels": "per channel (telegram, x, webhook): counters, limits, what was received and delivered",
 }
+SECRET_ARGS = frozenset({"secret"})  # never echoed or logged: the reply lands in terminals and CI logs
 
 Handler = Callable[[Args], Mapping[str, Any] | None]
 Query = Callable[[], list[dict[str, Any]]]
@@ -112,8 +124,9 @@ class ControlServer:
         if unknown:
             raise ValueError(f"{name}: unexpected arguments {sorted(unknown)}")
         result = self.handlers[name](args)
-        log.warning("fault injected: %s %s", name, args)
-        return {"ok": True, "fault": name, **args, **(result or {})}
+        shown = {k: "***" if k in SECRET_ARGS else v for k, v in args.items()}
+        log.warning("fault injected: %s %s", name, shown)
+        return {"ok": True, "fault": name, **shown, **(result or {})}
 
     def query(self, name: str) -> dict[str, Any]:
         """One of ``QUERIES``; ValueError when this simulator does not answer it."""

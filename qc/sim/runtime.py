@@ -1,10 +1,11 @@
-"""`qc sim` assembled: one simulated clock, one market, one broker, and the three loopback listeners.
+"""`qc sim` assembled: one simulated clock, one market, one broker, and the four loopback listeners.
 
-The IB gateway runs on an asyncio loop in this thread; the Alpha Vantage and control servers run
-in their own threads. The market model is not thread-safe, so every caller reaches it through one
-``LockedModel``. When a Redis is reachable the clock anchor is published every second under a
-short TTL, so workers started against this simulator share its time, and a dead simulator's
-anchor lapses by itself.
+The IB gateway runs on an asyncio loop in this thread; the Alpha Vantage, signal-channel (Telegram,
+X, webhooks) and control servers run in their own threads. The market model is not thread-safe, so
+every caller reaches it through one ``LockedModel``. When a Redis is reachable the clock anchor (with
+the IB, AV and channel ports) is published every second under a short TTL, so workers started
+against this simulator share its time and find its endpoints, and a dead simulator's anchor lapses
+by itself.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from qc.sim.av.server import AlphaVantageServer
 from qc.sim.broker import views
 from qc.sim.broker.engine import SimBroker
 from qc.sim.broker.matching import MarketKey
+from qc.sim.channels.server import DEFAULT_TIMEOUT_S, ChannelsServer
 from qc.sim.control import Args, ControlServer, Handler, Query
 from qc.sim.ib.server import IBGatewayServer
 from qc.sim.market import timeline
@@ -61,6 +63,8 @@ class SimConfig:
     ib_port: int = 4002
     av_port: int = 8765
     ctl_port: int = 8766
+    channels_port: int = 8767
+    channels_port_fallback: bool = False  # the port was not chosen: if it is taken, take any free one
     depth_rate_hz: float = 300.0
     av_rpm: int = 75
     not_entitled_keys: tuple[str, ...] = ()
@@ -134,6 +138,7 @@ class Simulator:
                                   accounts=config.accounts)
         self.av = AlphaVantageServer(self.model, self.clock.now, port=config.av_port, rpm=config.av_rpm,
                                      not_entitled_keys=config.not_entitled_keys, rate=params.rate)
+        self.channels = ChannelsServer(self.clock.epoch, port=config.channels_port)
         self.loop = asyncio.new_event_loop()
         self.control = ControlServer(self._fault_handlers(), self._stats, port=config.ctl_port,
                                      queries=self._queries())
@@ -156,6 +161,7 @@ class Simulator:
         try:
             av_port = self.av.start()
             ctl_port = self.control.start()
+            channels_port = self.channels.start(fallback=self.config.channels_port_fallback)
             if publisher is not None:
                 publisher.start()
             start = self.start.astimezone(NEW_YORK)  # the anchor, not now: stable however late we announce
@@ -165,12 +171,18 @@ class Simulator:
             announce(f"control      http://127.0.0.1:{ctl_port}  (qc sim ctl --ctl-port {ctl_port} …)")
             speed, seed = self.config.speed, self.config.seed
             announce(f"clock        {start:%Y-%m-%d %H:%M:%S} New York at {speed:g}x, seed {seed}")
+            taken = self.config.channels_port not in (0, channels_port)
+            note = f"; port {self.config.channels_port} was taken" if taken else ""
+            # last, after the clock: readers of the first four lines (ib, alpha, control, clock) stay valid
+            announce(f"channels     http://127.0.0.1:{channels_port}  (telegram /bot<token>/sendMessage, "
+                     f"x /2/tweets, webhooks /hooks/<name>{note})")
             self.loop.run_until_complete(self._serve(stop))
         finally:
             stop.set()
             if publisher is not None:
                 publisher.join(10)
             self.control.stop()
+            self.channels.stop()
             self.av.stop()
             self.loop.run_until_complete(self.ib.stop())
             self._withdraw_anchor()
@@ -191,7 +203,8 @@ class Simulator:
     def publish_anchor(self, now: datetime) -> None:
         """One cycle of the publisher worker: the anchor, refreshed under its short TTL."""
         if self.store is not None:
-            anchor = SimClockAnchor.of(self.anchor, ib_port=self.ib.port, av_port=self.av.port)
+            anchor = SimClockAnchor.of(self.anchor, ib_port=self.ib.port, av_port=self.av.port,
+                                       channels_port=self.channels.port)
             self.store.hset(keys.sim_clock(), anchor.to_redis())
 
     def _withdraw_anchor(self) -> None:
@@ -230,6 +243,20 @@ class Simulator:
             "unpin": self._unpin,
             "settle_now": lambda a: {"settled": ib.call(
                 lambda: views.settlement_rows(ib.settle_now())).result(CTL_TIMEOUT_S)},
+            **self._channel_handlers(),
+        }
+
+    def _channel_handlers(self) -> dict[str, Handler]:
+        ch = self.channels
+        return {
+            "channel_fail": lambda a: ch.fail_next(str(a["channel"]), int(a.get("n", 1)), int(a["status"]),
+                                                   _opt_str(a.get("target")), float(a.get("retry_after", 5.0))),
+            "channel_timeout": lambda a: ch.timeout_next(str(a["channel"]), int(a.get("n", 1)),
+                                                         _opt_str(a.get("target")),
+                                                         float(a.get("seconds", DEFAULT_TIMEOUT_S))),
+            "chat_not_found": lambda a: ch.chat_not_found(str(a["chat"])),
+            "channel_secret": lambda a: ch.set_secret(str(a["name"]), str(a["secret"])),
+            "channels_clear": lambda a: ch.clear(),
         }
 
     def _market_key(self, raw: object) -> MarketKey:
@@ -268,13 +295,18 @@ class Simulator:
             "positions": on_loop(lambda: [views.position_row(p) for acct in broker.accounts
                                           for p in broker.positions(acct)]),
             "executions": on_loop(lambda: [views.execution_row(x) for x in broker.fills.all_records()]),
+            "channels": self.channels.received,
         }
 
     def _stats(self) -> dict[str, Any]:
         return {"clock": self.clock.now().isoformat(), "speed": self.config.speed,
-                "ib": self.ib.stats(), "alpha_vantage": self.av.stats()}
+                "ib": self.ib.stats(), "alpha_vantage": self.av.stats(), "channels": self.channels.stats()}
 
 
 def _opt_float(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None or str(value).strip() == "" else str(value).strip()
 

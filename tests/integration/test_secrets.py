@@ -6,12 +6,14 @@ looks for it raw and in every URL encoding (quote, quote_plus) a client or a log
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,11 +23,15 @@ from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 import pytest
 import requests
 
-from qc.runtime.store import EmbeddedRedis
+from qc.core import keys
+from qc.core.clock import wall_epoch
+from qc.core.config import Settings
+from qc.runtime.store import EmbeddedRedis, connect
 from qc.sim.av.server import AlphaVantageServer, mask_key
 from qc.sim.control import FAULTS, ControlServer
 
 from .conftest import RedisServer, free_port
+from .distribute_harness import make_signal
 
 SECRET = "s3cr/et?x=1&y"
 FORMS = (SECRET, quote(SECRET, safe=""), quote(SECRET), quote_plus(SECRET))
@@ -98,23 +104,21 @@ def test_a_database_the_server_lacks_is_one_runtime_line(redis_server: RedisServ
     assert result.stderr.count("\n") == 1 and "internal error" not in result.stderr
 
 
-class _FakeAlphaVantage:
-    """A loopback HTTP server answering like AV does to a bad key (HTTP 200, the key echoed back)."""
+class _Loopback:
+    """A loopback HTTP server answering every GET and POST 200 with ``answer(path, headers)`` (JSON)."""
 
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-        outer = self
-
+    def __init__(self, answer: Callable[[str, dict[str, str]], bytes]) -> None:
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.keys += parse_qs(urlsplit(self.path).query).get("apikey", [])
-                body = json.dumps({"Error Message": "the parameter apikey is invalid or missing. We have "
-                                   f"detected your API key as {outer.keys[-1] if outer.keys else ''}"}).encode()
+            def _reply(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = answer(self.path, dict(self.headers))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_GET = do_POST = _reply
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: the test reads qc's output, not this server's."""
@@ -123,8 +127,25 @@ class _FakeAlphaVantage:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+
+class _FakeAlphaVantage(_Loopback):
+    """Answers like AV does to a bad key (HTTP 200, the key echoed back)."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        super().__init__(self._answer)
+
+    def _answer(self, path: str, headers: dict[str, str]) -> bytes:
+        self.keys += parse_qs(urlsplit(path).query).get("apikey", [])
+        return json.dumps({"Error Message": "the parameter apikey is invalid or missing. We have "
+                           f"detected your API key as {self.keys[-1] if self.keys else ''}"}).encode()
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/query"
+        return f"{self.base}/query"
 
 
 @pytest.fixture
@@ -196,3 +217,78 @@ def test_sim_ctl_stats_masks_api_keys(tmp_path: Path) -> None:
     assert doc["by_key"] == {mask_key(key): 1, mask_key("K"): 1}
     assert doc["max_accepted_per_window"] == {mask_key(key): 1, mask_key("K"): 1}
     assert_no_secret(result, key, quote_plus(key), '"K"')
+
+
+# --- qc distribute: bot token, webhook URLs and secrets, X credentials ---------------------------------------
+
+
+class _FakeChannels(_Loopback):
+    """Answers every request 200 ``{"ok": true}`` (Telegram, X and a webhook alike), keeping each request
+    line and its headers so the test can see the credentials really went out."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        super().__init__(self._answer)
+
+    def _answer(self, path: str, headers: dict[str, str]) -> bytes:
+        self.requests.append((path, headers))
+        return b'{"ok": true, "result": {"message_id": 1}}'
+
+    @property
+    def url(self) -> str:
+        return self.base
+
+
+@pytest.fixture
+def fake_channels() -> Iterator[_FakeChannels]:
+    server = _FakeChannels()
+    server.thread.start()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+def _everything_in(client: Any) -> str:
+    """Every key and value of the Redis, as text (each type read its own way)."""
+    readers = {"string": lambda c, n: c.get(n), "hash": lambda c, n: c.hgetall(n),
+               "list": lambda c, n: c.lrange(n, 0, -1), "set": lambda c, n: c.smembers(n),
+               "zset": lambda c, n: c.zrange(n, 0, -1, withscores=True), "stream": lambda c, n: c.xrange(n)}
+    return "\n".join(f"{name} {readers[client.type(name)](client, name)}" for name in client.scan_iter("*"))
+
+
+def test_distribute_never_prints_or_stores_a_channel_credential(redis_server: RedisServer, tmp_path: Path,
+                                                                 fake_channels: _FakeChannels) -> None:
+    store = connect(Settings(redis_url=redis_server.url))
+    store.client.flushdb()
+    token = f"123456:{SECRET}"
+    whsec = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    hook = f"{fake_channels.url}/in/{ENCODED}x?token={ENCODED}"  # a receiver's token in the path and the query
+    x_keys = {"QC_X_API_KEY": f"ck-{SECRET}", "QC_X_API_SECRET": f"cs-{SECRET}",
+              "QC_X_ACCESS_TOKEN": f"at-{SECRET}", "QC_X_ACCESS_SECRET": f"as-{SECRET}"}
+    env = {"QC_REDIS_URL": redis_server.url, "QC_SYMBOLS": "SPY", "QC_DISTRIBUTE_TIERS": "premium=0",
+           "QC_TELEGRAM_BASE_URL": fake_channels.url, "QC_TELEGRAM_BOT_TOKEN": token,
+           "QC_TELEGRAM_CHATS": "premium=-1001", "QC_WEBHOOKS": f"alpha={hook}|premium",
+           "QC_WEBHOOK_SECRET_ALPHA": whsec, "QC_X_BASE_URL": fake_channels.url, "QC_X_TIERS": "premium", **x_keys}
+    signal = make_signal(wall_epoch())
+    record = keys.signal_record(signal.id)
+    store.client.set(record.name, signal.to_redis(), ex=record.ttl_s)
+    store.client.xgroup_create(keys.signals_distribution("SPY").name, "distribution", id="0", mkstream=True)
+    store.client.xadd(keys.signals_distribution("SPY").name, {"id": signal.id, "signal": signal.to_redis()})
+    for log_format in ("plain", "json"):
+        result = run_qc("--log-level", "DEBUG", "distribute", "--once", cwd=tmp_path,
+                        env={**env, "QC_LOG_FORMAT": log_format}, timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert_no_secret(result, token, whsec, hook, *x_keys.values())
+    paths = [path for path, _ in fake_channels.requests]
+    assert any(SECRET in p for p in paths) and any(f"/in/{ENCODED}x" in p for p in paths)  # they really went out
+    assert any(x_keys["QC_X_ACCESS_TOKEN"].replace("/", "%2F")[:6] in h.get("Authorization", "")
+               for _, h in fake_channels.requests)
+    for args in (["distribute", "status"], ["distribute", "status", "--json"], ["status", "--json"]):
+        result = run_qc(*args, cwd=tmp_path, env=env)
+        assert result.returncode in (0, 1), result.stderr
+        assert_no_secret(result, token, whsec, hook, *x_keys.values())
+    stored = _everything_in(store.client)
+    assert signal.id in stored and "distribution:metrics" in stored  # it did record the deliveries
+    for form in (*FORMS, token, whsec, hook, *x_keys.values()):
+        assert form not in stored, form
+    store.close()

@@ -52,7 +52,26 @@ def test_healthy(store: Store, redis_server: RedisServer) -> None:
     assert {c["check"] for c in doc["checks"]} >= {"heartbeat:supervisor", "ibkr:connected", "stale feeds",
                                                    "risk breaches/h", "failed orders/h", "alpha vantage tokens"}
     assert set(doc) == {"healthy", "state", "as_of", "redis_url", "checks", "stale_feeds", "rejects", "executor",
-                        "settings"}
+                        "distribution", "settings"}
+    assert doc["distribution"] == []  # distribution has not run: no rows
+
+
+def test_distribution_rows_warn_about_dead_letters_uncertain_and_disabled(store: Store,
+                                                                          redis_server: RedisServer) -> None:
+    from qc.distribute.cycle import metrics
+
+    beat(store, "supervisor", age_s=1)
+    metrics.record(store, "premium", "telegram", {"sent": 4, "uncertain": 1})
+    metrics.dead_letter(store, "{}", "premium", "telegram", metrics.DeadReason.UNCERTAIN, "premium: timed out")
+    store.client.sadd(keys.distribution_disabled().name, "webhook:alpha")
+    code, out = run_status(redis_server.url, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["state"] == "warning", out
+    rows = {r["check"]: r for r in doc["distribution"]}
+    assert rows["distribution dead letters"]["value"] == 1 and rows["distribution dead letters"]["warn"]
+    assert rows["distribution uncertain"]["value"] == 1 and rows["distribution disabled"]["text"] == "webhook:alpha"
+    code, out = run_status(redis_server.url)
+    assert code == 0 and "WARNING" in out and "distribution uncertain" in out
 
 
 def test_json_numbers_are_numbers(store: Store, redis_server: RedisServer) -> None:

@@ -58,6 +58,10 @@ WRONG_WAY = [
     ("qc/risk/pretrade.py", "from qc.risk.cycle import latches", "risk's own"),
     ("qc/risk/market.py", "from qc.analytics import positioning", "Risk reads analytics, ingestion and signals"),
     ("qc/risk/snapshot.py", "from qc.signals import model", "Risk reads analytics, ingestion and signals"),
+    ("qc/distribute/policy.py", "import requests", "Domain code is pure"),
+    ("qc/distribute/render.py", "from qc.distribute.cycle import sent", "distribute's own"),
+    ("qc/distribute/render.py", "from qc.signals import scoring", "Distribution reads signals only"),
+    ("qc/risk/model.py", "from qc.distribute import model", "One direction"),
 ]
 
 

@@ -389,3 +389,40 @@ def test_fuzz_any_setting_value_is_valid_or_names_its_variable(spec: config.Spec
     assert s.sources[spec.name] == source
     s.public()
     s.secrets()
+
+
+# --- distribution: a secret per webhook endpoint, and endpoint URLs that may carry a token ------------
+
+WHSEC = "whsec_" + "QUJD" * 11
+
+
+def test_webhook_secrets_are_known_names_collected_and_masked() -> None:
+    env = {"QC_WEBHOOK_SECRET_ALPHA": WHSEC, "QC_WEBHOOKS": "alpha=https://a.example/in/T0KEN?sig=s1g|premium",
+           "QC_X_ACCESS_TOKEN": "x-t0k"}
+    s = config.resolve({}, env, {"QC_WEBHOOK_SECRET_ALPHA": "whsec_other", "QC_WEBHOOK_SECRET_BETA": "whsec_b"}, {})
+    assert s.webhook_secrets == {"alpha": WHSEC, "beta": "whsec_b"}  # the environment wins over .env
+    assert config.unknown_env_names(env) == [] and config.unknown_env_names({"QC_WEBHOOK_SECRET_": "x"})
+    found = set(s.secrets())
+    assert {WHSEC, "whsec_b", "x-t0k", "https://a.example/in/T0KEN?sig=s1g", "/in/T0KEN?sig=s1g", "sig=s1g"} <= found
+    public = json.dumps(s.public())
+    assert WHSEC not in public and "T0KEN" not in public and "x-t0k" not in public
+    assert s.public()["webhook_secret_alpha"] == {"value": "***", "source": "env", "env": "QC_WEBHOOK_SECRET_ALPHA"}
+    assert s.public()["webhook_secret_beta"]["source"] == ".env"
+    assert "T0KEN" not in repr(s) and WHSEC not in repr(s)
+    line = 'urllib3 "POST /in/T0KEN?sig=s1g HTTP/1.1" 204; hook https://a.example/in/T0KEN?sig=s1g'
+    assert "T0KEN" not in logs.redact(line, s.secrets())
+    raw = config.raw_secrets(env)
+    assert WHSEC in raw and "/in/T0KEN?sig=s1g" in raw
+
+
+@pytest.mark.parametrize("raw", [
+    "alpha=https://a.example/hook|premium",
+    "alpha=https://a.example/in?x=1&y=2|premium+basic; beta=http://127.0.0.1:8767/hooks/beta|free",
+    "a=https://h.example/p|premium\nb=https://h.example/q=r|basic",
+])
+def test_webhook_urls_agree_with_the_distribution_parser(raw: str) -> None:
+    from qc.distribute.config import parse_tiers, parse_webhooks
+
+    parsed = parse_webhooks(raw, parse_tiers("premium=0,basic=60,free=300"))
+    assert config.webhook_urls(raw) == [t.url for t in parsed]
+    assert config.webhook_urls("garbage without equals; x=") == []

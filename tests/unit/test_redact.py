@@ -102,7 +102,7 @@ def test_userinfo_password_is_a_secret_raw_and_decoded() -> None:
 
 
 def test_raw_secrets_cover_values_that_failed_validation() -> None:
-    environ = {"QC_REDIS_URL": f"redis://:{SECRET}@127.0.0.1:1/0", "QC_WEBHOOK_SECRET": "hook-secret"}
+    environ = {"QC_REDIS_URL": f"redis://:{SECRET}@127.0.0.1:1/0", "QC_WEBHOOK_SECRET_ALPHA": "hook-secret"}
     found = config.raw_secrets(environ, [f"redis://h/0?password={SECRET}"])
     assert SECRET in found and "hook-secret" in found and quote_plus(SECRET) in found
 

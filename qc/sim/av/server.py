@@ -35,6 +35,7 @@ from qc.core import clock
 from qc.sim.av import payloads as av_payloads
 from qc.sim.av.endpoints import Endpoints
 from qc.sim.av.payloads import Json
+from qc.sim.channels.limits import max_in_window
 from qc.sim.market.events import MarketModel
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ class AlphaVantageServer:
             return {"requests": sum(self._counts["key"].values()),
                     "by_key": dict(self._counts["key"]), "by_function": dict(self._counts["function"]),
                     "by_outcome": dict(self._counts["outcome"]),
-                    "max_accepted_per_window": {k: _max_in_window(v, self.window_s)
+                    "max_accepted_per_window": {k: max_in_window(v, self.window_s)
                                                 for k, v in self._accepted.items()}}
 
     # --- one request --------------------------------------------------------------------------
@@ -263,13 +264,3 @@ class AlphaVantageServer:
     def _count_outcome(self, outcome: str) -> None:
         with self._lock:
             self._counts["outcome"][outcome] += 1
-
-
-def _max_in_window(times: Iterable[float], window_s: float) -> int:
-    """The most timestamps inside any half-open window of ``window_s`` (two pointers, sorted input)."""
-    ts, best, lo = list(times), 0, 0
-    for hi, t in enumerate(ts):
-        while ts[lo] <= t - window_s:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
