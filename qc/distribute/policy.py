@@ -35,10 +35,11 @@ Rules decided here:
   receiver that throttles without saying until when cannot hold an item forever. Telegram and X 429s
   are ``scope="channel"`` (Telegram's flood control spills over to other sends, X limits the account;
   the glue pauses the channel's token bucket), a webhook's ``scope="target"``.
-- **A timeout after sending** is ``uncertain`` only where a resend could duplicate
-  (:data:`RESEND_AFTER_TIMEOUT`): Telegram. A webhook resend carries the same ``webhook-id``, which
-  Standard Webhooks receivers dedupe on, and a timeout is a failure to retry per that spec; an X resend
-  of a post that did land is answered 403 duplicate, which is ``done``. Both are retried.
+- **A timeout after sending** is ``uncertain`` wherever a resend could reach the subscriber twice
+  (:data:`RESEND_AFTER_TIMEOUT`): Telegram, and webhooks too. Standard Webhooks would retry (same
+  ``webhook-id``, for the receiver to dedupe), but qc promises exactly once at the target, not a
+  dedupe the receiver may not do. Only X is retried: a resend of a post that did land is answered
+  403 duplicate by X itself, which is ``done``.
 - Headers carrying an absolute time (X ``x-rate-limit-reset``, an HTTP-date ``retry-after``) are read
   as qc's clock: the real channels and the simulator's fakes each speak the clock qc runs on.
 """
@@ -64,7 +65,7 @@ RETRY_SCHEDULE_S: tuple[float, ...] = (0.0, 5.0, 30.0, 120.0, 600.0)
 MAX_ATTEMPTS = len(RETRY_SCHEDULE_S)
 RATE_LIMIT_MARGIN_S = 1.0    # after the asked wait (tweepy sleeps reset + 1 s; PTB retry_after + 0.1 s)
 MAX_RETRY_AFTER_S = 86_400.0  # a longer "wait" is garbage (or a daily cap: the lateness bound expires it)
-RESEND_AFTER_TIMEOUT: Mapping[ChannelName, bool] = MappingProxyType({"telegram": False, "webhook": True, "x": True})
+RESEND_AFTER_TIMEOUT: Mapping[ChannelName, bool] = MappingProxyType({"telegram": False, "webhook": False, "x": True})
 
 _TG_DISABLE = ("bot was blocked", "bot was kicked", "user is deactivated", "bot can't initiate conversation",
                "bot is not a member", "chat was deleted", "group chat was deleted")
@@ -158,7 +159,7 @@ def _no_answer(channel: ChannelName, after_send: bool, error: str, now: float, a
     what = error or ("timed out after sending" if after_send else "could not connect")
     if after_send and not RESEND_AFTER_TIMEOUT[channel]:
         return Verdict("uncertain", f"{what}: may have been delivered, never resent")
-    suffix = {"webhook": " (same webhook-id: receivers dedupe)", "x": " (a landed post answers 403 duplicate)"}
+    suffix = {"x": " (a landed post answers 403 duplicate)"}
     return _retry(None, what + (suffix.get(channel, "") if after_send else ""), now, attempt)
 
 
