@@ -673,7 +673,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("distribute_max_lateness", "", "Per channel, seconds past its tier's time a delivery may still go out "
          "(else dead-lettered as expired), e.g. telegram=90,x=600; empty: telegram 120, webhook 900, x 300.", _str),
     Spec("distribute_send_timeout_s", "10", "Seconds `qc distribute` waits for a channel to answer one request "
-         "(connect and read, each); a timed-out Telegram post is recorded uncertain, never resent.",
+         "(connect and read, each); a Telegram or webhook post that timed out is recorded uncertain, never resent.",
          _float_range(0.5, 60.0)),
     Spec("signals_0dte", "", "0DTE strategy overrides, e.g. 'threshold=0.4,w_news=0,dwell_s=300' (README: signals).",
          _overrides(SIGNAL_STRATEGY_KEYS)),
