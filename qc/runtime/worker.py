@@ -192,9 +192,15 @@ def stage_heartbeat(pipe: WriteBatch, name: str, entry: WorkerEntry | None) -> N
 
 
 def deregister(store: Store, name: str) -> None:
-    """A clean stop leaves the registry, so `qc status` does not report a stopped worker as dead."""
+    """A clean stop leaves the registry, so `qc status` does not report a stopped worker as dead; unless the
+    entry is another process's (several `qc distribute`, a new leader): that one is still beating."""
+    registry = keys.worker_registry()
     try:
-        store.hdel(keys.worker_registry(), name)
+        entry = WorkerEntry.from_redis(store.hget(registry, name), key=f"{registry.name}[{name}]")
+        if isinstance(entry, WorkerEntry) and (entry.pid, entry.host) != (os.getpid(), _hostname()):
+            log.info("%s: the registry names %s on %s now; leaving it", name, entry.pid, entry.host)
+            return
+        store.hdel(registry, name)
         store.delete(keys.heartbeat(name))
     except REDIS_ERRORS as exc:
         log.warning("%s: could not deregister (%s)", name, exc)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from qc.core import clock, keys
 from qc.core.clock import FakeClock
-from qc.runtime.codec import Heartbeat, WorkerErrors, WorkerRegistry
+from qc.runtime.codec import Heartbeat, WorkerEntry, WorkerErrors, WorkerRegistry
 from qc.runtime.store import Store
-from qc.runtime.worker import SystemdNotifier, Worker
+from qc.runtime.worker import SystemdNotifier, Worker, deregister, registry_entry, write_heartbeat
 
 from .conftest import RedisServer, eventually
 
@@ -113,3 +113,15 @@ def test_a_long_interval_still_beats(store: Store) -> None:
     worker.run()
     assert len(cycles) == 1  # 300 s not over yet: still the first cycle
     assert [round(b - beats[0]) for b in beats] == [0, 5, 10, 15]
+
+
+def test_a_clean_stop_leaves_another_process_entry_in_the_registry(store: Store) -> None:
+    """Two `qc distribute` share one name: the one that stops must not blank the other's registry entry."""
+    registry = keys.worker_registry()
+    write_heartbeat(store, "twin", WorkerEntry(pid=os.getpid() + 1, host=socket.gethostname(), started=1.0,
+                                                cycles=3))
+    deregister(store, "twin")
+    assert store.hget(registry, "twin") is not None and store.get(keys.heartbeat("twin")) is not None
+    write_heartbeat(store, "twin", registry_entry(started=1.0, cycles=4))  # now it is ours
+    deregister(store, "twin")
+    assert store.hget(registry, "twin") is None and store.get(keys.heartbeat("twin")) is None
