@@ -1,4 +1,5 @@
-"""The typed shape of the risk values in Redis: the latched trading state, one JSON per scope.
+"""The typed shape of the risk values in Redis: the latched trading state, one JSON per scope, and the
+halt request `qc risk halt` leaves for the executor.
 
 ``risk:state:{account}`` holds one field per scope (``account``, or an underlying) whose value is a
 :class:`~qc.risk.state.Latch` as JSON with ``v``. A reader gets the latch or an ``Absent`` naming the
@@ -8,6 +9,8 @@ field; a scope with no field is ACTIVE (nothing ever latched it), never an error
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 
 from qc.core.codec import (
     VERSION_FIELD,
@@ -18,6 +21,7 @@ from qc.core.codec import (
     loads_object,
     need,
     opt_instant,
+    req_instant,
     req_str,
 )
 from qc.risk.state import Latch, TradingState
@@ -44,3 +48,28 @@ def latch_from_redis(raw: str | None, *, key: str) -> Latch | Absent:
 def latches_from_redis(raw: Mapping[str, str], *, key: str) -> dict[str, Latch | Absent]:
     """Every scope's latch in a ``risk:state:{account}`` hash (a malformed one as Absent, never ACTIVE)."""
     return {scope: latch_from_redis(value, key=f"{key}[{scope}]") for scope, value in raw.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class HaltRequest:
+    """``risk:halt:{account}``: the executor halts and acknowledges ``id`` (``execution:halt_ack:{account}``)."""
+
+    id: str
+    at: datetime
+    by: str
+    reason: str
+
+    def to_redis(self) -> str:
+        return dumps({VERSION_FIELD: SCHEMA, "id": self.id, "at": self.at.isoformat(), "by": self.by,
+                      "reason": self.reason})
+
+    @classmethod
+    def from_redis(cls, raw: str | None, *, key: str) -> HaltRequest | Absent:
+        def parse(text: str) -> HaltRequest:
+            d = loads_object(text, "halt request")
+            if VERSION_FIELD in d:  # written before the version field: still a halt, never ignored for it
+                check_version(d, SCHEMA)
+            return cls(req_str(need(d, "id"), "id", empty=False), req_instant(need(d, "at"), "at"),
+                       req_str(d.get("by", ""), "by"), req_str(d.get("reason", ""), "reason"))
+
+        return decode(key, raw, parse)

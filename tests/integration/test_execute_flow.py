@@ -6,6 +6,8 @@ its own signal for a near-the-money call and follows the intent through Redis an
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -13,11 +15,13 @@ import pytest
 from qc.core import keys
 from qc.execute.codec import fill_from_redis
 from qc.execute.model import Fill, Intent, State
+from qc.risk.codec import HaltRequest
 from qc.risk.position_codec import PositionRecord, position_from_redis
 
 from .conftest import eventually
 from .execute_harness import (
     ACCOUNT,
+    ROOT,
     broker_orders,
     intent,
     liquid_call,
@@ -211,3 +215,35 @@ def test_a_rejection_is_on_the_signals_lineage(stack: Stack) -> None:
     explained = qc_json(stack, "signals", "explain", signal.id)
     execution = explained["lineage"]["execution"]
     assert execution["state"] == "rejected" and any("PRICE_BAND" in r for r in execution["reasons"]), execution
+
+
+def test_risk_halt_is_acknowledged_by_the_executor_which_cancels_its_entries_itself(stack: Stack) -> None:
+    """Last in the module: the account stays halted until the resume at the end. The entry rests below the
+    bid, but earlier tests move this option's premium: if it fills first, the halt must keep its stop."""
+    row = liquid_call(stack)
+    signal = make_signal(stack, row, limit=round(row.bid * 0.95, 2))
+    publish(stack, signal)
+    got = wait_state(stack, signal.id, "working", "protected", "rejected", timeout_s=60)
+    assert got.state in (State.WORKING, State.PROTECTED), (got.reasons, got.history)
+    env = {**stack.env, "QC_RISK_HALT_ACK_S": "20"}
+    halted = subprocess.run([sys.executable, "-m", "qc", "risk", "halt", "--reason", "drill"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=90)
+    assert halted.returncode == 0, halted.stdout + halted.stderr
+    assert "qc execute acknowledged" in halted.stdout
+    request = HaltRequest.from_redis(stack.store.get(keys.risk_halt_request(ACCOUNT)), key="halt")
+    assert isinstance(request, HaltRequest)
+    assert stack.store.get(keys.execute_halt_ack(ACCOUNT)) == request.id
+
+    def settled() -> bool:
+        it = intent(stack, signal.id)
+        return isinstance(it, Intent) and not it.live_orders("entry") and it.state in (State.CANCELLED,
+                                                                                      State.PROTECTED)
+    eventually(settled, timeout_s=30)
+    after = intent(stack, signal.id)
+    assert isinstance(after, Intent)
+    if after.state is State.PROTECTED:  # filled before the cancel: protective orders are never cancelled
+        assert after.protected_qty() == after.open_qty > 0
+    assert stack.procs["execute"].poll() is None  # acknowledged: not fenced off
+    resumed = subprocess.run([sys.executable, "-m", "qc", "risk", "resume", "--reason", "drill over"], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr

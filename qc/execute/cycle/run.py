@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import signal as signals
 import sys
@@ -44,6 +43,7 @@ from qc.execute.cycle.reconcile import ReconcileFailed, reconcile
 from qc.execute.cycle.records import Records
 from qc.ib.connection import ConnectionOptions, IBConnection
 from qc.ib.errors import Action
+from qc.risk.codec import HaltRequest
 from qc.risk.model import Limits
 from qc.runtime.fence import Fenced
 from qc.runtime.store import REDIS_ERRORS, Store
@@ -343,14 +343,15 @@ class Runner:
         return _redis_identity(self.store)
 
     def _halt(self, ex: Executor, last_ack: str | None) -> str | None:
-        raw = self.store.get(keys.risk_halt_request(self.o.exec.account))
+        key = keys.risk_halt_request(self.o.exec.account)
+        raw = self.store.get(key)
         if not raw:
             return last_ack
-        try:
-            request_id = str(json.loads(raw)["id"])
-        except (ValueError, KeyError, TypeError):
-            log.error("execute: unreadable halt request %r: ignored", raw[:80])
+        request = HaltRequest.from_redis(raw, key=key.name)
+        if not isinstance(request, HaltRequest):  # `qc risk halt` fences this executor off if it never acks
+            log.error("execute: %s: ignored", request)
             return last_ack
+        request_id = request.id
         if request_id == last_ack:
             return last_ack
         ex.halt(request_id)

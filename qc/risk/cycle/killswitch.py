@@ -20,7 +20,6 @@ whole cancel, passed in.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -34,6 +33,7 @@ from ib_async import IB, Trade
 
 from qc.core import clock, keys, order_ref
 from qc.core.codec import Absent
+from qc.risk.codec import HaltRequest
 from qc.runtime import fence
 from qc.runtime.codec import WorkerEntry
 from qc.runtime.liveness import process_gone
@@ -46,21 +46,10 @@ DONE = frozenset({"Cancelled", "ApiCancelled", "Filled", "Inactive"})
 FIRST_ATTEMPT_S = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class HaltRequest:
-    id: str
-    at: datetime
-    by: str
-    reason: str
-
-    def to_json(self) -> str:
-        return json.dumps({"id": self.id, "at": self.at.isoformat(), "by": self.by, "reason": self.reason})
-
-
 def request_halt(store: Store, account: str, by: str, reason: str, now: datetime) -> HaltRequest:
     """Publish a halt request the executor acknowledges by writing its id to ``execute_halt_ack``."""
     request = HaltRequest(f"{int(now.timestamp() * 1000)}-{secrets.token_hex(4)}", now, by, reason)
-    store.set(keys.risk_halt_request(account), request.to_json())
+    store.set(keys.risk_halt_request(account), request.to_redis())
     return request
 
 
