@@ -110,7 +110,8 @@ def test_start_binds_loopback_and_stop_frees_it(market: StubMarket) -> None:
     srv = AlphaVantageServer(market, lambda: NOW)
     port = srv.start()
     assert srv.url == f"http://127.0.0.1:{port}/query"
-    assert srv._httpd is not None and srv._httpd.server_address[0] == "127.0.0.1"
+    httpd = srv._serving.httpd
+    assert httpd is not None and httpd.server_address[0] == "127.0.0.1"
     assert requests.get(f"http://127.0.0.1:{port}/other", timeout=5).status_code == 404
     srv.stop()
     with pytest.raises(requests.ConnectionError):

@@ -36,6 +36,7 @@ from qc.sim.av import payloads as av_payloads
 from qc.sim.av.endpoints import Endpoints
 from qc.sim.av.payloads import Json
 from qc.sim.channels.limits import max_in_window
+from qc.sim.loopback import Serving
 from qc.sim.market.events import MarketModel
 
 log = logging.getLogger(__name__)
@@ -120,47 +121,34 @@ class AlphaVantageServer:
         self.window_s = window_s
         self.rate_limit_text = rate_limit_text
         self.not_entitled_keys = frozenset(not_entitled_keys)
-        self._port = port
+        self._serving = Serving("av-sim", port)
         self._lock = threading.Lock()
         self._failures: deque[int] = deque()
         self._malformed = 0
         self._recent: dict[str, deque[float]] = {}
         self._accepted: dict[str, deque[float]] = {}
         self._counts: dict[str, Counter[str]] = {n: Counter() for n in ("key", "function", "outcome")}
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> int:
         """Bind 127.0.0.1 (never another interface), serve in a daemon thread, return the port."""
-        if self._httpd is not None:
-            raise RuntimeError("AlphaVantageServer already started")
-        httpd = _HTTPServer(("127.0.0.1", self._port), _Handler)
+        httpd = self._serving.start(_HTTPServer, _Handler)
+        assert isinstance(httpd, _HTTPServer)
         httpd.app = self
-        self._httpd, self._port = httpd, int(httpd.server_address[1])
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"av-sim:{self._port}", daemon=True)
-        self._thread.start()
-        return self._port
+        return self._serving.run()
 
     def stop(self) -> None:
         """Stop serving and close the socket; safe to call twice."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._serving.stop()
 
     @property
     def port(self) -> int:
-        return self._port
+        return self._serving.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}/query"
+        return f"http://127.0.0.1:{self.port}/query"
 
     # --- switches and counts ------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ because the client's timeout is real.
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from qc.sim.channels.telegram import Telegram
 from qc.sim.channels.webhooks import Webhooks, signer
 from qc.sim.channels.wire import Reply, Request, text_reply
 from qc.sim.channels.xapi import XApi
+from qc.sim.loopback import Serving
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class ChannelsServer:
                  wall: Callable[[], float] = clock.wall_epoch) -> None:
         self.now, self.wall = now, wall
         self.stopping = threading.Event()
-        self._port = port
+        self._serving = Serving("channels-sim", port)
         self._lock = threading.Lock()
         self._ledger = Ledger()
         self._switches = Switches()
@@ -99,8 +99,6 @@ class ChannelsServer:
         self._telegram = Telegram(self._ledger, self._switches, self._windows)
         self._x = XApi(self._ledger, self._switches, self._windows)
         self._webhooks = Webhooks(self._ledger, self._switches)
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -110,40 +108,23 @@ class ChannelsServer:
         ``fallback``: when the port is taken, bind any free one instead (the caller announces it; a
         worker finds it in the clock anchor). Only for a port nobody chose: a chosen one fails loudly.
         """
-        if self._httpd is not None:
-            raise RuntimeError("ChannelsServer already started")
-        try:
-            httpd = _HTTPServer(("127.0.0.1", self._port), _Handler)
-        except OSError as exc:
-            if not (fallback and exc.errno == errno.EADDRINUSE):
-                raise
-            log.warning("channels sim: port %d is taken; serving on any free port", self._port)
-            httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
+        httpd = self._serving.start(_HTTPServer, _Handler, fallback=fallback)
+        assert isinstance(httpd, _HTTPServer)
         httpd.app = self
-        self._httpd, self._port = httpd, int(httpd.server_address[1])
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"channels-sim:{self._port}", daemon=True)
-        self._thread.start()
-        return self._port
+        return self._serving.run()
 
     def stop(self) -> None:
         """Stop serving, release held answers, close the socket; safe to call twice."""
         self.stopping.set()
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._serving.stop()
 
     @property
     def port(self) -> int:
-        return self._port
+        return self._serving.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://127.0.0.1:{self.port}"
 
     # --- one request --------------------------------------------------------------------------
 
