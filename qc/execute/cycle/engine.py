@@ -53,6 +53,7 @@ STOP_AND_TP: tuple[Leg, ...] = ("stop", "tp")
 REJECT_CODES = frozenset({201, 203, 135, 103, 104, 10147, 10148})
 FAIL_CODES = frozenset({201, 203})
 _BUCKETS: dict[str, Bucket] = {"0dte": "0dte", "1dte": "1dte", "14dte": "14dte"}
+_IN_FLIGHT = frozenset({State.PROPOSED, State.APPROVED, State.SUBMITTING})
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,10 @@ class Executor:
                       bucket=_BUCKETS.get(signal.strategy, "other"), contract=key, side=signal.side,
                       quantity=qty, limit=signal.limit, take_profit=signal.take_profit, stop=signal.stop,
                       trail_pct=trail, time_stop=signal.time_stop, hard_close=hard_close, created=now)
+
+    def in_flight(self) -> bool:
+        """An intent between intake and the broker's acknowledgement: the loop must not pause now."""
+        return any(i.state in _IN_FLIGHT for i in self.intents.values())
 
     def accept(self, signal: Signal) -> Intent | None:
         """A signal from the stream: a new intent (saved ``proposed``), or None for one seen before."""

@@ -9,9 +9,12 @@
   hard close, the halt request of `qc risk halt`, the heartbeat; every ``reconcile_s`` and whenever
   something asks for it: reconciliation.
 - Latency: the signal path should never wait behind a full garbage collection (measured: 26-31 ms,
-  with the startup heap, and in the middle of a changed chain's decode), so the collector is off
-  while a chain is read, and that heap and each newly decoded chain are frozen (``gc.freeze``): the
-  collector scans only what changed since.
+  with the startup heap, and in the middle of a changed chain's decode; 12-29 ms later on, with
+  ib_async's trades and tickers, traced with ``gc.callbacks`` under `make bench`), so the collector is
+  off while a chain is read, that heap and each newly decoded chain are frozen (``gc.freeze``), and the
+  collector never starts a full collection by itself: the once-a-second step runs one every
+  ``FULL_COLLECTION_EVERY_S``, when no intent is between intake and the socket, then freezes what
+  survived. Young collections (≤ 3 ms) still run by themselves.
 - ``Fenced`` (another executor took over, or `qc risk halt` fenced this one) ends the process with
   exit code 1 after dropping the IB socket, so the client id is free for whoever fenced it.
 """
@@ -159,6 +162,7 @@ class Runner:
         self.lease = Lease(store, options.exec.account, options.connection.client_id)
         self.started = clocks.wall_epoch()
         self.cycles = 0
+        self.full_collected = clocks.monotonic()
         self.last_ack: str | None = None
         self.redis_id = ""
         self.notifier = options.notifier or SystemdNotifier(None)
@@ -215,8 +219,9 @@ class Runner:
         self._status({"role": "leader", "leader": self.lease.me, "pid": str(_pid()), "token": str(self.lease.token),
                       "standby": "", "leader_since": self.clock.now().isoformat()})
         pricing.refresh(self.clock.now())
-        gc.collect()  # before trading: the one full collection this process should ever need to wait for
-        gc.freeze()
+        self._full_collection()  # before trading
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, NEVER)  # full collections only in `_every_second`, at a quiet moment
         intake = Intake(self.store, o.exec.symbols, f"executor-{o.exec.account}",
                         lambda s, i, f: self._deliver(ex, s, i, f), loop)
         intake.start()
@@ -322,6 +327,8 @@ class Runner:
         await ex.tick(ex.now())
         await asyncio.sleep(0)
         self.last_ack = self._halt(ex, self.last_ack)
+        if clocks.monotonic() - self.full_collected >= FULL_COLLECTION_EVERY_S and not ex.in_flight():
+            self._full_collection()
         if now_id != self.redis_id:
             log.warning("execute: Redis changed under us (%s → %s: a restart or failover); its last writes are "
                         "suspect: reconciling with the broker before trading on", self.redis_id, now_id)
@@ -329,6 +336,15 @@ class Runner:
             ex.needs_reconcile.set()
             self.redis_id = now_id
         ex.records.flush_counts()
+
+    def _full_collection(self) -> None:
+        """Everything unfrozen and collected, then what survived frozen: later collections scan only newer objects."""
+        started = clocks.monotonic()
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self.full_collected = clocks.monotonic()
+        log.debug("execute: full garbage collection in %.1f ms", (self.full_collected - started) * 1000)
 
     def _reads(self, pricing: Pricing, now: datetime, symbols: list[str]) -> str:
         """The reads that touch no executor state: pricing inputs, the heartbeat, Redis's identity."""
@@ -373,6 +389,8 @@ def _pid() -> int:
 
 
 SWITCH_INTERVAL_S = 0.0005
+FULL_COLLECTION_EVERY_S = 300.0
+NEVER = 1_000_000  # the oldest generation's threshold: no full collection starts by itself
 
 
 def run(store: Store, clock: Clock, options: RunOptions) -> int:
