@@ -710,6 +710,14 @@ SPECS: tuple[Spec, ...] = (
          "cancels its rest and protects the filled part.", _float_range(0.0, 600.0)),
     Spec("execute_entry_timeout_s", "60", "Seconds an unfilled entry works before `qc execute` cancels it.",
          _float_range(1.0, 86_400.0)),
+    Spec("dashboard_host", "127.0.0.1", "Address `qc dashboard` binds; any other than loopback requires "
+         "QC_DASHBOARD_TOKEN on every request.", _str),
+    Spec("dashboard_port", "8768", "Port of `qc dashboard` (the page and Prometheus /metrics).",
+         _int_range(1, 65535)),
+    Spec("dashboard_token", "", "Token every dashboard request must carry when bound off loopback (secret; "
+         "at least 16 characters).", _str, secret=True),
+    Spec("operator_token", "", "Token the dashboard's halt, resume and flatten buttons ask for (secret); empty: "
+         "the buttons are disabled.", _str, secret=True),
 )
 SPEC_BY_NAME = {s.name: s for s in SPECS}
 SPEC_BY_ENV = {s.env: s for s in SPECS}
@@ -770,6 +778,10 @@ class Settings:
     execute_lost_after_s: float = 30.0
     execute_partial_grace_s: float = 2.0
     execute_entry_timeout_s: float = 60.0
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8768
+    dashboard_token: str = field(default="", repr=False)
+    operator_token: str = field(default="", repr=False)
     webhook_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)  # endpoint -> QC_WEBHOOK_SECRET_*
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
