@@ -86,6 +86,12 @@ def alpha_vantage_metrics() -> Key:
     return Key("monitoring:alpha_vantage:metrics", AV_METRICS_TTL_S)
 
 
+def cycle_times(module: str) -> Key:
+    """Hash: how long the module's cycles and the tasks in them take (real time): ``{task}:last_us``, and
+    ``{task}:sum_us`` / ``{task}:count`` added every run, so a scraper derives the mean over any window."""
+    return Key(f"monitoring:cycle:{module}", MONITORING_TTL_S)
+
+
 def supervisor_children() -> Key:
     """Hash: child name -> JSON {pid, state, restarts} as `qc up` sees them."""
     return Key("monitoring:supervisor", MONITORING_TTL_S)

@@ -368,6 +368,66 @@ def _feed_latency(feed: str, stats: Mapping[str, Any]) -> FeedLatency:
     return FeedLatency(p50, p99, top, req_int(stats["n"], f"{feed}_n", lo=1))
 
 
+# --- cycle times ------------------------------------------------------------------------------
+
+CYCLE_STATS = ("last_us", "sum_us", "count")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTime:
+    """One task's run time in real microseconds: the last run, and the sum and count of every run counted."""
+
+    last_us: int
+    sum_us: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CycleTimes:
+    """``monitoring:cycle:{module}``: task -> its run times (``cycle`` is the whole cycle).
+
+    Fields ``{task}:last_us`` (set) and ``{task}:sum_us``, ``{task}:count`` (HINCRBY): the sum and count
+    only grow, so a scraper derives the mean of any window from two readings, whatever its own cadence.
+    """
+
+    tasks: Mapping[str, TaskTime]
+
+    @staticmethod
+    def ran(seconds: Mapping[str, float]) -> HashUpdate:
+        """One run of each task in ``seconds`` (task -> real seconds it took)."""
+        us = {task: min(COUNT_MAX, max(0, round(s * 1e6))) for task, s in seconds.items() if math.isfinite(s)}
+        return HashUpdate({VERSION_FIELD: str(VERSION), **{f"{task}:last_us": str(n) for task, n in us.items()}},
+                          {**{f"{task}:sum_us": n for task, n in us.items()}, **{f"{task}:count": 1 for task in us}})
+
+    def to_redis(self) -> dict[str, str]:
+        out = {VERSION_FIELD: str(VERSION)}
+        for task, t in self.tasks.items():
+            out |= {f"{task}:last_us": str(t.last_us), f"{task}:sum_us": str(t.sum_us), f"{task}:count": str(t.count)}
+        return out
+
+    @classmethod
+    def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> CycleTimes | Absent:
+        def parse(fields: Mapping[str, str]) -> CycleTimes:
+            stats: dict[str, dict[str, int]] = {}
+            for name, value in _versioned(fields).items():
+                if name == VERSION_FIELD:
+                    continue
+                task, _, stat = name.rpartition(":")
+                if not task or stat not in CYCLE_STATS:
+                    raise Malformed(name, "is not a '{task}:{last_us|sum_us|count}' field")
+                stats.setdefault(task, {})[stat] = _count(value, name)
+            return cls({task: _task_time(task, s) for task, s in stats.items()})
+
+        return decode(key, raw, parse)
+
+
+def _task_time(task: str, stats: Mapping[str, int]) -> TaskTime:
+    missing = [stat for stat in CYCLE_STATS if stat not in stats]
+    if missing:
+        raise Malformed(f"{task}:{missing[0]}", "missing (partial value)")
+    return TaskTime(stats["last_us"], stats["sum_us"], stats["count"])
+
+
 # --- Alpha Vantage metrics --------------------------------------------------------------------
 
 AV_TOTALS = ("requests", "chain_failures", "news_failures")
