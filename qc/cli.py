@@ -28,6 +28,7 @@ log = logging.getLogger("qc")
 VERBS: dict[str, str] = {
     "analytics": "qc.commands.analytics",
     "chains": "qc.commands.chains",
+    "dashboard": "qc.commands.dashboard",
     "distribute": "qc.commands.distribute",
     "execute": "qc.commands.execute",
     "fills": "qc.commands.fills",

@@ -10,6 +10,7 @@ import click
 from qc.commands import output
 from qc.core import clock, keys
 from qc.core.config import Settings
+from qc.dashboard.security import check_bind, display_url
 from qc.runtime.store import EmbeddedRedis, connect, redis_cli_hint, url_for
 from qc.runtime.supervisor import SUPERVISOR_NAME, Supervisor, plan_stack
 from qc.runtime.worker import SystemdNotifier, Worker, install_signal_handlers
@@ -32,6 +33,8 @@ def command(settings: Settings) -> None:
 
     if channels_configured(settings):
         from_settings(settings)  # a channel misconfigured is exit 2 now, not a child restarting forever
+    # a dashboard bound off loopback without its token: exit 2 now too
+    check_bind(settings.dashboard_host, settings.dashboard_token, settings.field_name("dashboard_host"))
     tiers = tuple(t.name for t in routing_of(settings).tiers)
     output.log_to_file(settings, "up")
     url = url_for(settings)
@@ -55,6 +58,8 @@ def command(settings: Settings) -> None:
         click.echo("  look:    qc status            (health table; --json for machines)")
         click.echo("           qc ps                (children: pid, state, restarts, uptime)")
         click.echo(f"           {redis_cli_hint(settings)} get {keys.heartbeat(SUPERVISOR_NAME).name}")
+        login = " (open it once with ?token=$QC_DASHBOARD_TOKEN)" if settings.dashboard_token else ""
+        click.echo(f"           dashboard: {display_url(settings.dashboard_host, settings.dashboard_port)}{login}")
         click.echo("  restart: qc restart NAME      (one child, e.g. qc restart stream)")
         click.echo("  stop:    Ctrl-C")
         worker = Worker(SUPERVISOR_NAME, supervisor.cycle, store, clock.SystemClock(), interval_s=1.0, stop=stop,

@@ -427,11 +427,27 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def dashboard_ready(settings: Settings) -> bool:
+    """`qc dashboard` answers its /healthz (on loopback when it binds every interface; with its token if set)."""
+    host = settings.dashboard_host.strip()
+    probe = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in probe and not probe.startswith("["):
+        probe = f"[{probe}]"
+    headers = {"Authorization": f"Bearer {settings.dashboard_token}"} if settings.dashboard_token else {}
+    try:
+        reply = requests.get(f"http://{probe}:{settings.dashboard_port}/healthz", headers=headers, timeout=1)
+    except requests.RequestException as exc:
+        log.debug("dashboard not answering yet: %s", type(exc).__name__)
+        return False
+    return reply.status_code == 200
+
+
 def plan_stack(settings: Settings, store: Store, tiers: Sequence[str] = ("premium", "basic", "free")) -> Stack:
     """The stack's children in start order: the simulator first when IB or Alpha Vantage is missing,
     then ingestion (`qc stream` for IB depth, bars, trades and quotes; `qc chains` for Alpha Vantage),
-    `qc analytics`, `qc signals`, `qc risk`, `qc execute` on the simulator's paper account, and
-    `qc distribute` (to the simulator's channels when none is configured; ``tiers``: the routing's)."""
+    `qc analytics`, `qc signals`, `qc risk`, `qc execute` on the simulator's paper account, `qc dashboard`
+    (the page and /metrics), and `qc distribute` (to the simulator's channels when none is configured;
+    ``tiers``: the routing's)."""
     children: list[ChildSpec] = []
     env: dict[str, str] = {}
     notes: list[str] = []
@@ -464,6 +480,7 @@ def plan_stack(settings: Settings, store: Store, tiers: Sequence[str] = ("premiu
         children.append(qc_child("execute", "execute"))
         notes.append("qc execute trades the simulated paper account (with a real gateway: `qc execute` or "
                      "qc@execute, started on purpose)")
+    children.append(qc_child("dashboard", "dashboard", ready=functools.partial(dashboard_ready, settings)))
     if channels_configured(settings) or sim_channels:
         children.append(qc_child("distribute", "distribute"))
     if sim_channels:

@@ -240,7 +240,8 @@ def test_qc_restart_replaces_one_child_of_a_real_qc_up(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "QC_DATA_DIR": str(tmp_path / "var"), "QC_EMBEDDED_REDIS_PORT": str(port),
            "QC_IB_HOST": "127.0.0.1", "QC_IB_PORT": str(free_port()), "QC_ALPHA_VANTAGE_API_KEY": "k",
-           "QC_ALPHA_VANTAGE_URL": f"http://127.0.0.1:{free_port()}/query"}  # configured: no simulator
+           "QC_ALPHA_VANTAGE_URL": f"http://127.0.0.1:{free_port()}/query",  # configured: no simulator
+           "QC_DASHBOARD_PORT": str(free_port())}
     log = (tmp_path / "up.log").open("w")
     up = subprocess.Popen([sys.executable, "-m", "qc", "up"], cwd=tmp_path, env=env,
                           stdout=subprocess.DEVNULL, stderr=log)
@@ -260,11 +261,11 @@ def test_qc_restart_replaces_one_child_of_a_real_qc_up(tmp_path: Path) -> None:
         return {c.name: c.pid for c in view.children if c.state == "running" and c.pid is not None}
 
     try:
-        eventually(lambda: len(running()) == 5, timeout_s=60)  # stream, chains, analytics, signals, risk
+        eventually(lambda: len(running()) == 6, timeout_s=60)  # stream, chains, analytics, signals, risk, dashboard
         ps = qc("ps", "--json")
         assert ps.returncode == 0, ps.stderr
         before = {c["name"]: c["pid"] for c in json.loads(ps.stdout)["children"]}
-        assert set(before) == {"stream", "chains", "analytics", "signals", "risk"}
+        assert set(before) == {"stream", "chains", "analytics", "signals", "risk", "dashboard"}
 
         restart = qc("restart", "stream")
         assert restart.returncode == 0, restart.stderr
@@ -272,20 +273,20 @@ def test_qc_restart_replaces_one_child_of_a_real_qc_up(tmp_path: Path) -> None:
         assert after["stream"]["pid"] != before["stream"]
         assert restart.stdout.strip() == f"restarted stream: pid {before['stream']} -> {after['stream']['pid']}"
         assert after["stream"]["state"] == "running" and after["stream"]["restarts"] == 1
-        assert {n: after[n]["pid"] for n in ("chains", "analytics", "signals", "risk")} == {
-            n: before[n] for n in ("chains", "analytics", "signals", "risk")}
+        assert {n: after[n]["pid"] for n in ("chains", "analytics", "signals", "risk", "dashboard")} == {
+            n: before[n] for n in ("chains", "analytics", "signals", "risk", "dashboard")}
         assert not alive(before["stream"])
 
         unknown = qc("restart", "nope")
         assert unknown.returncode == 1
         assert unknown.stderr.strip().splitlines() == [
-            "Error: NAME: 'nope' is not a child of the running `qc up`; its children: analytics, chains, risk, "
-            "signals, stream"]
+            "Error: NAME: 'nope' is not a child of the running `qc up`; its children: analytics, chains, dashboard, "
+            "risk, signals, stream"]
 
         table = qc("ps")
         assert table.returncode == 0
         assert [line.split()[0] for line in table.stdout.splitlines()[3:]] == [
-            "analytics", "chains", "risk", "signals", "stream"]
+            "analytics", "chains", "dashboard", "risk", "signals", "stream"]
         up.send_signal(signal.SIGINT)
         up.wait(timeout=60)
     finally:

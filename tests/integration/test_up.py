@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import redis
+import requests
 
 from qc.core import clock
 from qc.core.config import Settings
@@ -38,7 +39,7 @@ def test_qc_up_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "QC_DATA_DIR": str(tmp_path / "var"), "QC_EMBEDDED_REDIS_PORT": str(port),
            "QC_SIM_IB_PORT": str(free_port()), "QC_SIM_AV_PORT": str(free_port()),
            "QC_SIM_CTL_PORT": str(free_port()), "QC_SIM_CHANNELS_PORT": str(free_port()),
-           "QC_SIM_START": "2026-11-24 15:40", "QC_SIM_SPEED": "10"}
+           "QC_DASHBOARD_PORT": str(free_port()), "QC_SIM_START": "2026-11-24 15:40", "QC_SIM_SPEED": "10"}
     up = subprocess.Popen([sys.executable, "-m", "qc", "up"], cwd=tmp_path, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     client = embedded_client(tmp_path, port)
@@ -79,6 +80,8 @@ def test_qc_up_end_to_end(tmp_path: Path) -> None:
         assert 0.0 <= float(client.hget("analytics:SPY:vpin", "value") or "nan") <= 1.0
         eventually(lambda: client.exists("heartbeat:signals") == 1, timeout_s=60)  # `qc signals` has cycled
         eventually(lambda: client.exists("heartbeat:distribute") == 1, timeout_s=60)  # on the simulator's channels
+        page = requests.get(f"http://127.0.0.1:{env['QC_DASHBOARD_PORT']}/api/panels", timeout=30)
+        assert page.status_code == 200 and "symbol:SPY" in page.json()  # `qc dashboard`, on loopback
         cli = redis_server_binary().with_name("redis-cli")
         password = (tmp_path / "var" / "redis" / "password").read_text().strip()
         llen = subprocess.run([str(cli), "-p", str(port), "llen", "signals:pending:SPY"], capture_output=True,
@@ -110,6 +113,7 @@ def test_qc_up_end_to_end(tmp_path: Path) -> None:
             up.communicate()
     assert up.returncode == 0, err
     assert "qc status" in out and f"127.0.0.1:{port}" in out
+    assert f"dashboard: http://127.0.0.1:{env['QC_DASHBOARD_PORT']}/" in out
     assert "no IB Gateway configured: simulated one" in out
     assert "qc distribute posts to the simulator's Telegram, webhook and X" in out
     assert not alive(redis_pid)
@@ -153,7 +157,8 @@ def test_a_killed_qc_up_leaves_no_orphan(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "QC_DATA_DIR": str(tmp_path / "var"), "QC_EMBEDDED_REDIS_PORT": str(port),
            "QC_IB_HOST": "127.0.0.1", "QC_IB_PORT": str(free_port()), "QC_ALPHA_VANTAGE_API_KEY": "k",
-           "QC_ALPHA_VANTAGE_URL": f"http://127.0.0.1:{free_port()}/query"}  # configured: no simulator
+           "QC_ALPHA_VANTAGE_URL": f"http://127.0.0.1:{free_port()}/query",  # configured: no simulator
+           "QC_DASHBOARD_PORT": str(free_port())}
     up = subprocess.Popen([sys.executable, "-m", "qc", "up"], cwd=tmp_path, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = embedded_client(tmp_path, port)
@@ -166,8 +171,8 @@ def test_a_killed_qc_up_leaves_no_orphan(tmp_path: Path) -> None:
         return [json.loads(v)["pid"] for v in states.values() if json.loads(v)["pid"]]
 
     try:
-        # stream, chains, analytics, signals, risk: no simulator, so no channel to distribute to either
-        eventually(lambda: len(children()) == 5, timeout_s=30)
+        # stream, chains, analytics, signals, risk, dashboard: no simulator, so no channel to distribute to either
+        eventually(lambda: len(children()) == 6, timeout_s=30)
         pids = [*children(), int((tmp_path / "var" / "redis" / "redis.pid").read_text())]
     finally:
         up.kill()
