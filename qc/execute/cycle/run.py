@@ -13,7 +13,8 @@
   ib_async's trades and tickers, traced with ``gc.callbacks`` under `make bench`), so the collector is
   off while a chain is read, that heap and each newly decoded chain are frozen (``gc.freeze``), and the
   collector never starts a full collection by itself: the once-a-second step runs one every
-  ``FULL_COLLECTION_EVERY_S``, when no intent is between intake and the socket, then freezes what
+  ``FULL_COLLECTION_EVERY_S``, when no intent is between intake and the socket (or at the latest after
+  three periods, so a steady stream of signals cannot postpone it for ever), then freezes what
   survived. Young collections (≤ 3 ms) still run by themselves.
 - ``Fenced`` (another executor took over, or `qc risk halt` fenced this one) ends the process with
   exit code 1 after dropping the IB socket, so the client id is free for whoever fenced it.
@@ -327,7 +328,7 @@ class Runner:
         await ex.tick(ex.now())
         await asyncio.sleep(0)
         self.last_ack = self._halt(ex, self.last_ack)
-        if clocks.monotonic() - self.full_collected >= FULL_COLLECTION_EVERY_S and not ex.in_flight():
+        if full_collection_due(clocks.monotonic() - self.full_collected, ex.in_flight()):
             self._full_collection()
         if now_id != self.redis_id:
             log.warning("execute: Redis changed under us (%s → %s: a restart or failover); its last writes are "
@@ -375,6 +376,12 @@ class Runner:
         return request_id
 
 
+def full_collection_due(since_last_s: float, in_flight: bool) -> bool:
+    """Time for the leader's full garbage collection: its period passed and nothing is on its way to the
+    broker, or three periods passed whatever is."""
+    return (since_last_s >= FULL_COLLECTION_EVERY_S and not in_flight) or since_last_s >= FULL_COLLECTION_OVERDUE_S
+
+
 def _redis_identity(store: Store) -> str:
     """The Redis server's run id and replication id: either changes when Redis restarts or fails over."""
     server = store.client.info("server")
@@ -390,6 +397,7 @@ def _pid() -> int:
 
 SWITCH_INTERVAL_S = 0.0005
 FULL_COLLECTION_EVERY_S = 300.0
+FULL_COLLECTION_OVERDUE_S = 3 * FULL_COLLECTION_EVERY_S
 NEVER = 1_000_000  # the oldest generation's threshold: no full collection starts by itself
 
 
