@@ -173,6 +173,36 @@ class Imbalance:
                    _stale_reason(h))
 
 
+# --- analytics:{sym}:tox:series ----------------------------------------------------------------
+
+TOX_SERIES_MAXLEN = 30_000  # a 6.5-hour session at one entry a second is 23,400
+
+
+@dataclass(frozen=True, slots=True)
+class ToxSample:
+    """One entry of ``analytics:{sym}:tox:series``: VPIN and book imbalance at market time ``t`` (epoch s).
+
+    Either figure may be None (not computed yet, or its input stale); a sample with neither is not written.
+    """
+
+    t: float
+    vpin: float | None
+    imbalance: float | None
+
+    def to_redis(self) -> dict[str, str]:
+        return _hash(t=round(self.t, 3), vpin=self.vpin, imbalance=self.imbalance)
+
+    @classmethod
+    def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> ToxSample | Absent:
+        return decode(key, raw, cls._parse)
+
+    @classmethod
+    def _parse(cls, h: Mapping[str, str]) -> ToxSample:
+        check_version(h, SCHEMA)
+        return cls(req_float(need(h, "t"), "t", lo=0.0), opt_float(need(h, "vpin"), "vpin", lo=0.0, hi=1.0),
+                   opt_float(need(h, "imbalance"), "imbalance", lo=-1.0, hi=1.0))
+
+
 # --- analytics:{sym}:gex ----------------------------------------------------------------------
 
 GEX_NUMBERS = ("total", "dex_usd", "vanna_usd_per_volpt", "charm_usd_per_day", "zero_gamma",

@@ -27,6 +27,7 @@ MARKET_BOOK_TTL_S = 60
 MARKET_SERIES_TTL_S = 3600
 OPTIONS_TTL_S = 900
 ANALYTICS_TTL_S = 300
+SESSION_SERIES_TTL_S = 86400  # a session's per-second history, kept into the next day
 SIGNALS_TTL_S = 3600
 SIGNALS_HISTORY_TTL_S = 30 * 86400  # records, outcomes and block counts: the scorecard's memory
 ORDERS_TTL_S = 7 * 86400
@@ -258,6 +259,12 @@ def av_token_bucket() -> Key:
 def vpin(symbol: str) -> Key:
     """Hash with ``value`` (VPIN in [0, 1]) and its inputs."""
     return Key(f"analytics:{symbol}:vpin", ANALYTICS_TTL_S)
+
+
+def toxicity_series(symbol: str) -> Key:
+    """Stream: one entry per analytics second (``t`` market epoch, ``vpin``, ``imbalance``), capped at a
+    session's worth, for the dashboard's VPIN and imbalance over the session."""
+    return Key(f"analytics:{symbol}:tox:series", SESSION_SERIES_TTL_S)
 
 
 def gex(symbol: str) -> Key:

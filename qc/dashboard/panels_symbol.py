@@ -25,13 +25,14 @@ from qc.analytics.codec import (
     GexStrikes,
     Imbalance,
     Regime,
+    ToxSample,
     Vpin,
     gex_from_redis,
 )
 from qc.core import clock, keys
 from qc.core.codec import Absent
 from qc.dashboard import memo
-from qc.dashboard.docs import Doc, envelope, epoch_of, missing, newest, num, nums
+from qc.dashboard.docs import Doc, envelope, missing, num, nums
 from qc.dashboard.series import SessionSeries
 from qc.ingest.codec import Book, OptionChain, Quote, VenueShares
 from qc.runtime.codec import AlphaVantageMetrics, ChainHealth
@@ -80,7 +81,7 @@ def build(store: Store, symbol: str, now: float) -> Doc:
     doc["book"] = book_section(symbol, raw["book"], raw["venues"], quote, now)
     doc["vpin"] = vpin_section(vpin, now)
     doc["imbalance"] = imbalance_section(imbalance, now)
-    doc["series"] = record_series(store, symbol, vpin, imbalance)
+    doc["series"] = record_series(store, symbol)
     doc.update(positioning_sections(symbol, raw, now))
     doc["regime"] = regime_section(Regime.from_redis(raw["regime"], key=keys.regime(symbol).name), now)
     doc["flow"] = flow_section(FlowClusters.from_redis(raw["flow"], key=keys.flow_clusters(symbol).name), now)
@@ -148,15 +149,25 @@ def imbalance_section(imb: Imbalance | Absent, now: float) -> Doc:
         "levels": imb.levels, "input_age_s": num(imb.input_age_s)}
 
 
-def record_series(store: Store, symbol: str, vpin: Vpin | Absent, imb: Imbalance | Absent) -> dict[str, object]:
-    """The session's series so far (this process's memory: Redis keeps the latest value only), with this sample."""
-    series: SessionSeries = memo.state(store).setdefault(("series", symbol), SessionSeries())
-    v = vpin if isinstance(vpin, Vpin) else None
-    i = imb if isinstance(imb, Imbalance) else None
-    at = newest(epoch_of(v.as_of if v else None), epoch_of(i.as_of if i else None))
-    if at is not None:  # chart precision: a smaller document for every push
-        day = clock.new_york_date(datetime.fromtimestamp(at, timezone.utc)).isoformat()
-        series.add(round(at, 2), day, _rounded(v.value if v else None), _rounded(i.imbalance if i else None))
+def record_series(store: Store, symbol: str) -> dict[str, object]:
+    """The session's VPIN and imbalance series from `qc analytics`' stream, read incrementally.
+
+    The first build reads the whole stream (a session at most); later builds read only the entries after
+    the last one seen, so every second `qc analytics` wrote is in the series, watched or not, and a
+    dashboard restarted mid-session shows the session from its start.
+    """
+    memory = memo.state(store)
+    series: SessionSeries = memory.setdefault(("series", symbol), SessionSeries())
+    key = keys.toxicity_series(symbol)
+    last = memory.get(("series_id", symbol))
+    entries = store.client.xrange(key.name, min=f"({last}" if last else "-", max="+")
+    for entry_id, fields in entries:
+        sample = ToxSample.from_redis(fields, key=f"{key.name}#{entry_id}")
+        if isinstance(sample, ToxSample):  # chart precision: a smaller document for every push
+            day = clock.new_york_date(datetime.fromtimestamp(sample.t, timezone.utc)).isoformat()
+            series.add(round(sample.t, 2), day, _rounded(sample.vpin), _rounded(sample.imbalance))
+    if entries:
+        memory[("series_id", symbol)] = entries[-1][0]
     return series.to_doc()
 
 

@@ -1,12 +1,10 @@
-"""VPIN and book imbalance over the session, kept by the dashboard because Redis keeps only the latest value.
+"""VPIN and book imbalance over the session, thinned to a size a page can take five times a second.
 
-Why here: `qc analytics` rewrites ``analytics:{sym}:vpin`` and ``analytics:{sym}:imbalance`` every
-second and stores no history, yet a trader wants to see VPIN rising into a move. The dashboard samples
-each new value (a new ``as_of``) into a bounded series per symbol: dense for the recent past, thinned
-for the older part (when full, every other point of the whole series is dropped and the spacing
-doubles), so a whole session stays under :data:`MAX_POINTS` and the document the page receives
-stays small. A new New York session date starts a new series. The history begins when the dashboard
-starts (a restart loses it): that is what this design can know.
+`qc analytics` appends both figures every second to ``analytics:{sym}:tox:series`` (a session is ~23,400
+entries); the dashboard reads the new entries each poll into a bounded series per symbol: dense for the
+recent past, thinned for the older part (when full, every other point of the whole series is dropped and
+the spacing doubles), so a whole session stays under :data:`MAX_POINTS` and the document the page
+receives stays small. A new New York session date starts a new series.
 
 Pure: time and values passed in.
 """

@@ -28,8 +28,10 @@ from qc.analytics.codec import (
     GexStrikes,
     Imbalance,
     Regime,
+    ToxSample,
     Vpin,
 )
+from qc.analytics.cycle.loop import append_tox_samples
 from qc.core import clock, keys
 from qc.core.config import Settings
 from qc.core.models import DepthLevel
@@ -48,7 +50,7 @@ from qc.risk.snapshot import ExposureSnapshot, PositionView, snapshot_to_redis, 
 from qc.risk.state import TradingState, escalate
 from qc.runtime import fence
 from qc.runtime.codec import AlphaVantageMetrics, Heartbeat, StaleFeeds, WorkerEntry, WorkerRegistry
-from qc.runtime.store import Store
+from qc.runtime.store import Store, connect
 from qc.signals.codec import Evaluation, Outcome, Signal
 from qc.signals.cycle.publish import Publisher
 from qc.signals.model import Contract, Contribution, Decision, Gate, Score
@@ -85,6 +87,7 @@ def put_toxicity(store: Store, at: datetime, vpin: float = 0.42, imbalance: floa
     """VPIN and book imbalance as `qc analytics` writes them every second."""
     store.hset(keys.vpin(SPY), Vpin(vpin, 1000.0, 50, "true_sign", "", "redis", at, 0.5, "").to_redis())
     store.hset(keys.book_imbalance(SPY), Imbalance(imbalance, 500.04, 0.1, 5, at, 0.2, "").to_redis())
+    append_tox_samples(store, {SPY: ToxSample(at.timestamp(), vpin, imbalance)})
 
 
 def gex_snapshot(as_of: datetime) -> GexSnapshot:
@@ -172,6 +175,21 @@ def test_the_session_series_grows_with_each_new_value(store: Store, settings: Se
     build(store, settings, NOW + 3)  # nothing new: no new point
     assert doc["series"]["t"] == [NOW, NOW + 1, NOW + 2]
     assert doc["series"]["vpin"] == [0.3, 0.35, 0.5] and doc["series"]["imbalance"] == [-0.1, 0.2, 0.4]
+
+
+def test_a_dashboard_started_mid_session_shows_the_session_from_its_start(store: Store, settings: Settings) -> None:
+    put_market(store)
+    for i in range(5):
+        put_toxicity(store, NOW_DT + timedelta(seconds=i), 0.1 * (i + 1), -0.1 * i)
+    append_tox_samples(store, {SPY: ToxSample(NOW + 5, None, None)})  # nothing computed: no entry, a gap
+    fresh = connect(settings)  # another process: no memory of this one's polls
+    try:
+        series = build(fresh, settings, NOW + 5)["symbol:SPY"]["series"]
+    finally:
+        fresh.close()
+    assert series["t"] == [NOW + i for i in range(5)]
+    assert series["vpin"] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert series["imbalance"] == pytest.approx([0.0, -0.1, -0.2, -0.3, -0.4])
 
 
 def test_the_chain_is_decoded_again_only_when_its_stamp_moves(store: Store, settings: Settings) -> None:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from qc.analytics.codec import Imbalance, Vpin
+from qc.analytics.codec import TOX_SERIES_MAXLEN, Imbalance, ToxSample, Vpin
 from qc.analytics.cycle import flow_task, inputs, positioning_task, regime_task, warm
 from qc.analytics.cycle.flow_task import TradeTape
 from qc.analytics.imbalance import book_imbalance, microprice
@@ -43,6 +43,8 @@ class SymbolState:
     tape: TradeTape = field(default_factory=TradeTape)
     net_gex: float = math.nan
     warm_source: str = ""
+    last_vpin: float | None = None  # this cycle's values, for the session series (None: not computed)
+    last_imbalance: float | None = None
 
 
 class AnalyticsCycle:
@@ -77,10 +79,17 @@ class AnalyticsCycle:
             for sym in self.symbols:
                 self._guarded(task, sym, tasks[task], now)
             took[task] = clock.monotonic() - task_started
+        if not self.once and ("vpin" in took or "imbalance" in took):
+            self._record_series(now)
         took["cycle"] = clock.monotonic() - started  # real time, every symbol: what `/metrics` shows
         self.store.hupdate(keys.cycle_times(NAME), CycleTimes.ran(took))
         if self.once and self.failed:
             raise CycleIncomplete(f"{len(self.failed)} task(s) failed: {'; '.join(self.failed)}")
+
+    def _record_series(self, now: datetime) -> None:
+        """This cycle's VPIN and imbalance into each symbol's session series (the dashboard's charts)."""
+        append_tox_samples(self.store, {sym: ToxSample(now.timestamp(), st.last_vpin, st.last_imbalance)
+                                        for sym, st in self.state.items()})
 
     def _guarded(self, task: str, symbol: str, run: Callable[[str, datetime], None], now: datetime) -> None:
         try:
@@ -114,6 +123,7 @@ class AnalyticsCycle:
             return
         age = age_s(now.timestamp(), win.last_input)
         stale = "no input yet" if age is None else (f"no trades for {age:.0f} s" if age > INPUT_STALE_S else "")
+        self.state[sym].last_vpin = None if stale else finite_or_none(r.value)
         self.store.hset(keys.vpin(sym), Vpin(
             finite_or_none(r.value), finite_or_none(r.bucket_volume), r.buckets_in_window, r.mode, r.reason,
             self.state[sym].warm_source, now, age, stale).to_redis())
@@ -132,11 +142,14 @@ class AnalyticsCycle:
         book = inputs.read_book(self.store, sym)
         age = age_s(now.timestamp(), inputs.quote_as_of(self.store, sym))
         if isinstance(book, Absent):
+            self.state[sym].last_imbalance = None
             self.store.hset(keys.book_imbalance(sym), Imbalance(None, None, None, None, now, age, str(book)).to_redis())
             return
         stale = f"book {age:.0f} s old" if age is not None and age > INPUT_STALE_S else ""
+        value = finite_or_none(float(book_imbalance(book.bid_sz, book.ask_sz)))
+        self.state[sym].last_imbalance = None if stale else value
         self.store.hset(keys.book_imbalance(sym), Imbalance(
-            finite_or_none(float(book_imbalance(book.bid_sz, book.ask_sz))),
+            value,
             finite_or_none(float(microprice(book.bid_px[0], book.bid_sz[0], book.ask_px[0], book.ask_sz[0]))),
             float(book.ask_px[0] - book.bid_px[0]), int(book.bid_sz.size + book.ask_sz.size),
             now, age, stale).to_redis())
@@ -159,3 +172,18 @@ class AnalyticsCycle:
 
     def flow(self, sym: str, now: datetime) -> None:
         flow_task.run(self.store, sym, self.state[sym].tape, self.state[sym].net_gex, now)
+
+
+def append_tox_samples(store: Store, samples: Mapping[str, ToxSample]) -> None:
+    """One entry per symbol into ``analytics:{sym}:tox:series``, capped at a session, in one pipeline.
+
+    A sample with neither figure (nothing computed, or both inputs stale) is not written: the chart shows a gap.
+    """
+    pipe = store.client.pipeline(transaction=False)
+    for sym, sample in samples.items():
+        if sample.vpin is None and sample.imbalance is None:
+            continue
+        key = keys.toxicity_series(sym)
+        pipe.xadd(key.name, sample.to_redis(), maxlen=TOX_SERIES_MAXLEN, approximate=True)
+        pipe.expire(key.name, key.ttl_s)
+    pipe.execute()
