@@ -103,8 +103,8 @@ def lineage_rows(store: Store, items: Sequence[tuple[Signal, Outcome | None]]) -
     if not items:
         return []
     ids = [s.id for s, _ in items]
-    verdicts = store.client.mget([keys.risk_verdict(i).name for i in ids])
-    intents = store.client.mget([keys.order_intent(i).name for i in ids])
+    verdicts = store.mget([keys.risk_verdict(i).name for i in ids])
+    intents = store.mget([keys.order_intent(i).name for i in ids])
     rows = []
     for (signal, outcome), verdict_raw, intent_raw in zip(items, verdicts, intents, strict=True):
         intent = intent_from_redis(intent_raw, key=keys.order_intent(signal.id).name)

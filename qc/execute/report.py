@@ -33,7 +33,7 @@ def _intents(store: Store, ids: Sequence[str]) -> Intents:
     names = [keys.order_intent(i).name for i in ids]
     out: list[Intent] = []
     bad: list[str] = []
-    for name, raw in zip(names, store.client.mget(names), strict=True):
+    for name, raw in zip(names, store.mget(names), strict=True):
         got = intent_from_redis(raw, key=name)
         if isinstance(got, Intent):
             out.append(got)

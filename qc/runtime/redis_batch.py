@@ -9,9 +9,10 @@ side retrying). Measured by ``benchmarks/bench_stream.py`` (same run, same Redis
 + EXPIRE every 20 ms while the stream runs): see the README's performance table.
 
 Semantics match a non-transactional pipeline: an error reply (WRONGTYPE…) is read past, so the
-connection stays in step, and raised after the last reply; a connection error disconnects, and the
-next ``execute`` reconnects. Redis Cluster has no single connection: ``batcher_for`` then hands
-out redis-py's cluster pipeline, which routes each command to its slot.
+connection stays in step, and raised after the last reply; a connection error disconnects and hands the
+connection back, and the next ``execute`` takes one from the pool (which finds a Sentinel's new master).
+Redis Cluster has no single connection: ``batcher_for`` then hands out redis-py's cluster pipeline, which
+routes each command to its slot.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class Batch:
                     replies.append(exc)
         except BaseException:
             conn.disconnect()  # a half-read reply stream is useless: start clean next time
+            self.owner.drop()
             raise
         for reply in replies:
             if isinstance(reply, ResponseError):
@@ -118,6 +120,14 @@ class Batcher:
         if self._connection is None:  # connects now: Redis being down raises here, inside execute
             self._connection = self.pool.get_connection()
         return self._connection
+
+    def drop(self) -> None:
+        """Hand a failed connection back: the next write takes one from the pool, which connects it through
+        the pool's own ``connect`` — for Sentinel, to whichever server is the master now. (redis-py's
+        connection reconnects by itself to the address it had: after a failover, the dead primary's.)"""
+        if self._connection is not None:
+            self.pool.release(self._connection)
+            self._connection = None
 
 
 def batcher_for(store: Store) -> Callable[[], WriteBatch]:

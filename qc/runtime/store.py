@@ -31,7 +31,7 @@ import shlex
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,6 +142,26 @@ class Store:
 
     def count_events(self, log_key: Key, since_epoch: float) -> int:
         return int(self.client.zcount(log_key.name, since_epoch, "+inf"))
+
+    def mget(self, names: Sequence[str]) -> list[str | None]:
+        """GET of many keys in one call. On a Cluster they hash to different slots, where one MGET is refused:
+        there it is split by slot (no atomicity across keys is promised anywhere: each key is its own unit)."""
+        if not names:
+            return []
+        if isinstance(self.client, RedisCluster):
+            return list(self.client.mget_nonatomic(list(names)))
+        return list(self.client.mget(list(names)))
+
+    def xread_each(self, streams: Mapping[str, str], count: int) -> list[tuple[str, list[tuple[str, dict[str, str]]]]]:
+        """A non-blocking XREAD of several streams, as one XREAD per stream in one pipeline: the same round trip
+        and reply as one multi-stream XREAD on one server, and accepted by a Cluster, where streams of two
+        symbols live in two slots."""
+        if not streams:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for name, last in streams.items():
+            pipe.xread({name: last}, count=count)
+        return [(str(name), entries) for reply in pipe.execute() for name, entries in (reply or [])]
 
     def delete(self, key: Key) -> None:
         self.client.delete(key.name)

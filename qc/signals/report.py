@@ -26,7 +26,7 @@ class Explained:
 def _signals(store: Store, ids: Sequence[str]) -> list[Signal]:
     if not ids:
         return []
-    raws = store.client.mget([keys.signal_record(i).name for i in ids])
+    raws = store.mget([keys.signal_record(i).name for i in ids])
     out = []
     for i, raw in zip(ids, raws, strict=True):
         got = Signal.from_redis(raw, key=keys.signal_record(i).name)

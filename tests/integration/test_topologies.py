@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,36 +11,10 @@ import redis
 
 from qc.core import keys
 from qc.core.config import Settings
-from qc.runtime.store import connect, no_retry, redis_server_binary
+from qc.runtime.store import connect, redis_server_binary
 
 from .conftest import RedisServer, eventually, free_port
-
-
-def cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free and valid too."""
-    while True:
-        port = free_port()
-        if port + 10000 > 65535:
-            port -= 20000
-        with socket.socket() as a, socket.socket() as b:
-            try:
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
-
-
-def spawn(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([str(redis_server_binary()), *args], cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def answers(port: int) -> bool:
-    try:
-        return bool(redis.Redis(port=port, socket_connect_timeout=0.2, retry=no_retry()).ping())
-    except redis.ConnectionError:
-        return False
+from .topology_harness import answers, cluster_port, spawn
 
 
 @pytest.fixture

@@ -147,7 +147,7 @@ def read_trades(store: Store, since: dict[str, str], limit: int = 20_000, rounds
     for _ in range(rounds):
         streams = {keys.trades(sym).name: last for sym, last in since.items()}
         full = False
-        for name, entries in store.client.xread(streams, count=limit) or []:
+        for name, entries in store.xread_each(streams, count=limit):
             sym = by_key[name]
             since[sym] = str(entries[-1][0])
             got.setdefault(sym, []).extend(entries)

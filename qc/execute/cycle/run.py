@@ -115,9 +115,15 @@ class Intake:
         self.enabled = threading.Event()
         self.thread = threading.Thread(target=self._run, name="qc-execute-intake", daemon=True)
         self.errors = 0
+        self.rewound = threading.Event()
 
     def start(self) -> None:
         self.thread.start()
+
+    def rewind(self) -> None:
+        """Read this consumer's pending entries again before new ones: one was delivered but not taken (Redis
+        failed under the loop), and a running intake reads only new entries: nothing else hands it back."""
+        self.rewound.set()
 
     def _ensure_groups(self) -> None:
         for sym in self.symbols:
@@ -132,6 +138,9 @@ class Intake:
         while not self.stop.is_set():
             if not self.enabled.wait(0.2):
                 continue
+            if self.rewound.is_set():
+                self.rewound.clear()
+                backlog = True
             try:
                 self._ensure_groups()
                 streams = {keys.signals_execution(s).name: "0" if backlog else ">" for s in self.symbols}
@@ -147,6 +156,7 @@ class Intake:
                     backlog = False
             except REDIS_ERRORS as exc:
                 self.errors += 1
+                backlog = True  # what was delivered and not taken meanwhile is pending: read it again first
                 log.warning("execute intake: Redis: %s; retrying", exc)
                 clocks.real_sleep(1.0, self.stop)
             except redis.ResponseError as exc:
@@ -224,7 +234,7 @@ class Runner:
         young, middle, _ = gc.get_threshold()
         gc.set_threshold(young, middle, NEVER)  # full collections only in `_every_second`, at a quiet moment
         intake = Intake(self.store, o.exec.symbols, f"executor-{o.exec.account}",
-                        lambda s, i, f: self._deliver(ex, s, i, f), loop)
+                        lambda s, i, f: self._deliver(ex, intake, s, i, f), loop)
         intake.start()
         connection = asyncio.ensure_future(conn.run(self.stop))
         try:
@@ -242,7 +252,7 @@ class Runner:
             conn.disconnect()
         return self.code
 
-    def _deliver(self, ex: Executor, stream: str, entry_id: str, fields: dict[str, str]) -> None:
+    def _deliver(self, ex: Executor, intake: Intake, stream: str, entry_id: str, fields: dict[str, str]) -> None:
         """One stream entry on the loop: an intent (saved), then the acknowledgement, then its submission."""
         try:
             got = Signal.from_redis(fields.get("signal"), key=f"{stream}#{entry_id}")
@@ -259,6 +269,7 @@ class Runner:
             self._fenced(exc, None)
         except REDIS_ERRORS as exc:
             log.warning("execute: Redis unavailable taking %s (%s); it stays pending and comes back", entry_id, exc)
+            intake.rewind()
 
     async def _submit(self, ex: Executor, intent: Any) -> None:
         try:

@@ -115,7 +115,7 @@ class RiskInputs:
                 self._signals_since[sym] = last[0][0] if last else "0-0"
             return []
         streams = {keys.signals_execution(s).name: self._signals_since.get(s, "0-0") for s in symbols}
-        reply = self.store.client.xread(streams, count=SIGNALS_PER_READ) or []
+        reply = self.store.xread_each(streams, count=SIGNALS_PER_READ)
         by_stream = {keys.signals_execution(s).name: s for s in symbols}
         out: list[Signal] = []
         for stream, entries in reply:

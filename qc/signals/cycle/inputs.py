@@ -78,11 +78,11 @@ class InputReader:
             pipe.get(keys.flow_clusters(sym).name)
             full = reload[sym]
             pipe.lrange(keys.bars_1min(sym).name, -BARS_KEEP if full else -BARS_TAIL, -1)
-        streams = {keys.trades(s).name: self.memory[s].trades_since or "0-0" for s in self.symbols}
-        pipe.xread(streams, count=TRADES_FIRST_READ)
+        for s in self.symbols:  # one XREAD per stream: a Cluster refuses one over two symbols' slots
+            pipe.xread({keys.trades(s).name: self.memory[s].trades_since or "0-0"}, count=TRADES_FIRST_READ)
         replies = pipe.execute()
         per = len(HASHES) + 2
-        new_trades = self._new_trades(replies[-1])
+        new_trades = self._new_trades([item for reply in replies[per * len(self.symbols):] for item in reply or []])
         out: dict[str, SymbolInputs] = {}
         for i, sym in enumerate(self.symbols):
             r = replies[i * per:(i + 1) * per]

@@ -154,7 +154,7 @@ class SignalsCycle:
         ids = [str(i) for i in c.zrange(keys.signals_open().name, 0, -1)]
         if not ids:
             return 0
-        raws = c.mget([keys.signal_record(i).name for i in ids])
+        raws = self.store.mget([keys.signal_record(i).name for i in ids])
         chains: dict[str, OptionChain | Absent] = {}
         ended: list[Outcome] = []
         gone: list[str] = []
