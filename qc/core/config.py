@@ -411,7 +411,8 @@ def raw_secrets(environ: Mapping[str, str], redis_urls: Iterable[str | None] = (
     for spec in SPECS:
         if spec.secret:
             found |= secret_forms(environ.get(spec.env, "").strip())
-    for url in [environ.get(SPEC_BY_NAME["redis_url"].env), *redis_urls]:
+    http_urls = [environ.get(s.env) for s in SPECS if s.parse is _http_url]
+    for url in [environ.get(SPEC_BY_NAME["redis_url"].env), *redis_urls, *http_urls]:
         for password in url_passwords(url or ""):
             found |= secret_forms(password)
     for secret in webhook_secrets_of(environ).values():
@@ -809,8 +810,9 @@ class Settings:
         for spec in SPECS:
             if spec.secret:
                 found |= secret_forms(str(getattr(self, spec.name)))
-        for password in url_passwords(self.redis_url):
-            found |= secret_forms(password)
+        for url in [self.redis_url, *(getattr(self, s.name) for s in SPECS if s.parse is _http_url)]:
+            for password in url_passwords(url):  # a proxy's user:password@ in a base URL is a secret too
+                found |= secret_forms(password)
         for secret in self.webhook_secrets.values():
             found |= secret_forms(secret)
         for url in webhook_urls(self.webhooks):
@@ -825,7 +827,7 @@ class Settings:
             value = getattr(self, spec.name)
             if spec.secret:
                 value = SECRET_MASK if value else ""
-            elif spec.name == "redis_url":
+            elif spec.name == "redis_url" or spec.parse is _http_url:
                 value = redact_url(value)
             elif isinstance(value, tuple):
                 value = ",".join(value)

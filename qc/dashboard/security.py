@@ -84,7 +84,8 @@ def same_secret(given: str | None, expected: str) -> bool:
     """Constant-time equality; an empty ``expected`` (nothing configured) never matches."""
     if not expected or given is None:
         return False
-    return hmac.compare_digest(given.encode(), expected.encode())
+    # surrogatepass: a JSON body may carry a lone surrogate ("\ud800"), which strict UTF-8 refuses to encode
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -137,7 +138,10 @@ def origin_ok(origin: str | None, host_header: str | None) -> bool:
     """
     if origin is None:
         return True
-    parts = urlsplit(origin.strip())
+    try:
+        parts = urlsplit(origin.strip())
+    except ValueError:  # an unbalanced '[' or a bracketed host that is no IP address: not this server
+        return False
     if parts.scheme not in _DEFAULT_PORTS or parts.path not in ("", "/") or parts.query:
         return False
     default = _DEFAULT_PORTS[parts.scheme]

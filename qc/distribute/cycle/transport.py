@@ -75,7 +75,7 @@ def _answer(response: requests.Response) -> Answer:
     if JSON_TYPE in response.headers.get("content-type", ""):
         try:
             doc = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than any parser recurses: no body
             doc = None
         body = doc if isinstance(doc, dict) else None
     return Answer(response.status_code, body, dict(response.headers))
