@@ -51,9 +51,13 @@ CHANNELS = ("telegram", "x", "webhook")
               help="L2 book updates per second per symbol.")
 @click.option("--av-rpm", type=click.IntRange(min=1), default=75, show_default=True,
               help="Alpha Vantage requests per minute per key before the throttle body.")
+@click.option("--depth-limit", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Simultaneous L2 depth subscriptions per client before error 309 (IB's default is 3; "
+                   "accounts with more market-data lines get more).")
 @click.pass_context
 def command(ctx: click.Context, ib_port: int, av_port: int, ctl_port: int, channels_port: int, seed: int,
-            symbols: str | None, speed: float, start: str | None, depth_rate: float, av_rpm: int) -> None:
+            symbols: str | None, speed: float, start: str | None, depth_rate: float, av_rpm: int,
+            depth_limit: int) -> None:
     """Run a simulated market: IB Gateway (API v178), Alpha Vantage and the signal channels, loopback only."""
     if ctx.invoked_subcommand is not None:
         return
@@ -68,7 +72,7 @@ def command(ctx: click.Context, ib_port: int, av_port: int, ctl_port: int, chann
         start=parse_start(start) if start else None, ib_port=ib_port, av_port=av_port, ctl_port=ctl_port,
         channels_port=channels_port,
         channels_port_fallback=ctx.get_parameter_source("channels_port") == click.core.ParameterSource.DEFAULT,
-        depth_rate_hz=depth_rate, av_rpm=av_rpm)
+        depth_rate_hz=depth_rate, av_rpm=av_rpm, depth_limit=depth_limit)
     store = _anchor_store(settings)
     stop = threading.Event()
     install_signal_handlers(stop)

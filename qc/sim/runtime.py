@@ -67,6 +67,7 @@ class SimConfig:
     channels_port_fallback: bool = False  # the port was not chosen: if it is taken, take any free one
     depth_rate_hz: float = 300.0
     av_rpm: int = 75
+    depth_limit: int = 3  # simultaneous L2 subscriptions per client (IB's default; more market-data lines, more)
     not_entitled_keys: tuple[str, ...] = ()
     accounts: tuple[str, ...] = field(default=(DEFAULT_ACCOUNT,))
 
@@ -135,7 +136,7 @@ class Simulator:
         self.model = LockedModel(self.market)
         self.broker = SimBroker(dict.fromkeys(config.accounts, STARTING_CASH))
         self.ib = IBGatewayServer(self.model, self.broker, self.clock, port=config.ib_port,
-                                  accounts=config.accounts)
+                                  accounts=config.accounts, depth_limit=config.depth_limit)
         self.av = AlphaVantageServer(self.model, self.clock.now, port=config.av_port, rpm=config.av_rpm,
                                      not_entitled_keys=config.not_entitled_keys, rate=params.rate)
         self.channels = ChannelsServer(self.clock.epoch, port=config.channels_port)

@@ -94,11 +94,15 @@ class IBFeed(IBConnection):
         self._backfills: set[asyncio.Task[None]] = set()
         self.ib.pendingTickersEvent += self.guard(self._on_tickers)
         self.ib.barUpdateEvent += self.guard(self._on_bar)
+        self.throttling = False
+        self.ib.client.throttleStart += self.guard(self._throttle_start)
+        self.ib.client.throttleEnd += self.guard(self._throttle_end)
 
     # --- the connection's hooks ----------------------------------------------------------------
 
     async def on_connected(self, first: bool) -> None:
         o = self.options
+        self.throttling = False  # ib_async dropped its queue with the old socket (no throttleEnd for that)
         contracts = [Stock(s, "SMART", "USD") for s in self.subs]
         qualified = await self.ib.qualifyContractsAsync(*contracts)
         missing = [c.symbol for c, q in zip(contracts, qualified, strict=True) if not isinstance(q, Contract)]
@@ -137,6 +141,15 @@ class IBFeed(IBConnection):
             self._resets.setdefault(symbol, []).append(len(ticker.domTicks) if ticker is not None else 0)
         else:
             super().on_ib_error(action, req_id, code, message, contract)
+
+    def _throttle_start(self) -> None:
+        self.throttling = True
+
+    def _throttle_end(self) -> None:
+        """ib_async sent the last request it held back: feeds get one threshold from now before any is silent
+        (their requests were in its queue, not at IB; resubscribing them then only lengthened the queue)."""
+        self.throttling = False
+        self.state.freshness.reset_baseline(clock.monotonic(), self.state.clock.epoch())
 
     # --- history -------------------------------------------------------------------------------
 
@@ -207,7 +220,7 @@ class IBFeed(IBConnection):
         stale = set(stale)
         for key in [k for k in self._tries if k not in stale]:
             del self._tries[key]
-        if not self.up or not self.state.farm_ok:
+        if not self.up or not self.state.farm_ok or self.throttling:  # held-back requests: not silence
             return
         for key in sorted(stale):
             every = max(self.options.resubscribe_every_s, MIN_RESUBSCRIBE_S.get(key[1], 0.0))
