@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint bench clean distclean
+.PHONY: run test lint bench fuzz clean distclean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,8 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-# Unit and fuzz tests are pure (no Redis, no sockets): one process per core. Integration tests start
+# Unit and fuzz tests need no Redis and no simulator (the fuzzed dashboard and CLI use loopback sockets of their
+# own): one process per core. Integration tests start
 # servers and mostly wait on them (simulated sessions run in real time): two workers, each taking whole
 # files (a module's stack stays in one process), every server on its own free port.
 test: lint
@@ -46,6 +47,13 @@ test: lint
 
 bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.run
+
+# The fuzz campaign at full size: 10,000 cases per surface of outside input, a tally of rejections per module.
+fuzz: $(VENV)/.dev
+	mkdir -p var/fuzz
+	for m in tests/fuzz/test_fuzz_*.py; do \
+		QC_FUZZ_EXAMPLES=10000 QC_FUZZ_REPORT=var/fuzz/$$(basename $$m .py).json $(BIN)/pytest -q -p no:cacheprovider $$m || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
