@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint bench fuzz clean distclean
+.PHONY: run test lint bench fuzz chaos clean distclean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ run: $(VENV)/.run
 	$(BIN)/qc up
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check qc tests benchmarks
+	$(BIN)/ruff check qc tests benchmarks chaos
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
@@ -47,6 +47,12 @@ test: lint
 
 bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.run
+
+# A whole simulated session through `qc up` at 30x under a seeded fault schedule, then the invariants
+# (README "Reliability"); `python -m chaos --seed N` replays one. Then the fuzz campaign at full size.
+chaos: $(VENV)/.dev
+	$(BIN)/python -m chaos
+	$(MAKE) fuzz
 
 # The fuzz campaign at full size: 10,000 cases per surface of outside input, a tally of rejections per module.
 fuzz: $(VENV)/.dev
