@@ -11,7 +11,6 @@ worker's verdicts are not.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -26,6 +25,7 @@ from qc.execute.codec import intent_from_redis
 from qc.execute.model import Intent
 from qc.execute.render import detail_json
 from qc.execute.report import intent_detail
+from qc.risk.codec import RiskVerdict
 from qc.runtime.store import Store
 from qc.signals import report
 from qc.signals.codec import LastEvaluation, Outcome, Signal
@@ -88,14 +88,17 @@ def scorecard(store: Store, now: datetime) -> dict[str, Any]:
 # --- lineage -----------------------------------------------------------------------------------------
 
 
-def _json_object(raw: str | None) -> dict[str, Any] | None:
-    if raw is None:
+def _verdict(raw: str | None, signal_id: str) -> RiskVerdict | None:
+    """Risk's verdict on the signal, read through its codec (none yet, or unreadable: None)."""
+    got = RiskVerdict.from_redis(raw, key=keys.risk_verdict(signal_id).name)
+    return got if isinstance(got, RiskVerdict) else None
+
+
+def verdict_doc(v: RiskVerdict | None) -> Doc | None:
+    if v is None:
         return None
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        return None
-    return doc if isinstance(doc, dict) else None
+    return {"signal": v.signal, "symbol": v.symbol, "strategy": v.strategy, "approved": v.approved,
+            "codes": list(v.codes), "reasons": list(v.reasons), "at": v.at.isoformat()}
 
 
 def lineage_rows(store: Store, items: Sequence[tuple[Signal, Outcome | None]]) -> list[Doc]:
@@ -108,7 +111,8 @@ def lineage_rows(store: Store, items: Sequence[tuple[Signal, Outcome | None]]) -
     rows = []
     for (signal, outcome), verdict_raw, intent_raw in zip(items, verdicts, intents, strict=True):
         intent = intent_from_redis(intent_raw, key=keys.order_intent(signal.id).name)
-        steps = lineage(signal, outcome, _json_object(verdict_raw), intent if isinstance(intent, Intent) else None)
+        held = intent if isinstance(intent, Intent) else None
+        steps = lineage(signal, outcome, _verdict(verdict_raw, signal.id), held)
         c = signal.contract
         rows.append({"id": signal.id, "created_at": signal.created_at.isoformat(), "symbol": signal.symbol,
                      "strategy": signal.strategy, "contract": c.describe(), "side": signal.side,
@@ -118,10 +122,10 @@ def lineage_rows(store: Store, items: Sequence[tuple[Signal, Outcome | None]]) -
     return rows
 
 
-def lineage(signal: Signal, outcome: Outcome | None, verdict: Mapping[str, Any] | None,
+def lineage(signal: Signal, outcome: Outcome | None, verdict: RiskVerdict | None,
             intent: Intent | None) -> Doc:
     """Each step of the signal's way and ``status``: the furthest step it reached, in words."""
-    risk = None if verdict is None else ("approved" if verdict.get("approved") is True else "rejected")
+    risk = None if verdict is None else ("approved" if verdict.approved else "rejected")
     execution_entry = signal.lineage.get("execution")
     execution = intent.state.value if intent is not None else (
         str(execution_entry.get("state")) if isinstance(execution_entry, Mapping) and execution_entry.get("state")
@@ -139,7 +143,7 @@ def lineage(signal: Signal, outcome: Outcome | None, verdict: Mapping[str, Any] 
     if outcome is not None:
         status = f"{outcome.exit_reason}"
     return {"status": status, "risk": risk,
-            "risk_reasons": list(verdict.get("reasons") or []) if verdict is not None else [],
+            "risk_reasons": list(verdict.reasons) if verdict is not None else [],
             "execution": execution, "filled": intent.filled_qty if intent is not None else None,
             "entry_avg": num(intent.entry_avg) if intent is not None and intent.filled_qty else None,
             "deliveries": counts, "deliveries_unreadable": str(deliveries) if isinstance(deliveries, Absent) else None,
@@ -161,7 +165,7 @@ def explain(store: Store, signal_id: str) -> Doc:
     except QcError as exc:
         return {"id": signal_id[:64], "missing": exc.message, "hint": exc.hint}
     s, o = got.signal, got.outcome
-    verdict = _json_object(store.client.get(keys.risk_verdict(s.id).name))
+    verdict = _verdict(store.client.get(keys.risk_verdict(s.id).name), s.id)
     intent_raw = store.client.get(keys.order_intent(s.id).name)
     intent = intent_from_redis(intent_raw, key=keys.order_intent(s.id).name)
     detail: Doc | None = None
@@ -171,6 +175,6 @@ def explain(store: Store, signal_id: str) -> Doc:
     deliveries = deliveries_of(s.lineage, key=keys.signal_record(s.id).name)
     return {"id": s.id, "describe": s.contract.describe(), "signal": signal_json(s, o),
             "lineage": lineage(s, o, verdict, intent if isinstance(intent, Intent) else None),
-            "verdict": verdict, "intent": detail,
+            "verdict": verdict_doc(verdict), "intent": detail,
             "intent_missing": None if isinstance(intent, Intent) else str(intent),
             "deliveries": [] if isinstance(deliveries, Absent) else [d.to_doc() for d in deliveries]}

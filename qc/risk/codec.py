@@ -8,13 +8,14 @@ field; a scope with no field is ACTIVE (nothing ever latched it), never an error
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from qc.core.codec import (
     VERSION_FIELD,
     Absent,
+    Malformed,
     check_version,
     decode,
     dumps,
@@ -73,3 +74,42 @@ class HaltRequest:
                        req_str(d.get("by", ""), "by"), req_str(d.get("reason", ""), "reason"))
 
         return decode(key, raw, parse)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskVerdict:
+    """``risk:verdict:{signal}`` and each entry of ``risk:verdicts``: `qc risk`'s pre-trade verdict on a signal."""
+
+    signal: str
+    symbol: str
+    strategy: str
+    approved: bool
+    codes: tuple[str, ...]
+    reasons: tuple[str, ...]
+    at: datetime
+
+    def to_redis(self) -> str:
+        return dumps({VERSION_FIELD: SCHEMA, "signal": self.signal, "symbol": self.symbol, "strategy": self.strategy,
+                      "approved": self.approved, "codes": sorted(self.codes), "reasons": list(self.reasons),
+                      "at": self.at.isoformat()})
+
+    @classmethod
+    def from_redis(cls, raw: str | None, *, key: str) -> RiskVerdict | Absent:
+        def parse(text: str) -> RiskVerdict:
+            d = loads_object(text, "verdict")
+            if VERSION_FIELD in d:  # verdicts written before the version field read the same
+                check_version(d, SCHEMA)
+            approved = need(d, "approved")
+            if not isinstance(approved, bool):
+                raise Malformed("approved", f"is {approved!r}, not true or false")
+            return cls(req_str(need(d, "signal"), "signal", empty=False), req_str(d.get("symbol", ""), "symbol"),
+                       req_str(d.get("strategy", ""), "strategy"), approved, _strings(d.get("codes", []), "codes"),
+                       _strings(d.get("reasons", []), "reasons"), req_instant(need(d, "at"), "at"))
+
+        return decode(key, raw, parse)
+
+
+def _strings(raw: object, name: str) -> tuple[str, ...]:
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        raise Malformed(name, "is not a list")
+    return tuple(req_str(x, f"{name}[{i}]") for i, x in enumerate(raw))

@@ -14,6 +14,7 @@ from qc.dashboard.panels_risk import figures
 from qc.dashboard.panels_signals import lineage
 from qc.dashboard.series import MAX_POINTS, SessionSeries
 from qc.execute.model import Intent, State
+from qc.risk.codec import RiskVerdict
 from qc.risk.model import ContractKey
 from qc.signals.codec import Outcome, Signal
 from qc.signals.model import Contract, Quote
@@ -88,12 +89,13 @@ def test_lineage_status_is_the_furthest_step() -> None:
     assert lineage(s, None, None, None)["status"] == "rejected"  # from the lineage entry, without the intent
     bare = a_signal({})
     assert lineage(bare, None, None, None)["status"] == "emitted"
-    judged = lineage(bare, None, {"approved": False, "reasons": ["too big"]}, None)
+    judged = lineage(bare, None, RiskVerdict(bare.id, "SPY", "0dte", False, ("QTY",), ("too big",), bare.created_at),
+                     None)
     assert (judged["status"], judged["risk"], judged["risk_reasons"]) == ("risk rejected", "rejected", ["too big"])
     key = ContractKey("SPY", "OPT", date(2026, 11, 24), 520.0, "C")
     intent = Intent(bare.id, "default", "SPY", "0dte", "0dte", key, "BUY", 1, 2.0, 3.0, 1.5, 0.0, bare.time_stop, None,
                     bare.created_at, state=State.PROTECTED, filled_qty=1, entry_avg=2.05)
-    held = lineage(bare, None, {"approved": True}, intent)
+    held = lineage(bare, None, RiskVerdict(bare.id, "SPY", "0dte", True, (), (), bare.created_at), intent)
     assert (held["status"], held["execution"], held["filled"], held["entry_avg"]) == ("protected", "protected", 1, 2.05)
     done = lineage(bare, Outcome(bare.id, "SPY", "0dte", "take_profit", 2.0, 3.0, 0.5, 600.0, bare.time_stop), None,
                    intent)

@@ -42,6 +42,7 @@ from qc.risk.breakers import (
     vpin_breaker,
     zero_gamma_breaker,
 )
+from qc.risk.codec import RiskVerdict
 from qc.risk.cycle import latches
 from qc.risk.cycle.inputs import RiskInputs
 from qc.risk.exposure import PortfolioExposure, portfolio_exposure
@@ -79,9 +80,8 @@ def signal_intent(signal: Signal) -> OrderIntent:
 
 
 def verdict_json(signal: Signal, verdict: Verdict, now: datetime) -> str:
-    return json.dumps({"signal": signal.id, "symbol": signal.symbol, "strategy": signal.strategy,
-                       "approved": verdict.approved, "codes": sorted(verdict.codes),
-                       "reasons": [str(r) for r in verdict.reasons], "at": now.isoformat()})
+    return RiskVerdict(signal.id, signal.symbol, signal.strategy, verdict.approved, tuple(verdict.codes),
+                       tuple(str(r) for r in verdict.reasons), now).to_redis()
 
 
 class RiskCycle:
