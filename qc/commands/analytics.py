@@ -32,6 +32,8 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
     output.log_to_file(settings, "analytics", once)
     from qc.analytics.cycle.loop import NAME, AnalyticsCycle  # numpy, sklearn: only when the verb runs
     from qc.commands.common import run_worker
+    from qc.runtime.priority import step_back
 
+    step_back(NAME, settings.batch_nice)
     run_worker(settings, NAME, lambda store: AnalyticsCycle(store, wanted, tasks or None, once=once), interval_s,
                once)

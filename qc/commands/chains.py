@@ -46,10 +46,12 @@ def command(settings: Settings, symbols: tuple[str, ...], once: bool, interval_s
     wanted = parse_symbols(",".join(symbols), "SYMBOLS") if symbols else settings.symbols
     output.log_to_file(settings, "chains", once)
     from qc.ingest.cycle import chains as chains_cycle  # numpy, pandas, requests: only when the verb runs
+    from qc.runtime.priority import step_back
     from qc.runtime.simclock import clock_for
     from qc.runtime.store import connect
     from qc.runtime.worker import SystemdNotifier, Worker, install_signal_handlers
 
+    step_back("chains", settings.batch_nice)
     store = connect(settings)
     store.ping()
     stop = threading.Event()

@@ -711,6 +711,9 @@ SPECS: tuple[Spec, ...] = (
          "cancels its rest and protects the filled part.", _float_range(0.0, 600.0)),
     Spec("execute_entry_timeout_s", "60", "Seconds an unfilled entry works before `qc execute` cancels it.",
          _float_range(1.0, 86_400.0)),
+    Spec("batch_nice", "5", "Niceness `qc analytics` and `qc chains` add to their own at start (0-19; 0: none): on a "
+         "shared box the latency-critical workers (stream, execute, risk, signals) then win the CPU.",
+         _int_range(0, 19)),
     Spec("dashboard_host", "127.0.0.1", "Address `qc dashboard` binds; any other than loopback requires "
          "QC_DASHBOARD_TOKEN on every request.", _str),
     Spec("dashboard_port", "8768", "Port of `qc dashboard` (the page and Prometheus /metrics).",
@@ -779,6 +782,7 @@ class Settings:
     execute_lost_after_s: float = 30.0
     execute_partial_grace_s: float = 2.0
     execute_entry_timeout_s: float = 60.0
+    batch_nice: int = 5
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8768
     dashboard_token: str = field(default="", repr=False)

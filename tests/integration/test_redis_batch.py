@@ -85,3 +85,36 @@ def test_a_dead_redis_is_an_ordinary_connection_error_and_the_next_batch_reconne
         redis_server.start()
     assert _set(new, "batch:alive", "3") == ["OK"]
     assert store.client.get("batch:alive") == "3"
+
+
+def test_a_hash_replaced_inside_a_batch_is_exactly_the_new_fields_with_its_ttl(store: Store) -> None:
+    store.client.hset("batch:book", mapping={"bid:0": "old", "bid:9": "a dead writer's deeper level"})
+    batch = batcher_for(store)()
+    assert isinstance(batch, Batch)
+    batch.hset("batch:before", mapping={"a": "1"})
+    batch.replace_hash("batch:book", {"bid:0": "new", "ask:0": "x"}, 60)
+    batch.replace_hash("batch:gone", {}, 60)  # an empty replacement deletes the key
+    batch.set("batch:after", "ok")
+    replies = batch.execute()
+    assert replies[-1] == "OK" and replies[1:4] == ["OK", "QUEUED", "QUEUED"]  # MULTI, then queued, then EXEC
+    assert store.client.hgetall("batch:book") == {"bid:0": "new", "ask:0": "x"}
+    assert 0 < store.client.ttl("batch:book") <= 60
+    assert not store.client.exists("batch:gone") and store.client.get("batch:after") == "ok"
+
+
+def test_a_failed_replacement_raises_and_the_connection_stays_in_step(store: Store) -> None:
+    store.client.set("batch:str", "a string")
+    new = batcher_for(store)
+    batch = new()
+    assert isinstance(batch, Batch)
+    batch.replace_hash("batch:str", {"a": "1"}, 60)  # DEL then HSET: replaces even a wrong type
+    batch.execute()
+    assert store.client.hgetall("batch:str") == {"a": "1"}
+    bad = new()
+    assert isinstance(bad, Batch)
+    bad.commands.append(("MULTI",))
+    bad.commands.append(("NOSUCHCOMMAND", "x"))  # refused while queuing: EXEC aborts the transaction
+    bad.commands.append(("EXEC",))
+    with pytest.raises(redis.ResponseError, match="unknown command"):  # the first error; EXEC's EXECABORT read too
+        bad.execute()
+    assert _set(new, "batch:next", "ok") == ["OK"]

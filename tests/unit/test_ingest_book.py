@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from qc.core.clock import NEW_YORK
 from qc.core.models import DepthLevel
 from qc.ingest.book import ASK, BID, DELETE, INSERT, UPDATE, DepthBook
-from qc.ingest.codec import Book
+from qc.ingest.codec import Book, book_fields
 from qc.sim.market.events import DepthOp
 from qc.sim.market.market import SimMarket
 from qc.sim.market.params import SimParams
@@ -62,6 +62,29 @@ def test_random_operations_match_the_reference(ops: list[Op]) -> None:
     assert book.levels(ASK) == asks
     assert book.levels(BID) == bids
     assert book.level_count() == len(asks) + len(bids) == len(book.fields())
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops_strategy, st.lists(st.booleans(), min_size=80, max_size=80))
+def test_fields_with_cached_level_json_are_always_the_codecs_encoding(ops: list[Op], look: list[bool]) -> None:
+    """The per-row JSON cache never serves a stale level: asked at random moments of a random sequence (so
+    rows shift under cached texts), ``fields`` is exactly ``book_fields`` of the levels, marks included."""
+    book = DepthBook(max_rows=MAX_ROWS)
+    for op, now in zip(ops, look, strict=False):
+        book.apply(*op)
+        if now:
+            assert book.fields() == book_fields(book.levels(ASK), book.levels(BID))
+    assert book.fields() == book_fields(book.levels(ASK), book.levels(BID))
+
+
+def test_fields_follow_rows_changed_behind_applys_back() -> None:
+    book = DepthBook()
+    book.apply(BID, 0, INSERT, 10.0, 100, "ARCA")
+    book.apply(BID, 1, INSERT, 9.99, 200, "IEX")
+    assert book.fields()["bid:0"] == '{"price":10.0,"size":100,"venue":"ARCA"}'
+    book.sides[BID][0] = DepthLevel(10.01, 5, "BATS")  # same length, another object: the cache must notice
+    del book.sides[BID][1]
+    assert book.fields() == {"bid:0": '{"price":10.01,"size":5,"venue":"BATS"}'}
 
 
 def test_insert_shifts_down_where_ib_async_overwrites() -> None:

@@ -22,8 +22,12 @@ so whenever the hash's content is not known to be exactly what this process last
 write after start, after a Redis failure, after the monitor's ``rewrite_all``, after the book was
 empty), the write is a full replacement, DEL + HSET + EXPIRE in one MULTI/EXEC: a dead process's
 deeper levels vanish at our first write and the key never exists without its TTL. Otherwise only the
-changed fields go, with EXPIRE. A MULTI is its own round trip (the batch has no transactions), taken
-about once per key per 10 s.
+changed fields go, without EXPIRE: the replacement set the TTL and the monitor's ``rewrite_all``
+renews it every 10 s (TTLs are 60 s and more), so a key deleted behind our back is at most 10 s
+without one (an EXPIRE with every book write was a third of the flush's commands at 100 symbols,
+~22,000 a second). The MULTI/EXEC rides in the flush's own batch (on a Cluster, where
+the batch is redis-py's cluster pipeline, it is a round trip of its own): at 100 symbols the monitor's
+rewrite every 10 s is 200 replacements, which as round trips of their own held the loop ~15 ms.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from qc.ingest.book import ASK, BID, DepthBook
 from qc.ingest.codec import VenueShares, auction_fields, decode_bars, quote_fields
 from qc.ingest.state import Reject, StreamState, SymbolState
 from qc.runtime.codec import InputRejects
-from qc.runtime.redis_batch import WriteBatch, batcher_for
+from qc.runtime.redis_batch import Batch, WriteBatch, batcher_for
 from qc.runtime.store import REDIS_ERRORS, Store
 
 log = logging.getLogger(__name__)
@@ -368,17 +372,19 @@ class StreamWriter:
 
         The changed fields go into the batch when the hash is known to hold what this process last wrote;
         otherwise (first write, after ``rewrite_all`` or a failure, or the hash was or becomes empty) a full
-        replacement is sent at once in its own MULTI (see the module docstring).
+        replacement goes in one MULTI/EXEC (inside the batch; its own round trip on a Cluster; see the module
+        docstring).
         """
         last = self._written.get(key.name)
         if last is not None and not last and not fields:
             return key.name, fields  # still empty: the key is already gone
         if not last or not fields:
-            self._replace(key, fields)
+            if isinstance(pipe, Batch):
+                pipe.replace_hash(key.name, fields, key.ttl_s)
+            else:
+                self._replace(key, fields)
             return key.name, fields
-        _delta(pipe, key.name, last, fields)
-        if key.ttl_s is not None:  # cheap, and a key deleted behind our back gets its TTL back at once
-            pipe.expire(key.name, key.ttl_s)
+        _delta(pipe, key.name, last, fields)  # the TTL came with the replacement; rewrite_all renews it every 10 s
         return key.name, fields
 
     def _replace(self, key: Key, fields: dict[str, str]) -> None:
