@@ -19,7 +19,7 @@ the load arrives as a burst of 10 every 1/3 s, which is what fan-out looks like.
 
 After ``WARMUP`` signals (HTTP sessions, Lua scripts), ``DURATION_S`` (60) seconds of signals are
 published as `qc signals` publishes them (``signals:record:{id}``, then XADD to
-``signals:distribution:SPY``), each with ``created_at`` = the simulator's clock at the XADD, so its
+``signals:{distribution}:SPY``), each with ``created_at`` = the simulator's clock at the XADD, so its
 premium due time is the moment it was published. sent − due is measured for every delivery at two ends:
 
 - **qc's record**: the signal's lineage (``lineage.distribution["premium:webhook:benchN"]``: ``at`` −

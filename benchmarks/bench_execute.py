@@ -13,7 +13,7 @@ gateway is not left matching hundreds of working children. The first version bou
 150 filled brackets left 300 working children on one option, and the gateway's own stalls (a bare
 client's bracket p99 10.7 ms) dominated the tail (p50 7.6 / p99 14.2 ms).
 
-Timed per signal, from ``clock.wall_epoch()`` right before the XADD to ``signals:execution:SPY``, to two
+Timed per signal, from ``clock.wall_epoch()`` right before the XADD to ``signals:{execution}:SPY``, to two
 ends (same host, same clock):
 
 - **written** (the target's figure): the executor's ``execution:sent`` record, the wall time right after

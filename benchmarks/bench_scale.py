@@ -20,9 +20,12 @@ Readiness, polled: every book streaming (a bid and an ask in Redis), `qc chains`
 finished, and every ``analytics:{sym}:gex`` a positioning snapshot (not the pending marker). Then a
 fixed ``WINDOW_S`` window, sampled every ``SAMPLE_S``:
 
-- L2 ingest: `qc stream`'s own ``monitoring:ingest:latency`` (first-message arrival → Redis reply per
-  book write, p50/p99 over its last 4,096 writes, republished every second). The worst snapshot's
-  p99 is the figure (as in bench_stream), the median snapshot's beside it.
+- L2 ingest: `qc stream`'s own latency histogram (``monitoring:ingest:latency:hist``: every book write
+  counted by first-message arrival → Redis reply, buckets edged at the 5 ms target), read at the
+  window's start and end: the figure is the p99 of every write in the window, and the target is judged
+  exactly by the share of writes within 5 ms. Beside it, the percentiles `qc stream` republishes every
+  second over its last 4,096 writes (``monitoring:ingest:latency``): at 100 symbols those cover a
+  sixth of a second, so the worst of those snapshots is the worst sixth of a second of the window.
 - analytics: ``monitoring:cycle:analytics``: each positioning run's ``positioning:last_us`` (positioning,
   0DTE skew and regime of every symbol: the task that runs every 30 s) and the mean of the 1-s cycles
   (VPIN and imbalance of every symbol) from the sum/count deltas.
@@ -57,7 +60,7 @@ from qc.analytics.cycle.inputs import ChainReader
 from qc.analytics.cycle.loop import AnalyticsCycle
 from qc.core import keys
 from qc.core.codec import Absent
-from qc.runtime.codec import CycleTimes, IngestLatency, WorkerEntry
+from qc.runtime.codec import CycleTimes, FeedHistogram, IngestLatency, LatencyHistogram, WorkerEntry
 from tests.integration.signals_harness import Stack
 from tests.integration.stream_harness import stop_process
 
@@ -92,8 +95,10 @@ class Measured:
     cold_positioning_s: float  # one run decoding every chain again (in this process, same stack)
     cycle_mean_ms: float  # the worker's mean cycle over the window (every second; includes its positioning runs)
     tasks_mean_ms: dict[str, float]
-    depth_p50_ms: float  # median snapshot
-    depth_p99_ms: float  # worst snapshot
+    depth_p99_ms: float  # every write in the window (the histogram)
+    depth_within_target: float  # share of the window's writes within 5 ms
+    depth_p50_ms: float  # every write in the window
+    depth_p99_worst_snapshot_ms: float  # the worst 4,096-write snapshot
     depth_p99_median_ms: float
     depth_max_ms: float
     handed_p99_ms: float  # worst snapshot, ib_async hand-over → Redis reply (qc's own part)
@@ -193,8 +198,17 @@ def _pids(stack: Stack) -> dict[str, int]:
             "redis": stack.redis.process.pid}
 
 
+def _histogram(stack: Stack) -> FeedHistogram:
+    key = keys.ingest_latency_histogram()
+    got = LatencyHistogram.from_redis(stack.store.hgetall(key), key=key.name)
+    if isinstance(got, Absent) or "depth" not in got.feeds:
+        raise RuntimeError(f"`qc stream` published no depth latency histogram: {got}")
+    return got.feeds["depth"]
+
+
 @dataclass(frozen=True)
 class Window:
+    histogram: FeedHistogram  # the window's depth writes
     snapshots: list[IngestLatency]
     positioning_s: list[float]
     first: CycleTimes
@@ -208,6 +222,7 @@ def _window(stack: Stack) -> Window:
     first = _times(stack)
     seen = first.tasks["positioning"].count if "positioning" in first.tasks else 0
     lat0 = _latency(stack)
+    hist0 = _histogram(stack)
     cpu0, t0 = {name: _cpu_s(pid) for name, pid in pids.items()}, time.monotonic()
     snapshots: list[IngestLatency] = []
     runs: list[float] = []
@@ -225,9 +240,10 @@ def _window(stack: Stack) -> Window:
             seen = pos.count
     t1 = time.monotonic()
     cpu = {name: (_cpu_s(pid) - cpu0[name]) / (t1 - t0) for name, pid in pids.items()}
+    histogram = _histogram(stack).minus(hist0)
     if not snapshots or lat0 is None:
         raise RuntimeError("`qc stream` published no depth latency during the window")
-    return Window(snapshots, runs, first, last, cpu, (snapshots[-1].writes - lat0.writes) / (t1 - t0))
+    return Window(histogram, snapshots, runs, first, last, cpu, (snapshots[-1].writes - lat0.writes) / (t1 - t0))
 
 
 def _mean_ms(first: CycleTimes, last: CycleTimes, task: str) -> float:
@@ -321,8 +337,9 @@ def measure(n: int) -> Measured:
         cold_positioning_s=cold, cycle_mean_ms=_mean_ms(w.first, w.last, "cycle"),
         tasks_mean_ms={t: _mean_ms(w.first, w.last, t) for t in ("vpin", "imbalance", "positioning", "flow")
                        if t in w.last.tasks},
-        depth_p50_ms=statistics.median(s.feeds["depth"].p50_ms for s in w.snapshots),
-        depth_p99_ms=max(p99s), depth_p99_median_ms=statistics.median(p99s),
+        depth_p99_ms=w.histogram.quantile_ms(0.99), depth_within_target=w.histogram.share_within(5.0),
+        depth_p50_ms=w.histogram.quantile_ms(0.5),
+        depth_p99_worst_snapshot_ms=max(p99s), depth_p99_median_ms=statistics.median(p99s),
         depth_max_ms=max(s.feeds["depth"].max_ms for s in w.snapshots),
         handed_p99_ms=max((s.feeds["depth_handed"].p99_ms for s in w.snapshots if "depth_handed" in s.feeds),
                           default=float("nan")),
@@ -355,14 +372,15 @@ def _figures(m: Measured, base: Measured) -> list[Figure]:
         f"worker's runs in the window {runs} s; after a chain refresh (every chain decoded) "
         f"{m.cold_positioning_s:.2f} s")
     ingest_base = (f"{base.n} symbols: p99 {base.depth_p99_ms:.2f} ms; " if largest else "") + (
-        f"p50 {m.depth_p50_ms:.2f} ms, median snapshot's p99 {m.depth_p99_median_ms:.2f} ms, "
-        f"max {m.depth_max_ms:.1f} ms, "
+        f"{m.depth_within_target:.2%} of the window's writes within 5 ms; p50 {m.depth_p50_ms:.2f} ms; "
+        f"snapshots of the last 4,096 writes, p99 median {m.depth_p99_median_ms:.2f} / worst "
+        f"{m.depth_p99_worst_snapshot_ms:.2f} ms; max {m.depth_max_ms:.1f} ms; "
         f"qc's own part (hand-over → reply) p99 {m.handed_p99_ms:.2f} ms; {m.writes_per_s:,.0f} writes/s")
     return [
         Figure(f"{m.n} symbols: positioning of all symbols, one run", m.worst_positioning_s, "s",
                "< 30 s" if largest else "", pos_base, m.worst_positioning_s < 30.0 if largest else None),
-        Figure(f"{m.n} symbols: L2 ingest p99", m.depth_p99_ms, "ms", "< 5 ms" if largest else "", ingest_base,
-               m.depth_p99_ms < 5.0 if largest else None),
+        Figure(f"{m.n} symbols: L2 ingest p99 (every write of the window)", m.depth_p99_ms, "ms",
+               "< 5 ms" if largest else "", ingest_base, m.depth_within_target >= 0.99 if largest else None),
         Figure(f"{m.n} symbols: analytics cycle (every 1 s), mean", m.cycle_mean_ms, "ms", "",
                f"task means, ms: {tasks}"),
         Figure(f"{m.n} symbols: CPU of the stack", sum(m.cpu.values()), "CPU-s/s", "",

@@ -16,6 +16,11 @@ Redis Cluster: these names carry no hash tags (the runbook keys must stay exactl
 them), so every key hashes to its own slot, even two keys of one symbol. Hence the rule every
 writer follows: no Lua script and no MULTI/EXEC spans two keys (the shared Alpha Vantage token
 bucket is one hash, and pipelines are only batches, never transactions, on Cluster).
+
+The one exception is the signal hand-off streams, which their consumers read in one blocking
+XREADGROUP over every symbol: ``signals:{execution}:SPY`` and ``signals:{distribution}:SPY`` carry a
+hash tag (the braces are part of the name), so each hand-off's streams share one slot whatever the
+symbols. No other key carries a tag, and no command spans the two hand-offs.
 """
 
 from __future__ import annotations
@@ -234,6 +239,11 @@ def ingest_latency() -> Key:
     return Key("monitoring:ingest:latency", MONITORING_TTL_S)
 
 
+def ingest_latency_histogram() -> Key:
+    """Hash: `qc stream`'s writes counted by latency bucket per feed since it started (``LatencyHistogram``)."""
+    return Key("monitoring:ingest:latency:hist", MONITORING_TTL_S)
+
+
 def ingest_recoveries() -> Key:
     """Hash: "{symbol}:{feed}" -> resubscriptions of that silent feed; "reconnects" -> IB reconnects."""
     return Key("monitoring:ingest:recoveries", MONITORING_TTL_S)
@@ -315,13 +325,14 @@ def signals_pending(symbol: str) -> Key:
 
 
 def signals_execution(symbol: str) -> Key:
-    """Stream of signals for `qc execute` (consumer group ``execution``: nothing lost when it dies mid-item)."""
-    return Key(f"signals:execution:{symbol}", SIGNALS_TTL_S)
+    """Stream of signals for `qc execute` (consumer group ``execution``: nothing lost when it dies mid-item).
+    Hash-tagged ``{execution}``: every symbol's stream is in one Cluster slot, read by one XREADGROUP."""
+    return Key(f"signals:{{execution}}:{symbol}", SIGNALS_TTL_S)
 
 
 def signals_distribution(symbol: str) -> Key:
-    """Stream of signals for `qc distribute` (consumer group ``distribution``)."""
-    return Key(f"signals:distribution:{symbol}", SIGNALS_TTL_S)
+    """Stream of signals for `qc distribute` (consumer group ``distribution``); hash-tagged like the above."""
+    return Key(f"signals:{{distribution}}:{symbol}", SIGNALS_TTL_S)
 
 
 def signal_emitted(fingerprint: str) -> Key:

@@ -25,7 +25,12 @@ from typing import Any, TypeVar
 
 import redis
 from prometheus_client import CollectorRegistry
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    SummaryMetricFamily,
+)
 from redis.exceptions import RedisClusterException
 
 from qc.core import clock, keys
@@ -38,6 +43,7 @@ from qc.distribute import codec as distribution
 from qc.risk.codec import latches_from_redis
 from qc.risk.state import TradingState
 from qc.runtime.codec import (
+    LATENCY_BOUNDS_MS,
     AlphaVantageMetrics,
     CycleTimes,
     Heartbeat,
@@ -45,6 +51,7 @@ from qc.runtime.codec import (
     IngestLatency,
     IngestRecoveries,
     InputRejects,
+    LatencyHistogram,
     SimClockAnchor,
     StaleFeeds,
     SupervisorChildren,
@@ -64,7 +71,7 @@ ANALYTICS_MODULE = "analytics"
 ACCOUNT_SCOPE = "account"  # the trading state's account-wide scope (the others are underlyings)
 WHOLE_CYCLE = "cycle"  # the CycleTimes task that is the whole cycle
 SCRAPE_ERRORS = (redis.RedisError, RedisClusterException, QcError)
-Family = GaugeMetricFamily | CounterMetricFamily | SummaryMetricFamily
+Family = GaugeMetricFamily | CounterMetricFamily | SummaryMetricFamily | HistogramMetricFamily
 
 
 def registry(store_factory: Callable[[], Store], settings: Settings) -> CollectorRegistry:
@@ -122,8 +129,8 @@ class Scrape:
 
     def add(self, name: str, value: float, *labels: str) -> None:
         family = self._family(name, labels)
-        if isinstance(family, SummaryMetricFamily):
-            raise ValueError(f"{name} is a summary: use Scrape.summary")
+        if isinstance(family, SummaryMetricFamily | HistogramMetricFamily):
+            raise ValueError(f"{name} is a {type(family).__name__}: use Scrape.summary or Scrape.histogram")
         if family is not None:
             family.add_metric(list(labels), float(value))
 
@@ -133,6 +140,14 @@ class Scrape:
             raise ValueError(f"{name} is no summary: use Scrape.add")
         if family is not None:
             family.add_metric(list(labels), count, total)
+
+    def histogram(self, name: str, buckets: list[tuple[str, float]], total: float, *labels: str) -> None:
+        """``buckets``: (upper bound, cumulative count) in order, the last ``+Inf``."""
+        family = self._family(name, labels)
+        if family is not None and not isinstance(family, HistogramMetricFamily):
+            raise ValueError(f"{name} is no histogram: use Scrape.add")
+        if family is not None:
+            family.add_metric(list(labels), buckets, total)
 
     def source(self, key: str, value: object, *, empty_ok: bool = False) -> None:
         """Record how the value read at ``key`` fared; ``empty_ok``: its absence means "none", not "down"."""
@@ -164,6 +179,8 @@ def _new_family(spec: Spec) -> Family:
         return CounterMetricFamily(spec.name, spec.help, labels=spec.labels)
     if spec.kind == "summary":
         return SummaryMetricFamily(spec.name, spec.help, labels=spec.labels)
+    if spec.kind == "histogram":
+        return HistogramMetricFamily(spec.name, spec.help, labels=spec.labels)
     return GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
 
 
@@ -246,6 +263,7 @@ def account_of(settings: Settings) -> str:
 
 
 HASHES = (keys.worker_registry(), keys.supervisor_children(), keys.data_stale(), keys.ingest_latency(),
+          keys.ingest_latency_histogram(),
           keys.ingest_recoveries(), keys.worker_errors(), keys.input_rejects(), keys.cycle_times(ANALYTICS_MODULE),
           keys.signals_metrics(), keys.execution_metrics(), keys.distribution_metrics(),
           keys.alpha_vantage_metrics(), keys.av_token_bucket(), keys.sim_clock())
@@ -369,6 +387,12 @@ def _ingest(r: Replies, now: float) -> None:
             s.add("qc_ingest_latency_p99_seconds", f.p99_ms / 1000, feed)
             s.add("qc_ingest_latency_max_seconds", f.max_ms / 1000, feed)
             s.add("qc_ingest_latency_samples", f.n, feed)
+    histogram = r.value(keys.ingest_latency_histogram(), LatencyHistogram.from_redis)
+    if isinstance(histogram, LatencyHistogram):
+        bounds = [*(repr(b / 1000) for b in LATENCY_BOUNDS_MS), "+Inf"]
+        for feed, h in sorted(histogram.feeds.items()):
+            s.histogram("qc_ingest_latency_seconds", list(zip(bounds, map(float, h.cumulative), strict=True)),
+                        h.sum_ms / 1000, feed)
     recoveries = r.value(keys.ingest_recoveries(), IngestRecoveries.from_redis)
     if isinstance(recoveries, IngestRecoveries):
         s.add("qc_ibkr_reconnects_total", recoveries.reconnects)

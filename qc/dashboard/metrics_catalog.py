@@ -18,7 +18,7 @@ from typing import Literal
 
 from qc.distribute.codec import COUNTERS as DISTRIBUTION_COUNTERS
 
-Kind = Literal["gauge", "counter", "summary"]
+Kind = Literal["gauge", "counter", "summary", "histogram"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,8 @@ class Spec:
         """The sample names a scrape shows for this family."""
         if self.kind == "summary":
             return (f"{self.name}_count", f"{self.name}_sum")
+        if self.kind == "histogram":
+            return (f"{self.name}_bucket", f"{self.name}_count", f"{self.name}_sum")
         return (self.name,)
 
 
@@ -53,6 +55,10 @@ def _c(name: str, help: str, *labels: str) -> Spec:
 
 def _s(name: str, help: str, *labels: str) -> Spec:
     return Spec(name, "summary", help, labels)
+
+
+def _h(name: str, help: str, *labels: str) -> Spec:
+    return Spec(name, "histogram", help, labels)
 
 
 LATENCY_STATS = ("p50", "p99", "max")
@@ -90,6 +96,8 @@ SPECS: tuple[Spec, ...] = (
     _g("qc_ingest_latency_p99_seconds", "99th percentile arrival-to-Redis latency over the recent window.", "feed"),
     _g("qc_ingest_latency_max_seconds", "Worst arrival-to-Redis latency over the recent window.", "feed"),
     _g("qc_ingest_latency_samples", "Messages in the latency window behind the percentiles.", "feed"),
+    _h("qc_ingest_latency_seconds", "Every `qc stream` write by arrival-to-Redis latency since the process started "
+       "(buckets finest around the 5 ms target; resets on restart): `histogram_quantile` over any range.", "feed"),
     _c("qc_ingest_writes_total", "Redis write batches `qc stream` flushed (resets on restart)."),
     _c("qc_input_rejects_total", "Outside values refused at a boundary, by reason.", "surface", "reason"),
     _g("qc_option_chain_age_seconds", "Seconds since `qc chains` last stored a good option chain (wall clock).",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, TypeVar
 
 from qc.core.clock import SimAnchor
@@ -366,6 +367,89 @@ def _feed_latency(feed: str, stats: Mapping[str, Any]) -> FeedLatency:
     if not p50 <= p99 <= top:
         raise Malformed(feed, f"percentiles out of order (p50 {p50}, p99 {p99}, max {top})")
     return FeedLatency(p50, p99, top, req_int(stats["n"], f"{feed}_n", lo=1))
+
+
+# Upper bounds (ms) of the latency histogram's buckets, finest where the targets are (5 ms); +Inf is implied.
+LATENCY_BOUNDS_MS = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 25.0, 50.0, 100.0, 250.0, 1000.0)
+INF = "inf"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHistogram:
+    """One feed's writes counted by latency: ``cumulative[i]`` took at most ``LATENCY_BOUNDS_MS[i]``, the last
+    entry counts them all (+Inf), Prometheus's ``le`` buckets; ``sum_ms`` is their total latency."""
+
+    cumulative: tuple[int, ...]
+    sum_ms: float
+
+    @property
+    def count(self) -> int:
+        return self.cumulative[-1]
+
+    def minus(self, earlier: FeedHistogram) -> FeedHistogram:
+        """The writes counted since ``earlier`` (the same process's counts taken before)."""
+        return FeedHistogram(tuple(a - b for a, b in zip(self.cumulative, earlier.cumulative, strict=True)),
+                             self.sum_ms - earlier.sum_ms)
+
+    def share_within(self, bound_ms: float) -> float:
+        """The share of writes that took at most ``bound_ms``, one of ``LATENCY_BOUNDS_MS`` (exact, no estimate)."""
+        return self.cumulative[LATENCY_BOUNDS_MS.index(bound_ms)] / self.count if self.count else math.nan
+
+    def quantile_ms(self, q: float) -> float:
+        """The ``q`` quantile, interpolated inside its bucket as Prometheus's ``histogram_quantile`` does; a
+        quantile in the +Inf bucket is reported as the last bound (a floor: it is at least that)."""
+        if not self.count:
+            return math.nan
+        rank = q * self.count
+        lower, below = 0.0, 0
+        for bound, cum in zip(LATENCY_BOUNDS_MS, self.cumulative, strict=False):
+            if cum >= rank:
+                inside = cum - below
+                return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+            lower, below = bound, cum
+        return LATENCY_BOUNDS_MS[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyHistogram:
+    """``monitoring:ingest:latency:hist``: `qc stream`'s writes counted by arrival-to-Redis latency since it
+    started, per feed: ``{feed}_le_{bound}`` (cumulative, bound in ms or ``inf``) and ``{feed}_sum_ms``.
+
+    Percentiles over any window come from two readings (``minus``), over every write in it: the
+    percentiles of ``monitoring:ingest:latency`` cover only the last 4,096 writes, a sixth of a second
+    at 100 symbols. ``started`` (the process's start, wall epoch) tells a restart (counts from zero) apart.
+    """
+
+    started: float
+    feeds: Mapping[str, FeedHistogram] = field(default_factory=dict)
+
+    def to_redis(self) -> dict[str, str]:
+        out = {VERSION_FIELD: str(VERSION), "started": fmt(self.started)}
+        for feed, h in self.feeds.items():
+            names = [*(fmt(b) for b in LATENCY_BOUNDS_MS), INF]
+            out |= {f"{feed}_le_{name}": str(n) for name, n in zip(names, h.cumulative, strict=True)}
+            out[f"{feed}_sum_ms"] = fmt(h.sum_ms)
+        return out
+
+    @classmethod
+    def from_redis(cls, raw: Mapping[str, str] | None, *, key: str) -> LatencyHistogram | Absent:
+        return decode(key, raw, lambda fields: cls._parse(_versioned(fields)))
+
+    @classmethod
+    def _parse(cls, fields: Mapping[str, Any]) -> LatencyHistogram:
+        names = [*(fmt(b) for b in LATENCY_BOUNDS_MS), INF]
+        feeds = {name[: -len("_sum_ms")] for name in fields if name.endswith("_sum_ms")}
+        known = {VERSION_FIELD, "started"} | {f"{f}_sum_ms" for f in feeds} | {
+            f"{f}_le_{n}" for f in feeds for n in names}
+        if stray := sorted(set(fields) - known):
+            raise Malformed(stray[0], "is not a '{feed}_le_{bound}' or '{feed}_sum_ms' field of a known feed")
+        out: dict[str, FeedHistogram] = {}
+        for feed in sorted(feeds):
+            counts = tuple(_count(need(fields, f"{feed}_le_{n}"), f"{feed}_le_{n}") for n in names)
+            if any(a > b for a, b in pairwise(counts)):
+                raise Malformed(f"{feed}_le_{INF}", f"cumulative counts decrease ({counts})")
+            out[feed] = FeedHistogram(counts, req_float(need(fields, f"{feed}_sum_ms"), f"{feed}_sum_ms", lo=0.0))
+        return cls(req_epoch(need(fields, "started"), "started"), out)
 
 
 # --- cycle times ------------------------------------------------------------------------------

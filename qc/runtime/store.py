@@ -22,6 +22,7 @@ Multi-command writes use pipelines without MULTI on one key only, which Cluster 
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.util
 import logging
 import os
@@ -163,11 +164,33 @@ class Store:
             pipe.xread({name: last}, count=count)
         return [(str(name), entries) for reply in pipe.execute() for name, entries in (reply or [])]
 
+    def server_ids(self) -> frozenset[str]:
+        """Who serves this store: ``run_id/master_replid`` of the server, or of each primary of a Cluster.
+
+        A restart changes a server's run id, a replica's promotion (a failover) its replication id, so a
+        change in this set means Redis may have lost its last writes. A Cluster client sends INFO to one
+        node only (its default node, replaced when that one fails), so there every primary is asked: a
+        restart of any of them shows, and where commands happen to be routed does not. A master added to
+        or removed from the Cluster changes the set too (the safe side)."""
+        if isinstance(self.client, RedisCluster):
+            return _primary_ids(self.client)
+        return frozenset({_server_id(self.client.info)})
+
     def delete(self, key: Key) -> None:
         self.client.delete(key.name)
 
     def close(self) -> None:
         self.client.close()
+
+
+def _server_id(info: Callable[[str], Mapping[str, Any]]) -> str:
+    return f"{info('server').get('run_id', '')}/{info('replication').get('master_replid', '')}"
+
+
+def _primary_ids(cluster: Any) -> frozenset[str]:
+    """:func:`_server_id` of each primary, each asked by name (``target_nodes``): a primary that does not answer
+    raises, and the client refreshes its view of the Cluster for the next call."""
+    return frozenset(_server_id(functools.partial(cluster.info, target_nodes=node)) for node in cluster.get_primaries())
 
 
 def _expire(pipe: Pipeline, key: Key) -> None:

@@ -1,7 +1,7 @@
 """A stack for `qc distribute`'s whole-process tests: Redis (AOF on), `qc sim` with its channel stand-ins, and
 `qc distribute` processes, started, killed and restarted by name.
 
-Signals are published as `qc signals` publishes them (the record, then ``signals:distribution:SPY`` with the
+Signals are published as `qc signals` publishes them (the record, then ``signals:{distribution}:SPY`` with the
 group created first). What arrived is counted where it lands: the simulator's ``channels`` query. Each
 test draws its own :class:`Channels` (a bot token, chats, an endpoint and an X account of its own), so the
 simulator's per-bot, per-chat and per-account windows and duplicate checks never mix two tests.

@@ -25,6 +25,7 @@ from qc.dashboard.metrics_catalog import SPECS
 from qc.distribute.cycle import metrics as delivery
 from qc.execute.cycle.records import Records
 from qc.ingest.cycle.ratelimit import BucketShape, TokenBucket
+from qc.ingest.cycle.stream_writer import LatencyStats
 from qc.risk.cycle import latches
 from qc.risk.state import TradingState, escalate
 from qc.runtime.codec import (
@@ -89,6 +90,10 @@ def write_everything(store: Store, settings: Settings, now: float) -> None:
     store.set(keys.ibkr_connected(), IbkrConnected(True).to_redis())
     store.hset(keys.data_stale(), StaleFeeds({StaleFeeds.field("SPY", "depth"): now - 20.0}).to_redis())
     store.hset(keys.ingest_latency(), IngestLatency(42, {"depth": FeedLatency(0.8, 3.5, 9.0, 120)}).to_redis())
+    stream_latency = LatencyStats(now - 100.0)  # `qc stream`'s own counting
+    for ms in (0.3, 0.8, 4.5, 12.0):
+        stream_latency.add("depth", ms)
+    store.hset(keys.ingest_latency_histogram(), stream_latency.histogram().to_redis())
     store.hset(keys.ingest_recoveries(), IngestRecoveries(2, {StaleFeeds.field("SPY", "depth"): 3}).to_redis())
     store.count_rejects("av.chain", {"negative_bid": 4})
     # Alpha Vantage: the metrics `qc chains` writes, and a real take from the shared bucket
@@ -159,6 +164,11 @@ def test_every_catalogued_series_is_scraped_with_what_the_workers_wrote(store: S
     assert get(s, "qc_ingest_latency_p99_seconds", feed="depth") == pytest.approx(0.0035)
     assert get(s, "qc_ingest_latency_max_seconds", feed="depth") == pytest.approx(0.009)
     assert get(s, "qc_ingest_latency_samples", feed="depth") == 120
+    bucket = {le: get(s, "qc_ingest_latency_seconds_bucket", feed="depth", le=le)
+              for le in ("0.00025", "0.0005", "0.001", "0.005", "0.01", "0.015", "+Inf")}
+    assert bucket == {"0.00025": 0, "0.0005": 1, "0.001": 2, "0.005": 3, "0.01": 3, "0.015": 4, "+Inf": 4}
+    assert get(s, "qc_ingest_latency_seconds_count", feed="depth") == 4
+    assert get(s, "qc_ingest_latency_seconds_sum", feed="depth") == pytest.approx(0.0176)
     assert get(s, "qc_ingest_writes_total") == 42
     assert get(s, "qc_ibkr_reconnects_total") == 2
     assert get(s, "qc_feed_resubscriptions_total", symbol="SPY", feed="depth") == 3

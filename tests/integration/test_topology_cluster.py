@@ -3,8 +3,10 @@
 One module-scoped session: `qc sim` and every worker (`stream`, `chains`, `analytics`, `signals`, `risk`,
 `execute`, `distribute`) on two symbols, all through ``redis+cluster://`` (two symbols, so a command that
 spans symbols has keys in two slots and would be refused). A signal goes through to a filled, protected
-bracket and to every channel; an informed-flow burst makes `qc signals` emit one of its own; an operator's
-halt of one underlying is acknowledged by the executor. Then:
+bracket and to every channel; a signal on each symbol is taken by both hand-offs (`qc execute` and `qc
+distribute` read every symbol's hand-off stream in one XREADGROUP: the streams share a hash tag); an
+informed-flow burst makes `qc signals` emit one of its own; an operator's halt of one underlying is
+acknowledged by the executor. Then:
 
 - no worker logged a cross-slot refusal (the server's CROSSSLOT or redis-py's "must map to the same key
   slot") or an unhandled redirection, no node counted one (``INFO errorstats``), and no worker counted a
@@ -13,6 +15,10 @@ halt of one underlying is acknowledged by the executor. Then:
   it cannot produce are listed with the reason (``NOT_EXERCISED``), and the test fails if one of them shows
   up (the list would be stale) or one outside it is missing;
 - every Lua script in qc touches only its one declared key, and each ran on the Cluster.
+
+Besides: the intakes in process over two more symbols, and the Redis identity the executor and `qc risk`
+watch (every master's run id: a restart of any master shows, a routing change does not) on a Cluster of
+its own.
 """
 
 from __future__ import annotations
@@ -23,12 +29,12 @@ import importlib
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import requests
-from redis.exceptions import RedisClusterException
 
 from qc.analytics.codec import GexSnapshot, gex_from_redis
 from qc.core import clock, keys
@@ -39,15 +45,18 @@ from qc.distribute.cycle.intake import Intake as DistributeIntake
 from qc.distribute.model import Routing, Tier
 from qc.execute.cycle.lease import Lease
 from qc.execute.cycle.run import Intake as ExecuteIntake
+from qc.execute.model import Intent
+from qc.ingest.codec import OptionChain
 from qc.risk.cycle import latches
 from qc.risk.state import TradingState, escalate
 from qc.runtime import fence
-from qc.runtime.store import Store, connect
+from qc.runtime.store import REDIS_ERRORS, Store, connect
 from qc.signals.codec import Signal
 
 from .conftest import eventually
 from .distribute_harness import Channels
-from .execute_harness import ACCOUNT, EXEC_ENV, liquid_call, make_signal, marketable, publish, wait_state
+from .distribute_harness import make_signal as distribution_signal
+from .execute_harness import ACCOUNT, EXEC_ENV, intent, liquid_call, make_signal, marketable, publish, wait_state
 from .topology_harness import (
     Cluster,
     TopologyStack,
@@ -114,10 +123,10 @@ def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                               json={"fault": "channel_secret", "name": ch.hook, "secret": ch.secret}, timeout=30)
         assert reply.status_code == 200, reply.text
         s.env.update(ch.env(base))
-        for verb in WORKERS:  # the intakes cannot read two symbols on a Cluster (the xfail below): SPY only
+        for verb in WORKERS:  # every one on both symbols
             if verb == "execute":  # it prices with what the others publish: it starts once they did
                 eventually(lambda: ready(s), timeout_s=120, every_s=0.5)
-            s.start(verb, env={"QC_SYMBOLS": "SPY"} if verb in ("execute", "distribute") else None)
+            s.start(verb)
         eventually(lambda: s.store.hget(keys.execution_status(ACCOUNT), "state") == "trading", timeout_s=60)
         yield s
     finally:
@@ -131,13 +140,46 @@ def ready(s: TopologyStack) -> bool:
                for sym in SYMBOLS) and bool(c.exists(keys.risk_exposure(ACCOUNT).name))
 
 
+def symbol_signal(stack: TopologyStack, symbol: str) -> Signal:
+    """execute_harness's signal (SPY's near-the-money call), on ``symbol``'s near-the-money call instead."""
+    key = keys.option_chain(symbol).name
+    chain = OptionChain.from_redis(stack.store.client.get(key), key=key)
+    assert isinstance(chain, OptionChain), chain
+    today = stack.sim_now().date()
+    expiry = min(e for e in chain.expiries if (e - today).days >= 1)
+    rows = [r for r in chain.rows if r.expiry == expiry and r.right == "C" and r.bid > 0.2 and r.ask > r.bid]
+    signal = make_signal(stack, min(rows, key=lambda r: abs(r.strike - chain.spot)))
+    return replace(signal, contract=replace(signal.contract, symbol=symbol))
+
+
+def taken(store: Store, stream: str, group: str, entry_id: str) -> bool:
+    """The group has read the stream up to ``entry_id`` at least, and acknowledged everything it read."""
+    for got in store.client.xinfo_groups(stream):
+        if got["name"] == group:
+            return int(got["pending"]) == 0 and entry_seq(str(got["last-delivered-id"])) >= entry_seq(entry_id)
+    return False
+
+
+def entry_seq(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq)
+
+
 def test_the_stack_on_a_cluster(stack: TopologyStack, cluster: Cluster) -> None:
     # a hand-made signal through to a filled, protected bracket (orders, fills, positions) and every channel
     stack.sim.ctl("informed-flow", "QQQ", "400", "--direction", "sell")  # `qc signals` emits one of its own
     got = trade(stack)
     signal = Signal.from_redis(stack.store.client.get(keys.signal_record(got.id).name), key=got.id)
     assert isinstance(signal, Signal), signal
-    stack.store.client.xadd(keys.signals_distribution("SPY").name, {"id": signal.id, "signal": signal.to_redis()})
+    # both symbols through both hand-offs: each intake reads every symbol's stream in one XREADGROUP
+    other = symbol_signal(stack, "QQQ")
+    handed = {(keys.signals_execution("QQQ").name, "execution"): publish(stack, other)}  # the SPY one: `trade`
+    for s in (signal, other):
+        stream = keys.signals_distribution(s.symbol).name
+        handed[stream, "distribution"] = str(stack.store.client.xadd(stream, {"id": s.id, "signal": s.to_redis()}))
+    eventually(lambda: isinstance(intent(stack, other.id), Intent), timeout_s=60)
+    eventually(lambda: all(taken(stack.store, stream, group, entry) for (stream, group), entry in handed.items()),
+               timeout_s=60)
     row = liquid_call(stack)
     stack.sim.ctl("reject-next", "no trading permissions")  # a rejection at the broker: the failed-order records
     refused = make_signal(stack, row, limit=marketable(stack, row))
@@ -194,27 +236,86 @@ def test_reads_over_two_symbols_are_split_by_slot(cluster: Cluster) -> None:
         store.close()
 
 
-@pytest.mark.xfail(strict=True, raises=RedisClusterException,
-                   reason="BUG: `qc execute`'s and `qc distribute`'s intakes block in one XREADGROUP over every "
-                          "symbol's signal stream; on a Cluster two symbols are two slots, and redis-py refuses it")
 @pytest.mark.parametrize("worker", ["execute", "distribute"])
 def test_the_signal_intakes_read_two_symbols_on_a_cluster(cluster: Cluster, worker: str) -> None:
+    """Each intake, in process, over two symbols of their own: one XREADGROUP over both symbols' streams (one
+    hash slot, whatever the symbols) gets both symbols' entries."""
     store = connect(Settings(redis_url=cluster.url))
+    stream_of = keys.signals_execution if worker == "execute" else keys.signals_distribution
+    streams = {sym: stream_of(sym).name for sym in APART}
+    assert len({store.client.keyslot(stream_of(sym).name) for sym in (*SYMBOLS, *APART)}) == 1
+    assert len({store.client.keyslot(keys.trades(sym).name) for sym in APART}) == 2  # the symbols' own keys: two
+    signals = {sym: distribution_signal(clock.wall_epoch(), n) for n, sym in enumerate(APART)}
+    signals = {sym: replace(s, contract=replace(s.contract, symbol=sym)) for sym, s in signals.items()}
     try:
         if worker == "execute":
-            intake = ExecuteIntake(store, APART, "topology-test", lambda *_: None, asyncio.new_event_loop())
+            loop = asyncio.new_event_loop()
+            got: list[tuple[str, str]] = []
+            both = asyncio.Event()
+
+            def deliver(stream: str, _entry_id: str, fields: dict[str, str]) -> None:
+                got.append((stream, fields["id"]))
+                if len(got) == len(APART):
+                    both.set()
+
+            intake = ExecuteIntake(store, APART, "topology-test", deliver, loop)
+            for sym, s in signals.items():
+                store.client.xadd(streams[sym], {"id": s.id, "signal": s.to_redis()})
             intake.enabled.set()
-            timer = threading.Timer(2.0, intake.stop.set)
-            timer.start()
+            intake.start()  # its thread reads (and dies on an error it does not handle); the loop takes entries
             try:
-                intake._run()  # the thread's body: returns when stopped, raises what it does not handle
+                loop.run_until_complete(asyncio.wait_for(both.wait(), 60))
             finally:
-                timer.cancel()
+                intake.stop.set()
+                intake.thread.join(10)
+                loop.close()
+            assert intake.errors == 0
+            assert sorted(got) == sorted((streams[sym], s.id) for sym, s in signals.items())
         else:
             reader = DistributeIntake(store, APART, Routing((Tier("premium", 0.0),)), SystemClock(), "topology")
-            reader.poll(None)
+            ids = {sym: str(store.client.xadd(streams[sym], {"id": s.id, "signal": s.to_redis()}))
+                   for sym, s in signals.items()}
+            assert reader.poll(None) == len(APART)  # both signals, planned (no target here) and acknowledged
+            assert all(taken(store, streams[sym], "distribution", ids[sym]) for sym in APART)
+    finally:
+        for name in streams.values():
+            store.client.delete(name)
+        store.close()
+
+
+def test_the_redis_identity_covers_every_master(tmp_path: Path) -> None:
+    """`Store.server_ids` (what the executor and `qc risk` compare to notice a Redis restart) is every master's
+    run and replication ids: unchanged when commands are routed elsewhere, changed when any master restarts."""
+    own = Cluster(tmp_path)
+    own.start()
+    store = connect(Settings(redis_url=own.url))
+    try:
+        def direct(port: int) -> str:
+            with client(port) as c:
+                return f"{c.info('server')['run_id']}/{c.info('replication')['master_replid']}"
+
+        before = store.server_ids()
+        assert before == {direct(port) for port in own.ports}
+        default = store.client.get_default_node()
+        store.client.set_default_node(next(n for n in store.client.get_primaries() if n != default))
+        assert store.server_ids() == before  # INFO would now go to another node: the same identity
+
+        restarted = next(port for port in own.ports if port != store.client.get_default_node().port)
+        own.restart(restarted)
+
+        def now() -> frozenset[str] | None:
+            try:
+                return store.server_ids()
+            except REDIS_ERRORS:  # the client's connection to the restarted node was dropped: it reconnects
+                return None
+
+        eventually(lambda: (got := now()) is not None and len(got) == len(own.ports) and got != before)
+        after = now()
+        assert after is not None
+        assert after - before == {direct(restarted)} and len(before - after) == 1
     finally:
         store.close()
+        own.close()
 
 
 def exercise_the_rest(store: Store) -> None:

@@ -112,9 +112,7 @@ class Cluster:
     def start(self) -> None:
         try:
             for port in self.ports:
-                node = self.tmp / f"node-{port}"
-                self.procs.start(port, node_args(port, node, "--cluster-enabled", "yes", "--cluster-config-file",
-                                                 "nodes.conf", "--appendonly", "no"), node)
+                self.start_node(port)
             eventually(lambda: all(answers(p) for p in self.ports))
             cli = redis_server_binary().with_name("redis-cli")
             subprocess.run([str(cli), "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
@@ -123,6 +121,19 @@ class Cluster:
         except BaseException:
             self.close()
             raise
+
+    def start_node(self, port: int) -> None:
+        node = self.tmp / f"node-{port}"
+        self.procs.start(port, node_args(port, node, "--cluster-enabled", "yes", "--cluster-config-file",
+                                         "nodes.conf", "--appendonly", "no"), node)
+
+    def restart(self, port: int) -> None:
+        """SIGKILL one master and start it again from its ``nodes.conf``: the same node and slots, a new run id,
+        its data gone (no persistence); returns once the Cluster is whole again."""
+        self.procs.kill(port)
+        self.start_node(port)
+        eventually(lambda: answers(port))
+        eventually(self.ok, timeout_s=30, every_s=0.05)
 
     def ok(self) -> bool:
         """Every node serves its slots and knows the others: a client may route by slot from here on."""

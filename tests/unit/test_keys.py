@@ -6,8 +6,11 @@ a lone clone); they are the operators' public contract, so a change to them is a
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
+
+from redis.crc import key_slot
 
 from qc.core import keys
 
@@ -61,3 +64,20 @@ def test_namespace_ttls_follow_design() -> None:
     assert keys.signals_pending("SPY").ttl_s == 3600
     assert keys.risk_breaches_count().ttl_s == 86400
     assert 60 <= keys.book("SPY").ttl_s <= 3600  # type: ignore[operator]
+
+
+def test_each_signal_hand_off_is_one_cluster_slot() -> None:
+    """`qc execute` and `qc distribute` read every symbol's hand-off stream in one XREADGROUP, which a Redis Cluster
+    accepts only within one slot: the hand-offs carry a hash tag each, and no other key carries one."""
+    symbols = ("SPY", "QQQ", "IWM", "DIA", "AAPL", "BRK.B")
+    hand_offs = (keys.signals_execution, keys.signals_distribution)
+    slots = [{key_slot(hand_off(sym).name.encode()) for sym in symbols} for hand_off in hand_offs]
+    assert [len(s) for s in slots] == [1, 1]
+    assert len({key_slot(keys.book(sym).name.encode()) for sym in symbols}) > 1  # a symbol's other keys spread
+    tagged = []
+    for name, fn in vars(keys).items():
+        if inspect.isfunction(fn) and fn.__module__ == keys.__name__ and fn not in hand_offs:
+            got = fn(*["x"] * len(inspect.signature(fn).parameters))
+            if isinstance(got, keys.Key) and "{" in got.name:
+                tagged.append(name)
+    assert tagged == []

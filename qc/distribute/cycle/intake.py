@@ -1,4 +1,4 @@
-"""Signals in: each entry of ``signals:distribution:{sym}`` becomes its deliveries, queued by tier.
+"""Signals in: each entry of ``signals:{distribution}:SYM`` becomes its deliveries, queued by tier.
 
 Why it is safe to repeat: a signal's plan is a function of the signal alone (its id, symbol and
 ``created_at``: the time it was published, on qc's clock), so its queue members are the same text
@@ -36,7 +36,7 @@ from qc.signals.codec import Signal
 
 log = logging.getLogger(__name__)
 
-GROUP = "distribution"  # the consumer group `qc signals` creates on signals:distribution:{sym}
+GROUP = "distribution"  # the consumer group `qc signals` creates on keys.signals_distribution(sym)
 SIGNAL_FIELD = "signal"
 READ_COUNT = 100
 MIN_IDLE_S = 15.0  # real seconds: an entry pending this long belongs to a dead process (handling takes ms)

@@ -97,6 +97,7 @@ class Monitor:
             log.warning("%s: latency not published: %s", self.name, latency)
         else:
             _hset(pipe, latency_key, latency.to_redis())
+        _hset(pipe, keys.ingest_latency_histogram(), self.writer.latency.histogram().to_redis())
         recoveries = IngestRecoveries(self.feed.reconnects, {
             StaleFeeds.field(s, f): n for (s, f), n in self.feed.resubscriptions.items()})
         _hset(pipe, keys.ingest_recoveries(), recoveries.to_redis())

@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import logging
 import math
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
+from itertools import accumulate
 
 import numpy as np
 
@@ -47,7 +49,7 @@ from qc.ingest.bars import merge_history
 from qc.ingest.book import ASK, BID, DepthBook
 from qc.ingest.codec import VenueShares, auction_fields, decode_bars, quote_fields
 from qc.ingest.state import Reject, StreamState, SymbolState
-from qc.runtime.codec import InputRejects
+from qc.runtime.codec import LATENCY_BOUNDS_MS, FeedHistogram, InputRejects, LatencyHistogram
 from qc.runtime.redis_batch import Batch, WriteBatch, batcher_for
 from qc.runtime.store import REDIS_ERRORS, Store
 
@@ -102,21 +104,34 @@ class LatencyWindow:
 
 
 class LatencyStats:
-    """The last ``LATENCY_WINDOW`` arrival-to-write latencies per feed, in milliseconds.
+    """Arrival-to-write latencies per feed, in milliseconds: the last ``LATENCY_WINDOW`` of them (percentiles
+    of the recent past) and every one since the start counted by bucket (``LatencyHistogram``: percentiles
+    over any window, and Prometheus's histogram).
 
     ``{feed}``: from the start of the socket read that carried the first unwritten message;
     ``{feed}_handed``: from ib_async handing it over (after decoding the whole read).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, started: float = 0.0) -> None:
+        self.started = started
         self.samples: dict[str, LatencyWindow] = {}
+        self.buckets: dict[str, list[int]] = {}  # feed -> writes per bucket (not cumulative), +Inf last
+        self.sums: dict[str, float] = {}
         self.writes = 0
 
     def add(self, feed: str, ms: float) -> None:
         window = self.samples.get(feed)
         if window is None:
             window = self.samples[feed] = LatencyWindow()
+            self.buckets[feed] = [0] * (len(LATENCY_BOUNDS_MS) + 1)
+            self.sums[feed] = 0.0
         window.add(ms)
+        self.buckets[feed][bisect_left(LATENCY_BOUNDS_MS, ms)] += 1
+        self.sums[feed] += ms
+
+    def histogram(self) -> LatencyHistogram:
+        return LatencyHistogram(self.started, {feed: FeedHistogram(tuple(accumulate(counts)), self.sums[feed])
+                                               for feed, counts in self.buckets.items()})
 
     def summary(self) -> dict[str, float]:
         out: dict[str, float] = {"writes": float(self.writes)}
@@ -148,7 +163,7 @@ class StreamWriter:
         self.store, self.state = store, state
         self.batch = batcher_for(store)
         self.backoff_cap_s = backoff_cap_s
-        self.latency = LatencyStats()
+        self.latency = LatencyStats(clock.wall_epoch())
         self.failures = 0
         self.retry_at = 0.0
         self._written: dict[str, dict[str, str]] = {}  # key name -> hash as last written

@@ -3,7 +3,7 @@
 Positions are found by SCAN (the executor writes one hash per contract); everything per underlying
 comes in one pipelined round trip. A chain (the one large value, ~1 MB) is fetched only when the stamp
 `qc chains` writes after storing it has moved (or when no stamp exists: a chain written by hand), and
-decoded again only when its text changed. New signals are read from ``signals:execution:{sym}`` with XREAD from the
+decoded again only when its text changed. New signals are read from ``signals:{execution}:SYM`` with XREAD from the
 last id seen (no consumer group: the executor owns that stream's group; risk only looks).
 """
 

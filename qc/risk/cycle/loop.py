@@ -96,7 +96,7 @@ class RiskCycle:
         self.sides: dict[str, int] = {s: int(v) for s, v in regime.items() if v in ("1", "-1")}
         self.last: ExposureSnapshot | None = None
         self._unreadable_counted = 0
-        self.run_id: str | None = None  # the Redis server's, as last seen
+        self.redis_ids: frozenset[str] = frozenset()  # the Redis servers' (Store.server_ids), as last seen
         self.broker_seen_up = False
 
     def __call__(self, now: datetime) -> None:
@@ -170,11 +170,13 @@ class RiskCycle:
         return [c for c in changes if c is not None]
 
     def _redis_check(self) -> Trip | None:
-        """Trip when the server's run id differs from the one this worker saw last (a restart or a
-        failover under a running stack; a whole-stack start is the executor's startup reconciliation)."""
-        run_id = str(self.store.client.info("server").get("run_id", ""))
-        previous, self.run_id = self.run_id, run_id or self.run_id
-        return redis_breaker(previous, run_id) if run_id else None
+        """Trip when the server (any primary of a Cluster) differs from the one this worker saw last (a restart
+        or a failover under a running stack; a whole-stack start is the executor's startup reconciliation)."""
+        seen, now = self.redis_ids, self.store.server_ids()
+        self.redis_ids = now
+        if not seen or seen == now:
+            return None
+        return redis_breaker(",".join(sorted(seen - now)) or "-", ",".join(sorted(now - seen)) or "-")
 
     def _apply(self, changes: Sequence[Trip | Clear], now: datetime) -> None:
         for change in changes:
