@@ -181,9 +181,15 @@ def quote_fields(values: Mapping[str, float | None]) -> dict[str, str]:
 FIELD_NAMES = {name: [f"{name}:{i}" for i in range(50)] for name in SIDES}
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=4096)
+def _venue_json(venue: str) -> str:
+    return json.dumps(venue, allow_nan=False)
+
+
 def level_json(price: float, size: float, venue: str, crossed: bool = False) -> str:
-    """One level as stored; cached, since a book write re-renders levels that mostly did not change.
+    """One level as stored. Not cached by value: ``DepthBook.fields`` keeps each row's text beside the row,
+    so a call here is a changed level, which a by-value cache rarely had (it cost 2x a miss); the venue's
+    JSON is cached (a handful of venues).
 
     Strict JSON: a non-finite price or size raises ValueError (``repr`` would write ``nan``, which no
     JSON reader parses), so the writer drops that one value instead of storing garbage.
@@ -191,7 +197,7 @@ def level_json(price: float, size: float, venue: str, crossed: bool = False) -> 
     if not (math.isfinite(price) and math.isfinite(size)):
         raise ValueError(f"depth level {price!r} x {size!r} is not finite")
     mark = ',"crossed":true' if crossed else ""
-    return f'{{"price":{price!r},"size":{size!r},"venue":{json.dumps(venue, allow_nan=False)}{mark}}}'
+    return f'{{"price":{price!r},"size":{size!r},"venue":{_venue_json(venue)}{mark}}}'
 
 
 def book_fields(asks: Sequence[DepthLevel], bids: Sequence[DepthLevel]) -> dict[str, str]:
