@@ -8,7 +8,8 @@ judges the stack as an operator would, against the simulator's own records, so i
 - ``faults``: apply one scheduled fault to the running stack (``kill -9``, ``qc sim ctl …``);
 - ``observe``: one health sample (what `qc status --json` reads) every half second, and the pump of signals;
 - ``pricing``: the pump's limit, a cent over the option's live ask at the simulated gateway;
-- ``operator``: the one operator action played, `qc risk resume` after a Redis restart once the executor reconciled;
+- ``settle``: pure: when the executor has caught up (trading, reconciled since a time). No operator is played:
+  a Redis restart heals only once the executor itself lowered the REDUCING latch it causes;
 - ``healing``: pure: detection and healing times per fault, and the compressed health timeline;
 - ``collect``: the simulator's orders, positions, executions and channel records, and Redis's view;
 - ``invariants``: pure: each end check over the collected records;

@@ -133,7 +133,8 @@ def healed(inj: Injected, s: Sample, base: Sample | None, seen: Sample) -> bool:
         back = seen.t if not seen.reachable else inj.t
         running = {MODULE_OF.get(n, n) for n, c in s.children.items() if c.state == "running"}
         beating = [m for m, b in (base.beats if base else {}).items() if base is not None and base.t - b <= BEATING_S]
-        return not [m for m in beating if m in running and s.beats.get(m, 0.0) <= back]
+        # and trading again: the executor lowered the restart's REDUCING latch after a clean reconciliation
+        return not s.redis_latched and not [m for m in beating if m in running and s.beats.get(m, 0.0) <= back]
     if f.kind == "kill":
         child = s.children.get(f.target)
         if child is None or child.state != "running" or child.pid in (None, inj.pid):

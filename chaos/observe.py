@@ -26,6 +26,9 @@ from qc.core import clock, keys
 from qc.core.codec import Absent
 from qc.distribute import codec as distribute_codec
 from qc.distribute import report as distribute_report
+from qc.risk.codec import latch_from_redis
+from qc.risk.cycle.latches import ACCOUNT_SCOPE
+from qc.risk.state import REDIS_RESTARTED, Latch, TradingState
 from qc.runtime import health
 from qc.runtime.codec import AlphaVantageMetrics
 from qc.runtime.store import REDIS_ERRORS, Store
@@ -60,6 +63,7 @@ class Sample:
     av_ok_at: float = 0.0  # newest good chain (wall epoch)
     dist_bad: dict[str, int] = field(default_factory=dict)  # channel -> retried + rate_limited + failed + uncertain
     dist_sent: dict[str, int] = field(default_factory=dict)  # channel -> sent
+    redis_latched: bool = False  # the account is latched REDUCING by a Redis restart (``redis_restarted``)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +92,8 @@ def take_sample(store: Store, now: float) -> Sample:
         av = AlphaVantageMetrics.from_redis(store.hgetall(av_key), key=av_key.name)
         dist_key = keys.distribution_metrics()
         dist = distribute_codec.metrics_from_redis(store.hgetall(dist_key), key=dist_key.name)
+        latch_key = keys.trading_state(ACCOUNT)
+        latch = latch_from_redis(store.client.hget(latch_key.name, ACCOUNT_SCOPE), key=latch_key.name)
     except REDIS_ERRORS:
         return Sample(now, False)
     av_bad, av_ok_at = 0, 0.0
@@ -107,7 +113,13 @@ def take_sample(store: Store, now: float) -> Sample:
         ibkr=readings.ibkr_connected if isinstance(readings.ibkr_connected, bool) else None,
         stale=tuple(sorted(readings.stale)) if not isinstance(readings.stale, Absent) else (),
         reconnects=_int(recoveries.get("reconnects", 0)), av_bad=av_bad, av_ok_at=av_ok_at, dist_bad=bad,
-        dist_sent=sent)
+        dist_sent=sent, redis_latched=isinstance(latch, Latch) and latched_by_redis(latch))
+
+
+def latched_by_redis(latch: Latch) -> bool:
+    """Pure: the account latch is the Redis-restart one (REDUCING, cause ``redis_restarted``), which the executor
+    lowers itself once it has reconciled cleanly against the new server (no operator is played)."""
+    return latch.state is TradingState.REDUCING and latch.cause == REDIS_RESTARTED
 
 
 class Poller:

@@ -22,9 +22,9 @@ import click
 
 from chaos import collect, faults, healing, invariants, report
 from chaos.observe import Poller, SignalPump
-from chaos.operator import Operator, reconciled_after
 from chaos.pricing import live_ask
 from chaos.schedule import Fault, generate, slot_real_s
+from chaos.settle import reconciled_after
 from qc.core import clock, keys
 from qc.core.clock import NEW_YORK, session
 from qc.runtime.simclock import read_sim_anchor
@@ -165,22 +165,16 @@ def run(o: Options) -> int:
         poller.start()
         pump = SignalPump(lambda: publish_one(desk), o.pump_every_s)
         pump.start()
-        operator = Operator(desk.store, root, desk.env)
-        operator.start()
         target = faults.Target(root, desk.env, int(desk.env["QC_SIM_CTL_PORT"]), desk.store, root / "var")
         for fault in schedule:
             _inject(fault, start, o.speed, sim, target, injected)
-            if fault.kind == "redis_kill" and injected[-1].ok:
-                operator.restarted(sim.now())
         sim.wait_until(end.timestamp(), o.speed)
         pump.close()
         say("the close is past: faults and the signal pump stopped; settling")
         records = _settle_and_collect(desk, sim, expected, root, notes)
-        operator.close()
         poller.close()
         up = desk.proc
         say("stopping qc up (SIGINT)")
-    notes += [f"operator at +{a.t - run_started:.0f} s: {a.what}" for a in operator.actions]
     return _judge(o, start, run_started, schedule, injected, records, poller, pump, channels, expected,
                   up.returncode, sim.sim_at, notes)
 

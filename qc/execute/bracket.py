@@ -13,6 +13,10 @@ earlier pair can never reduce it.
 Prices are on the cent: US equity options on SPY, QQQ and IWM quote in $0.01 at every premium
 (the penny-pilot classes); exits round **toward safety** (a long's stop down, its take-profit up),
 never through the price the signal chose by more than a cent.
+
+Time in force: the protective legs (stop, take-profit) are **GTC**, so a position held overnight keeps
+its stop at the broker (a DAY stop expires at the close); entries and closing orders are **DAY**, so an
+unfilled one never rests overnight (a DAY parent that expires cancels its waiting GTC children).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from qc.core.order_ref import Leg
 from qc.execute.model import Intent, LegOrder
 
 TICK = 0.01
+PROTECTIVE: frozenset[Leg] = frozenset({"stop", "tp"})
 
 
 def to_tick(price: float, direction: int = 0) -> float:
@@ -40,6 +45,11 @@ def stop_price(intent: Intent, price: float) -> float:
 
 def take_profit_price(intent: Intent, price: float) -> float:
     return to_tick(price, intent.sign)
+
+
+def time_in_force(order: LegOrder) -> str:
+    """GTC for a leg that protects a held position, DAY for anything that opens or closes one."""
+    return "GTC" if order.leg in PROTECTIVE else "DAY"
 
 
 def oca_group(intent: Intent, attempt: int) -> str:

@@ -6,6 +6,9 @@ Pure: latches in, latches out, time passed in. The rules:
   below the current state changes nothing, so a second breaker never softens the first.
 - Only :func:`resume`, with the operator's reason, lowers a latch set by an operator or by an
   account breaker (daily loss, drawdown, rejects), and it goes straight to ACTIVE.
+- The one exception: the account's ``redis_restarted`` latch (REDUCING, "reconcile with IB") is also
+  lowered by the executor with :func:`lowered_after_reconcile`, once a clean reconciliation that
+  began after it was set has ended; a stricter or any other latch stays.
 - A **regime** latch (one underlying: spot crossed zero gamma, VPIN above its threshold; or the
   account while the broker is disconnected) clears by itself with :func:`clear`, when the breaker
   that set it reports its condition gone; any other latch ignores ``clear``.
@@ -31,6 +34,7 @@ class TradingState(IntEnum):
 
 
 REGIME_CAUSES = frozenset({"zero_gamma_cross", "vpin_high", "broker_disconnected"})
+REDIS_RESTARTED = "redis_restarted"  # qc.risk.breakers.redis_breaker's cause
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,17 @@ def resume(current: Latch, operator: str, reason: str, now: datetime) -> Latch:
     if current.state is TradingState.ACTIVE:
         return current
     return Latch(TradingState.ACTIVE, "resume", f"operator:{operator}", reason.strip(), now)
+
+
+def lowered_after_reconcile(current: Latch, cause: str, by: str, reason: str, reconciled_from: datetime,
+                            now: datetime) -> Latch:
+    """The executor reconciled with the broker from ``reconciled_from`` on: a REDUCING latch of ``cause``
+    (only ``redis_restarted`` asks for that) set no later than that lifts to ACTIVE; anything stricter,
+    anything else, or one set meanwhile (a later restart's) stays exactly as it is."""
+    if (cause != REDIS_RESTARTED or current.state is not TradingState.REDUCING or current.cause != cause
+            or current.since is None or current.since > reconciled_from):
+        return current
+    return Latch(TradingState.ACTIVE, "reconciled", by, reason, now)
 
 
 def clear(current: Latch, cause: str, now: datetime) -> Latch:

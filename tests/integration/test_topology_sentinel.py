@@ -12,8 +12,9 @@ and `qc execute`. The executor trades (buys at the ask: filled, bracketed), then
 - everything the broker has is in Redis: each of qc's orders at the broker (by order reference) belongs to a
   recorded intent, each execution is recorded once (by execId), each position equals qc's record, and no
   order reference is at the broker twice;
-- `qc risk` saw the new server too and latched the account REDUCING (by design: README, Risk); once an
-  operator resumes, a new signal trades to a protected bracket through the new primary.
+- `qc risk` saw the new server too and latched the account REDUCING (by design: README, Risk); the executor
+  lowers that latch itself after a clean reconciliation against the new primary (no operator), and a new
+  signal trades to a protected bracket through it.
 
 The primary dies right after a signal was published, while the executor takes it: that signal either
 trades (and is then held to the same checks) or never reached the replica (asynchronous replication)
@@ -22,8 +23,6 @@ and is not traded at all; an order at the broker that Redis does not know fails 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -152,11 +151,19 @@ def test_a_primary_killed_mid_session_loses_nothing_and_nobody_restarts(stack: T
         recorded |= {leg.order_ref(got.id) for leg in got.orders}
     assert refs <= recorded, f"orders at the broker that Redis does not know: {sorted(refs - recorded)}"
 
-    # `qc risk` saw a new server too: no new risk until an operator resumes (README, Risk); then trading goes on
-    latch = latches.load(stack.store, ACCOUNT).get(latches.ACCOUNT_SCOPE)
-    assert latch is not None and latch.state is TradingState.REDUCING and latch.cause == "redis_restarted", latch
-    resume = subprocess.run([sys.executable, "-m", "qc", "risk", "resume", "--reason", "failover reconciled"],
-                            cwd=stack.tmp, env=stack.env, capture_output=True, text=True, timeout=60, check=False)
-    assert resume.returncode == 0, resume.stderr
-    trade(stack)  # through the new primary
+    # `qc risk` saw a new server too: REDUCING (no new risk) until the executor has reconciled cleanly against
+    # it, which lowers that latch by itself (README, Risk); then trading goes on through the new primary
+    def causes() -> list[object]:  # the account's transitions, oldest first
+        log = latches.transitions(stack.store, ACCOUNT, 50)
+        return [t.get("cause") for t in reversed(log) if t.get("scope") == latches.ACCOUNT_SCOPE]
+
+    eventually(lambda: "redis_restarted" in causes(), timeout_s=30, every_s=0.2)
+
+    def lowered_by_executor() -> bool:
+        latch = latches.load(stack.store, ACCOUNT).get(latches.ACCOUNT_SCOPE)
+        return latch is not None and latch.state is TradingState.ACTIVE and latch.by.startswith("executor:")
+
+    eventually(lowered_by_executor, timeout_s=90, every_s=0.5)  # at most one periodic reconciliation later
+    assert causes()[-2:] == ["redis_restarted", "reconciled"], causes()
+    trade(stack)
     assert {n: c for n, c in stack.alive().items() if c is not None} == {}, "a worker exited"

@@ -9,7 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qc.execute.bracket import TICK, bracket, closing_order, oca_group, protective_pair, stop_price, to_tick
+from qc.execute.bracket import (
+    TICK,
+    bracket,
+    closing_order,
+    oca_group,
+    protective_pair,
+    stop_price,
+    time_in_force,
+    to_tick,
+)
+from qc.execute.cycle.ibtypes import ib_order
 from qc.execute.model import Intent
 from qc.risk.model import Side
 from tests.unit.execute_helpers import leg, make_intent
@@ -235,3 +245,20 @@ def test_each_closing_order_gets_the_next_attempt() -> None:
     second = closing_order(replace(intent, orders=(first,)), 3, 1.0, 2).order
     assert (first.attempt, second.attempt) == (0, 1)
     assert second.order_ref(intent.id) == "qc:sig1:exit:1"
+
+
+# --- time in force ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("side", ["BUY", "SELL"])
+def test_the_protective_legs_rest_gtc_and_the_entry_and_closing_orders_are_day(side: str) -> None:
+    """A DAY stop expires at the close and leaves a held position naked overnight; an entry must not rest."""
+    intent = _intent(side)
+    entry, tp, stop = bracket(intent, 10)
+    pair = protective_pair(intent, 2, 20)
+    close = closing_order(intent, 2, 1.9, 30)
+    sent = {(p.order.leg, p.order.order_id): ib_order(p, intent.id, "DU1") for p in (entry, tp, stop, *pair, close)}
+    assert {k: o.tif for k, o in sent.items()} == {
+        ("entry", 10): "DAY", ("tp", 11): "GTC", ("stop", 12): "GTC",
+        ("stop", 20): "GTC", ("tp", 21): "GTC", ("exit", 30): "DAY"}
+    assert [time_in_force(leg(name)) for name in ("entry", "stop", "tp", "exit")] == ["DAY", "GTC", "GTC", "DAY"]

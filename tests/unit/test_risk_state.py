@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qc.risk.state import Latch, TradingState, clear, effective, escalate, resume
+from qc.risk.state import (
+    REDIS_RESTARTED,
+    Latch,
+    TradingState,
+    clear,
+    effective,
+    escalate,
+    lowered_after_reconcile,
+    resume,
+)
 
 T0 = datetime(2026, 12, 3, 16, 0, tzinfo=timezone.utc)
 ACTIVE, REDUCING, HALTED = TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED
@@ -58,3 +67,25 @@ def test_a_stricter_latch_over_a_regime_one_is_not_cleared_by_the_regime() -> No
 def test_an_order_meets_the_stricter_of_account_and_underlying(account: TradingState,
                                                                underlying: TradingState) -> None:
     assert effective(Latch(account), Latch(underlying)) == max(account, underlying)
+
+
+def test_the_executor_lowers_only_a_redis_restart_latch_set_before_its_clean_reconciliation() -> None:
+    """What the executor's reconciliation after a Redis restart may lower, and what it must leave alone."""
+    tripped = escalate(Latch(), REDUCING, "redis_restarted", "breaker:redis_restarted", "run_id=a->b", T0)
+    began = T0 + timedelta(seconds=2)
+    later = T0 + timedelta(seconds=9)
+    by, why = "executor:1@h:ab", "reconciled"
+    got = lowered_after_reconcile(tripped, REDIS_RESTARTED, by, why, began, later)
+    assert (got.state, got.cause, got.by, got.reason, got.since) == (ACTIVE, "reconciled", by, why, later)
+    assert lowered_after_reconcile(tripped, REDIS_RESTARTED, by, why, T0, later).state is ACTIVE  # same instant
+    # set after the reconciliation began (a later restart's): stays for the next one
+    assert lowered_after_reconcile(tripped, REDIS_RESTARTED, by, why, T0 - timedelta(seconds=1), later) is tripped
+    # stricter, another cause, an operator's, a regime latch, or nothing latched: unchanged
+    halted = escalate(tripped, HALTED, "rejects", "breaker:rejects", "rejects=5", T0)
+    operator = escalate(Latch(), REDUCING, "operator_halt", "operator:ops", "look", T0)
+    loss = escalate(Latch(), REDUCING, "daily_loss", "breaker:daily_loss", "pnl=-5200", T0)
+    disconnected = escalate(Latch(), REDUCING, "broker_disconnected", "breaker:broker_disconnected", "", T0)
+    for latch in (halted, operator, loss, disconnected, Latch(), Latch(REDUCING, "redis_restarted")):
+        assert lowered_after_reconcile(latch, REDIS_RESTARTED, by, why, began, later) is latch
+    # the rule is for the Redis restart only: no other cause can be named to lower its latch
+    assert lowered_after_reconcile(loss, "daily_loss", by, why, began, later) is loss

@@ -95,6 +95,8 @@ class Executor:
         self.broker_account = ""         # IB's account code (QC_IB_ACCOUNT, else the gateway's first)
         self.msgs: deque[float] = deque()  # monotonic times of messages sent, for the rate check
         self.on_fenced: Callable[[Exception], None] = lambda exc: None
+        # a reconciliation ended: (its monotonic start, its clock start, clean: no mismatch, all held under a stop)
+        self.on_reconciled: Callable[[float, datetime, bool], None] = lambda started, started_at, clean: None
         self.needs_reconcile = asyncio.Event()
         self._partial_timers: set[str] = set()
         self._trail_sent: dict[str, float] = {}
@@ -475,15 +477,15 @@ class Executor:
         held = intent.open_qty
         if held == 0 or intent.live_orders("entry") or intent.id in self._protecting or machine.fills_pending(intent):
             return
-        if not clocks.is_market_open(self.now()):
-            self.records.alert("unprotected_outside_session", f"intent {intent.id}: {held} held without a full "
-                               "stop outside the session; protection is placed at the next reconciliation in it",
-                               self.now(), intent=intent.id)
-            return
         if intent.exit_reason in ("time_stop", "hard_close", "flatten") and intent.live_orders("exit", "tp"):
             return
         covered = machine.stop_covers(intent)
         if covered >= held:
+            return  # outside the session too: the stop is GTC and rests overnight
+        if not clocks.is_market_open(self.now()):
+            self.records.alert("unprotected_outside_session", f"intent {intent.id}: {held} held without a full "
+                               "stop outside the session; protection is placed at the next reconciliation in it",
+                               self.now(), intent=intent.id)
             return
         contract = self.rt.contracts.get(intent.contract)
         if contract is None:

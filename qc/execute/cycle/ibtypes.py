@@ -13,7 +13,7 @@ from ib_async import Contract, Option, Order, Stock
 from ib_async import Fill as IBFill
 
 from qc.core.order_ref import parse
-from qc.execute.bracket import Placement
+from qc.execute.bracket import Placement, time_in_force
 from qc.execute.model import Fill
 from qc.risk.model import ContractKey
 
@@ -30,10 +30,10 @@ def ib_contract(key: ContractKey) -> Contract:
 
 
 def ib_order(p: Placement, intent_id: str, account: str) -> Order:
-    """The ib_async ``Order`` for one placement: its id, reference, links and prices set; DAY."""
+    """The ib_async ``Order`` for one placement: id, reference, links, prices, time in force set."""
     o = p.order
     order = Order(orderId=o.order_id, action=o.action, totalQuantity=float(o.quantity), orderType=o.order_type,
-                  tif="DAY", orderRef=o.order_ref(intent_id), transmit=p.transmit, parentId=o.parent_id,
+                  tif=time_in_force(o), orderRef=o.order_ref(intent_id), transmit=p.transmit, parentId=o.parent_id,
                   account=account)
     if o.limit is not None:
         order.lmtPrice = o.limit

@@ -142,7 +142,13 @@ async def reconcile(ex: Executor, broker_account: str, why: str) -> dict[str, in
                        "last_reconcile_result": " ".join(f"{k}={v}" for k, v in counts.items())})
     log.log(logging.INFO if not counts["mismatches"] else logging.WARNING, "reconciled (%s) in %.0f ms: %s", why,
             took * 1000, counts)
+    ex.on_reconciled(start, now, not counts["mismatches"] and not unprotected(ex))
     return counts
+
+
+def unprotected(ex: Executor) -> list[Intent]:
+    """Intents holding contracts no live stop fully covers (a pair just placed counts once IB has it)."""
+    return [i for i in ex.intents.values() if i.open_qty and not i.terminal and machine.stop_covers(i) < i.open_qty]
 
 
 def _join_orders(ex: Executor, view: BrokerView, counts: dict[str, int]) -> None:

@@ -5,9 +5,16 @@
 - **Leader**: claims the fencing token, connects to IB with ``QC_EXECUTE_CLIENT_ID``, reconciles,
   then reads the signal streams (consumer group ``execution``; its own pending entries first, so a
   signal a dead leader read but never acknowledged is taken again, and deduplicated by intent id).
-- Every second: lease renewal (lost → stop at once, exit 1), the pricing inputs, time stops and the
-  hard close, the halt request of `qc risk halt`, the heartbeat; every ``reconcile_s`` and whenever
-  something asks for it: reconciliation.
+- Lease renewal every ``RENEW_EVERY_S`` in its own task for the leader's whole life (lost → stop at
+  once, exit 1): a reconciliation holds up the management loop for 8-11 s on a loaded machine, longer
+  than the lease lives. A loop that is blocked (not awaiting) runs no task at all, so it still loses
+  the lease; one awaiting forever is the watchdog's (``WATCHDOG=1`` comes only from the management loop).
+- Every second: the pricing inputs, time stops and the hard close, the halt request of `qc risk halt`,
+  the heartbeat; every ``reconcile_s`` and whenever something asks for it: reconciliation.
+- After a clean reconciliation (no mismatch, every held contract under a live stop) that ran wholly
+  against the Redis server of now, the account's ``redis_restarted`` latch, if it was set before that
+  reconciliation started, is lowered (by ``executor:<lease holder>``, in the transition log); nothing
+  else is.
 - Latency: the signal path should never wait behind a full garbage collection (measured: 26-31 ms,
   with the startup heap, and in the middle of a changed chain's decode; 12-29 ms later on, with
   ib_async's trades and tickers, traced with ``gc.callbacks`` under `make bench`), so the collector is
@@ -48,7 +55,9 @@ from qc.execute.cycle.records import Records
 from qc.ib.connection import ConnectionOptions, IBConnection
 from qc.ib.errors import Action
 from qc.risk.codec import HaltRequest
+from qc.risk.cycle import latches
 from qc.risk.model import Limits
+from qc.risk.state import REDIS_RESTARTED, TradingState, escalate, lowered_after_reconcile
 from qc.runtime.fence import Fenced
 from qc.runtime.store import REDIS_ERRORS, Store
 from qc.runtime.worker import SystemdNotifier, deregister, registry_entry, write_heartbeat
@@ -56,7 +65,7 @@ from qc.signals.codec import Signal
 
 log = logging.getLogger(__name__)
 NAME = "execute"
-GROUP = "execution"  # the consumer group `qc signals` creates on signals:execution:{sym}
+GROUP = "execution"  # the consumer group `qc signals` creates on keys.signals_execution(sym)
 READ_BLOCK_MS = 500
 
 
@@ -176,6 +185,8 @@ class Runner:
         self.full_collected = clocks.monotonic()
         self.last_ack: str | None = None
         self.redis_id = ""
+        self.redis_seen = 0.0  # monotonic: when this process first saw ``redis_id``
+        self.lease_lost = False
         self.notifier = options.notifier or SystemdNotifier(None)
 
     async def main(self) -> int:
@@ -227,6 +238,7 @@ class Runner:
         conn.executor = ex
         ex.hook()
         ex.on_fenced = lambda exc: self._fenced(exc, conn)
+        ex.on_reconciled = lambda started, started_at, clean: self._reconciled(ex, started, started_at, clean)
         self._status({"role": "leader", "leader": self.lease.me, "pid": str(_pid()), "token": str(self.lease.token),
                       "standby": "", "leader_since": self.clock.now().isoformat()})
         pricing.refresh(self.clock.now())
@@ -237,10 +249,16 @@ class Runner:
                         lambda s, i, f: self._deliver(ex, intake, s, i, f), loop)
         intake.start()
         connection = asyncio.ensure_future(conn.run(self.stop))
+        manage = asyncio.ensure_future(self._manage(ex, conn, intake, pricing))
+        renewal = asyncio.ensure_future(self._keep_lease(ex, conn, manage))
         try:
-            await self._manage(ex, conn, intake, pricing)
+            await manage
+        except asyncio.CancelledError:
+            if not self.lease_lost:  # cancelled from outside, not by ``_keep_lease``
+                raise
         finally:
             self.notifier.notify("STOPPING=1")
+            renewal.cancel()
             try:
                 records.flush()
             except (Fenced, *REDIS_ERRORS) as exc:  # the next leader's reconciliation restores what is not written
@@ -281,6 +299,30 @@ class Runner:
             log.exception("execute: submitting %s failed; reconciling", intent.id)
             ex.needs_reconcile.set()
 
+    async def _keep_lease(self, ex: Executor, conn: ExecConnection, manage: asyncio.Future[None]) -> None:
+        """Renew the lease every ``RENEW_EVERY_S`` whatever the management loop is awaiting; when it is no longer
+        ours, or could not be renewed before it lapsed (Redis away), stop trading at once: the IB socket
+        dropped and the management loop cancelled, even in the middle of a reconciliation."""
+        while not self.stop.is_set():
+            lost: Fenced | None = None
+            try:
+                if not self.lease.renew():
+                    lost = Fenced("the execution lease lapsed and another process holds it")
+                wait = RENEW_EVERY_S
+            except REDIS_ERRORS as exc:
+                log.warning("execute: lease not renewed (%s); %.1f s of it left", exc, self.lease.valid_for_s())
+                wait = min(RENEW_EVERY_S, 0.5)
+            if lost is None and self.lease.valid_for_s() <= 0:
+                lost = Fenced("the execution lease could not be renewed in time")
+            if lost is not None:
+                ex.accepting = False
+                self.lease_lost = True
+                self._fenced(lost, conn)
+                manage.cancel()
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), wait)
+
     def _fenced(self, exc: Exception, conn: ExecConnection | None) -> None:
         log.error("execute: %s; stopping now", exc)
         self.code = 1
@@ -289,19 +331,16 @@ class Runner:
         self.stop.set()
 
     async def _manage(self, ex: Executor, conn: ExecConnection, intake: Intake, pricing: Pricing) -> None:
-        last_renew = last_reconcile = last_second = clocks.monotonic()
+        last_reconcile = last_second = clocks.monotonic()
         self.last_ack = self.store.get(keys.execute_halt_ack(self.o.exec.account))
         self.redis_id = _redis_identity(self.store)
+        self.redis_seen = clocks.monotonic()
         while not self.stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), 0.1)
             mono = clocks.monotonic()
             try:
-                if mono - last_renew >= RENEW_EVERY_S:
-                    if not self.lease.renew():
-                        raise Fenced("the execution lease lapsed and another process holds it")
-                    last_renew = mono
-                if self.lease.valid_for_s() <= 0:
+                if self.lease.valid_for_s() <= 0:  # ``_keep_lease`` renews it; this loop only checks it
                     raise Fenced("the execution lease could not be renewed in time")
                 if ex.accepting != intake.enabled.is_set():  # signals are read only while trading
                     (intake.enabled.set if ex.accepting else intake.enabled.clear)()
@@ -352,8 +391,29 @@ class Runner:
                         "suspect: reconciling with the broker before trading on", self.redis_id, now_id)
             ex.accepting = False
             ex.needs_reconcile.set()
-            self.redis_id = now_id
+            self.redis_id, self.redis_seen = now_id, clocks.monotonic()
         ex.records.flush_counts()
+
+    def _reconciled(self, ex: Executor, started: float, started_at: datetime, clean: bool) -> None:
+        """A reconciliation ended (``started``: monotonic, ``started_at``: its clock time). When it was clean and
+        Redis was the same server from before it began until now (same run and replication ids; a change is
+        noticed once a second, so one seen after it began may predate it), lower the ``redis_restarted``
+        latch set before it began. Redis changing again as it is lowered raises it again."""
+        if not clean or not self.redis_id or self.redis_seen >= started:
+            return
+        by = f"executor:{self.lease.me}"
+        try:
+            if _redis_identity(self.store) != self.redis_id:
+                return  # changed under this reconciliation: the next second notices and reconciles again
+            ex.records.guard()  # still the leader
+            lowered = lower_redis_latch(self.store, self.o.exec.account, started_at, by, self.clock.now())
+            if lowered is not None and _redis_identity(self.store) != self.redis_id:
+                relatch_redis(self.store, self.o.exec.account, by, self.clock.now())
+        except Fenced:
+            raise
+        except (*REDIS_ERRORS, RuntimeError) as exc:  # RuntimeError: writers raced on the latch every attempt
+            log.warning("execute: the redis_restarted latch not lowered (%s); the next reconciliation tries again",
+                        exc)
 
     def _full_collection(self) -> None:
         """Everything unfrozen and collected, then what survived frozen: later collections scan only newer objects."""
@@ -397,11 +457,28 @@ def full_collection_due(since_last_s: float, in_flight: bool) -> bool:
     return (since_last_s >= FULL_COLLECTION_EVERY_S and not in_flight) or since_last_s >= FULL_COLLECTION_OVERDUE_S
 
 
+def lower_redis_latch(store: Store, account: str, reconciled_from: datetime, by: str,
+                      now: datetime) -> latches.Transition | None:
+    """Lower the account's ``redis_restarted`` latch if it was set no later than ``reconciled_from`` (the
+    start of a clean reconciliation against this Redis server); None when there was nothing to lower."""
+    reason = "reconciled with the broker after the Redis restart: orders and positions agree, every position " \
+             "under its stop"
+    return latches.update(store, account, latches.ACCOUNT_SCOPE,
+                          lambda current: lowered_after_reconcile(current, REDIS_RESTARTED, by, reason,
+                                                                  reconciled_from, now), now)
+
+
+def relatch_redis(store: Store, account: str, by: str, now: datetime) -> latches.Transition | None:
+    """Redis changed while its latch was being lowered: raise it again (REDUCING) for the next reconciliation."""
+    return latches.update(store, account, latches.ACCOUNT_SCOPE,
+                          lambda current: escalate(current, TradingState.REDUCING, REDIS_RESTARTED, by,
+                                                   "Redis changed again as its latch was lowered", now), now)
+
+
 def _redis_identity(store: Store) -> str:
-    """The Redis server's run id and replication id: either changes when Redis restarts or fails over."""
-    server = store.client.info("server")
-    replication = store.client.info("replication")
-    return f"{server.get('run_id', '')}/{replication.get('master_replid', '')}"
+    """The Redis server's run id and replication id (each primary's, on a Cluster): either changes when Redis
+    restarts or fails over."""
+    return ",".join(sorted(store.server_ids()))
 
 
 def _pid() -> int:

@@ -1,16 +1,18 @@
-"""The chaos run's operator resumes only the Redis-restart latch, and only after the executor reconciled."""
+"""The chaos run settles only once the executor trades and reconciled since the faults stopped; a Redis
+restart heals only once the executor itself lowered the REDUCING latch (no operator is played)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from chaos.operator import latched_by_redis, reconciled_after
+from chaos.observe import latched_by_redis
+from chaos.settle import reconciled_after
 from qc.risk.state import Latch, TradingState
 
 AT = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
 
 
-def test_only_the_redis_restart_latch_is_the_operators_to_lower() -> None:
+def test_only_the_redis_restart_latch_counts_as_not_yet_healed() -> None:
     assert latched_by_redis(Latch(TradingState.REDUCING, "redis_restarted", "breaker:redis_restarted"))
     assert not latched_by_redis(Latch(TradingState.HALTED, "rejects", "breaker:rejects"))
     assert not latched_by_redis(Latch(TradingState.REDUCING, "daily_loss", "breaker:daily_loss"))
