@@ -95,6 +95,23 @@ class Store:
         _expire(pipe, key)
         pipe.execute()
 
+    def hset_many(self, items: Sequence[tuple[Key, Mapping[str, str | float | int]]]) -> None:
+        """``hset`` of each (key, fields), with its TTL, in one round trip (split by node on a Cluster)."""
+        if not items:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for key, mapping in items:
+            pipe.hset(key.name, mapping=dict(mapping))
+            _expire(pipe, key)
+        pipe.execute()
+
+    def hgetall_many(self, keys_: Sequence[Key]) -> list[dict[str, str]]:
+        """``hgetall`` of each key, in order, in one round trip (split by node on a Cluster)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys_:
+            pipe.hgetall(key.name)
+        return list(pipe.execute()) if keys_ else []
+
     def hgetall(self, key: Key) -> dict[str, str]:
         value: dict[str, str] = self.client.hgetall(key.name)
         return value

@@ -27,7 +27,7 @@ from qc.core.codec import Absent
 from qc.core.models import Bar, DepthLevel
 from qc.ingest.book import ASK, BID, INSERT
 from qc.ingest.codec import Book
-from qc.ingest.cycle.stream_writer import StreamWriter
+from qc.ingest.cycle.stream_writer import VENUES_PER_FLUSH, StreamWriter
 from qc.ingest.state import StreamState
 from qc.runtime.health import INGESTION_MODULE
 from qc.runtime.redis_batch import WriteBatch
@@ -286,3 +286,23 @@ def test_a_restart_with_fewer_rows_owns_the_book_at_once_and_its_ttl_never_lapse
     assert all(ttl > 0 for _, ttl in samples), [s for s in samples if s[1] <= 0][:5]
     assert {n for n, _ in samples[:owned_from]} <= {20}  # the dead process's book, untouched until our write
     assert all(n <= 10 for n, _ in samples[owned_from:])  # then only ours: no deeper level ever comes back
+
+
+def test_venue_shares_go_out_a_few_per_flush_the_longest_waiting_first_and_none_is_lost(store: Store) -> None:
+    """At 100 symbols every symbol's venue shares came due in the same flush; now at most VENUES_PER_FLUSH
+    go per flush (the books still go at once), oldest first, until every symbol's shares are written."""
+    symbols = [f"S{i:02d}" for i in range(3 * VENUES_PER_FLUSH)]
+    state = StreamState(symbols, FakeClock(), rows=10)
+    writer = StreamWriter(store, state)
+    for symbol in symbols:
+        state.depth(symbol, [(BID, 0, INSERT, 9.99, 100.0, "ARCA"), (ASK, 0, INSERT, 10.01, 100.0, "IEX")], [], 1.0)
+    written: list[list[str]] = []
+    for _ in range(5):
+        assert writer.flush()
+        if len(written) == 0:
+            assert all(book_levels(store, s) == 2 for s in symbols)  # every book in the first flush
+        written.append([s for s in symbols if store.client.exists(keys.venue_shares(s).name)])
+    # shares follow their book from the next flush on
+    assert [len(w) for w in written] == [0, VENUES_PER_FLUSH, 2 * VENUES_PER_FLUSH, 3 * VENUES_PER_FLUSH,
+                                         3 * VENUES_PER_FLUSH]
+    assert written[1] == symbols[:VENUES_PER_FLUSH]  # the order the books changed in

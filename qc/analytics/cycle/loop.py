@@ -27,6 +27,7 @@ from qc.analytics.schedule import Schedule, age_s
 from qc.analytics.toxicity import VpinWindow
 from qc.core import clock, keys
 from qc.core.codec import Absent, finite_or_none
+from qc.core.keys import Key
 from qc.runtime.codec import CycleTimes
 from qc.runtime.store import REDIS_ERRORS, Store
 from qc.runtime.worker import CycleIncomplete
@@ -62,6 +63,8 @@ class AnalyticsCycle:
         self.read_chain = inputs.ChainReader(store)
         self.once = once
         self.failed: list[str] = []
+        self._writes: list[tuple[Key, Mapping[str, str]]] = []  # the 1-s tasks' hashes, written after the tasks
+        self._books: dict[str, tuple[inputs.Book | Absent, float | None]] = {}
 
     def __call__(self, now: datetime) -> None:
         self.failed = []
@@ -74,11 +77,16 @@ class AnalyticsCycle:
         tasks: dict[str, Callable[[str, datetime], None]] = {
             "vpin": self.vpin, "imbalance": self.imbalance, "positioning": self.positioning, "flow": self.flow}
         took: dict[str, float] = {}
-        for task in self.schedule.due(now.timestamp()):
+        due = self.schedule.due(now.timestamp())
+        self._writes = []
+        if "imbalance" in due:
+            self._books = inputs.books_and_quote_times(self.store, self.symbols)
+        for task in due:
             task_started = clock.monotonic()
             for sym in self.symbols:
                 self._guarded(task, sym, tasks[task], now)
             took[task] = clock.monotonic() - task_started
+        self.store.hset_many(self._writes)  # the 1-s tasks' hashes, every symbol's, in one round trip
         if not self.once and ("vpin" in took or "imbalance" in took):
             self._record_series(now)
         took["cycle"] = clock.monotonic() - started  # real time, every symbol: what `/metrics` shows
@@ -124,9 +132,9 @@ class AnalyticsCycle:
         age = age_s(now.timestamp(), win.last_input)
         stale = "no input yet" if age is None else (f"no trades for {age:.0f} s" if age > INPUT_STALE_S else "")
         self.state[sym].last_vpin = None if stale else finite_or_none(r.value)
-        self.store.hset(keys.vpin(sym), Vpin(
+        self._writes.append((keys.vpin(sym), Vpin(
             finite_or_none(r.value), finite_or_none(r.bucket_volume), r.buckets_in_window, r.mode, r.reason,
-            self.state[sym].warm_source, now, age, stale).to_redis())
+            self.state[sym].warm_source, now, age, stale).to_redis()))
 
     def _more_complete(self, sym: str, buckets: int) -> bool:
         """A one-shot's VPIN replaces the stored one only with at least as many buckets in its window."""
@@ -139,20 +147,21 @@ class AnalyticsCycle:
         return True
 
     def imbalance(self, sym: str, now: datetime) -> None:
-        book = inputs.read_book(self.store, sym)
-        age = age_s(now.timestamp(), inputs.quote_as_of(self.store, sym))
+        book, quoted = self._books[sym]  # read for every symbol at the cycle's start, in one round trip
+        age = age_s(now.timestamp(), quoted)
         if isinstance(book, Absent):
             self.state[sym].last_imbalance = None
-            self.store.hset(keys.book_imbalance(sym), Imbalance(None, None, None, None, now, age, str(book)).to_redis())
+            self._writes.append((keys.book_imbalance(sym),
+                                 Imbalance(None, None, None, None, now, age, str(book)).to_redis()))
             return
         stale = f"book {age:.0f} s old" if age is not None and age > INPUT_STALE_S else ""
         value = finite_or_none(float(book_imbalance(book.bid_sz, book.ask_sz)))
         self.state[sym].last_imbalance = None if stale else value
-        self.store.hset(keys.book_imbalance(sym), Imbalance(
+        self._writes.append((keys.book_imbalance(sym), Imbalance(
             value,
             finite_or_none(float(microprice(book.bid_px[0], book.bid_sz[0], book.ask_px[0], book.ask_sz[0]))),
             float(book.ask_px[0] - book.bid_px[0]), int(book.bid_sz.size + book.ask_sz.size),
-            now, age, stale).to_redis())
+            now, age, stale).to_redis()))
 
     def positioning(self, sym: str, now: datetime) -> None:
         """Every 30 s, chain changed or not: revalued at the live spot (see qc.analytics.chain_input)."""

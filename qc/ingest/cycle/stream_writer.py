@@ -4,7 +4,9 @@ Coalescing: the IB handlers only mark items dirty and ask for a flush with ``loo
 every burst read from the socket in one event-loop pass becomes at most one book write per symbol;
 a hash write sends only the fields that changed (a failed write, and the monitor every 10 s, force
 whole hashes and every TTL again, in case Redis came back empty or a key was deleted behind our back),
-and venue shares follow the book at most every ``VENUES_EVERY_S``. A flush is one
+and venue shares follow the book at most every ``VENUES_EVERY_S``, at most ``VENUES_PER_FLUSH`` symbols'
+shares per flush, the longest waiting first (at 100 symbols all came due in the same flush, four
+times a second: 4 ms of encoding that every book of that flush waited behind). A flush is one
 ``qc.runtime.redis_batch.Batch`` (one held connection, no redis-py pipeline machinery: half the round trip).
 Each written item reports (write done − arrival of its first unwritten message), the worst message
 it carries. Redis down: the flush fails, nothing is dropped but what the bounded buffers drop
@@ -37,7 +39,7 @@ import math
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
-from itertools import accumulate
+from itertools import accumulate, islice
 
 import numpy as np
 
@@ -59,6 +61,7 @@ TRADES_MAXLEN = 100_000
 BARS_KEEP = 2 * 390  # two regular sessions of minutes: the backfill's "2 D", the warm start's realised vols
 LATENCY_WINDOW = 4096
 VENUES_EVERY_S = 0.25  # venue shares are a slow aggregate: refreshed at most 4x/s, not per book write
+VENUES_PER_FLUSH = 8  # and a few per flush: 100 symbols' shares came due together, a 4-ms flush 4x a second
 FEED_OF_ITEM = {"book": "depth", "quote": "quotes", "trades": "trades", "bars": "bars", "auction": "auction"}
 SURFACE_OF_ITEM = {"book": "ib.depth", "venues": "ib.depth", "quote": "ib.tick", "auction": "ib.tick",
                    "bars": "ib.bar"}
@@ -203,9 +206,10 @@ class StreamWriter:
         """
         mono = clock.monotonic()
         dirty = [s for s in self.state.by_symbol.values() if s.pending]
-        venues = [self.state.by_symbol[sym] for sym in self._venues_due  # not while IB re-sends the book
-                  if mono - self._venues_at.get(sym, -1e18) >= VENUES_EVERY_S
-                  and not self.state.by_symbol[sym].book.resetting]
+        venues = list(islice((self.state.by_symbol[sym] for sym in self._venues_due  # oldest change first
+                              if mono - self._venues_at.get(sym, -1e18) >= VENUES_EVERY_S
+                              and not self.state.by_symbol[sym].book.resetting),  # not while IB re-sends it
+                             VENUES_PER_FLUSH))
         if not self.available(mono):
             return False
         if not (dirty or venues or extra or self.state.rejects):
