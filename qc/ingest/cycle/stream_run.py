@@ -47,7 +47,8 @@ class StreamOptions:
 
 
 class Flusher:
-    """At most one Redis flush per event-loop pass, however many messages the pass decoded."""
+    """At most one Redis flush per event-loop pass, however many messages the pass decoded; at most one in
+    flight (``StreamWriter.flush_soon``)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -65,7 +66,7 @@ class Flusher:
         if self.writer is None:
             return
         try:
-            self.writer.flush()
+            self.writer.flush_soon(self.loop)  # the reply is received when it comes; the loop reads IB meanwhile
         except Exception:
             if self.feed is not None:
                 self.feed.errors += 1
