@@ -101,52 +101,27 @@ class Batch:
 
         The first error reply is raised once every reply has been read.
         """
-        return self.receive(self.send())
-
-    def send(self) -> int:
-        """Send everything queued in one write without waiting for the replies; how many replies to
-        ``receive``. Nothing else may use the connection until they are received (the stream's writer keeps
-        one batch in flight and watches ``fileno()`` for them)."""
         commands, self.commands = self.commands, []
         if not commands:
-            return 0
+            return []
         packed = pack(commands)
         conn = self.owner.connection()
         try:
             conn.send_packed_command([packed])
-        except BaseException:
-            self._abandon(conn)
-            raise
-        return len(commands)
-
-    def receive(self, n: int) -> list[Any]:
-        """Read ``n`` replies of what ``send`` sent (blocking until they are in); the first error reply is raised
-        once all are read, so the connection stays in step."""
-        if not n:
-            return []
-        conn = self.owner.connection()
-        replies: list[Any] = []
-        try:
-            for _ in range(n):
+            replies: list[Any] = []
+            for _ in commands:
                 try:
                     replies.append(conn.read_response())
                 except ResponseError as exc:  # a reply like any other: the connection is still in step
                     replies.append(exc)
         except BaseException:
-            self._abandon(conn)
+            conn.disconnect()  # a half-read reply stream is useless: start clean next time
+            self.owner.drop()
             raise
         for reply in replies:
             if isinstance(reply, ResponseError):
                 raise reply
         return replies
-
-    def fileno(self) -> int:
-        """The socket the replies arrive on (connected by ``send``)."""
-        return int(self.owner.connection()._sock.fileno())
-
-    def _abandon(self, conn: Any) -> None:
-        conn.disconnect()  # a half-read reply stream is useless: start clean next time
-        self.owner.drop()
 
 
 def pack(commands: list[tuple[Value, ...]]) -> bytes:

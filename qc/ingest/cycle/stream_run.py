@@ -47,8 +47,7 @@ class StreamOptions:
 
 
 class Flusher:
-    """At most one Redis flush per event-loop pass, however many messages the pass decoded; at most one in
-    flight (``StreamWriter.flush_soon``)."""
+    """At most one Redis flush per event-loop pass, however many messages the pass decoded."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -66,7 +65,7 @@ class Flusher:
         if self.writer is None:
             return
         try:
-            self.writer.flush_soon(self.loop)  # the reply is received when it comes; the loop reads IB meanwhile
+            self.writer.flush()
         except Exception:
             if self.feed is not None:
                 self.feed.errors += 1

@@ -7,14 +7,11 @@ whole hashes and every TTL again, in case Redis came back empty or a key was del
 and venue shares follow the book at most every ``VENUES_EVERY_S``, at most ``VENUES_PER_FLUSH`` symbols'
 shares per flush, the longest waiting first (at 100 symbols all came due in the same flush, four
 times a second: 4 ms of encoding that every book of that flush waited behind). A flush is one
-``qc.runtime.redis_batch.Batch`` (one held connection, no redis-py pipeline machinery: half the round trip),
-sent without waiting for its reply on the hot path (``flush_soon``: one batch in flight, the reply
-received when its socket is readable). What a batch carries is taken off the state when it is staged
-(a ``Flight``) and given back whole if Redis never answers. Each written item reports (reply received −
-arrival of its first unwritten message), the worst message it carries. Redis down: the flush fails,
-nothing is dropped but what the bounded buffers drop (books and quotes are current state, prints and
-minutes are capped deques), and no Redis call is tried again before ``backoff_s`` has passed, so the IB
-side keeps reading at full speed.
+``qc.runtime.redis_batch.Batch`` (one held connection, no redis-py pipeline machinery: half the round trip).
+Each written item reports (write done − arrival of its first unwritten message), the worst message
+it carries. Redis down: the flush fails, nothing is dropped but what the bounded buffers drop
+(books and quotes are current state, prints and minutes are capped deques), and no Redis call is
+tried again before ``backoff_s`` has passed, so the IB side keeps reading at full speed.
 
 One bad value never stops a flush: each item (a symbol's book, quote, auction, venue shares, each
 minute bar) is encoded on its own, and one that fails to encode (a NaN refused by the strict JSON
@@ -37,15 +34,12 @@ rewrite every 10 s is 200 replacements, which as round trips of their own held t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from bisect import bisect_left
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from itertools import accumulate, islice
-from typing import TypeVar
 
 import numpy as np
 
@@ -53,7 +47,6 @@ from qc.analytics.imbalance import venue_attribution
 from qc.core import clock, keys
 from qc.core.backoff import backoff_s
 from qc.core.keys import Key
-from qc.core.models import Bar
 from qc.ingest.bars import merge_history
 from qc.ingest.book import ASK, BID, DepthBook
 from qc.ingest.codec import VenueShares, auction_fields, decode_bars, quote_fields
@@ -63,7 +56,6 @@ from qc.runtime.redis_batch import Batch, WriteBatch, batcher_for
 from qc.runtime.store import REDIS_ERRORS, Store
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 TRADES_MAXLEN = 100_000
 BARS_KEEP = 2 * 390  # two regular sessions of minutes: the backfill's "2 D", the warm start's realised vols
@@ -167,37 +159,6 @@ def nearest_rank(values: np.ndarray, quantiles: tuple[float, ...]) -> list[float
     return [float(part[r]) for r in ranks]
 
 
-@dataclass(slots=True)
-class Taken:
-    """One symbol's items in a batch, taken off its state when the batch was staged."""
-
-    state: SymbolState
-    pending: dict[str, float]
-    handed: dict[str, float]
-    trades: list[dict[str, str]]
-    bars: list[Bar]
-
-
-def _taken(s: SymbolState) -> Taken:
-    taken = Taken(s, dict(s.pending), dict(s.handed), list(s.trades), list(s.bars))
-    s.pending.clear()
-    s.handed.clear()
-    s.trades.clear()
-    s.bars.clear()
-    return taken
-
-
-@dataclass(slots=True)
-class Flight:
-    """A staged batch: what to record when Redis has it, and what to give back if it never gets there."""
-
-    staged: list[tuple[str, dict[str, str]]]
-    ttl: set[str]
-    rejects: Counter[Reject]
-    venues: list[tuple[str, float]]  # symbol, arrival of the first book change the shares carry
-    items: list[Taken]
-
-
 class StreamWriter:
     """Drains ``StreamState`` into Redis, one non-transactional pipeline per flush."""
 
@@ -214,8 +175,6 @@ class StreamWriter:
         self._venues_due: dict[str, float] = {}  # symbol -> arrival of the first book change not in venues
         self._venues_at: dict[str, float] = {}  # symbol -> when its venue shares were last written
         self.quiet = QuietLog()
-        self._flight: tuple[Batch, int, Flight, asyncio.AbstractEventLoop, int] | None = None  # see flush_soon
-        self._again = False  # a flush was asked for while one was in flight
 
     def available(self, mono: float) -> bool:
         return mono >= self.retry_at
@@ -241,84 +200,10 @@ class StreamWriter:
         self.failures = 0
 
     def flush(self, extra: Callable[[WriteBatch], None] | None = None) -> bool:
-        """Write every dirty item of every symbol in one round trip and wait for it; False if Redis failed or is
-        backed off. A batch still in flight (``flush_soon``) is received first.
+        """Write every dirty item of every symbol in one round trip; False if Redis failed or is backed off.
 
         ``extra`` queues more writes into the same round trip (the monitor's heartbeat and flags).
         """
-        self.land()
-        prepared = self._prepare(extra)
-        if isinstance(prepared, bool):
-            return prepared
-        return self._land_sync(*prepared)
-
-    def flush_soon(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The hot path: send every dirty item in one write and go back to reading IB while Redis answers.
-
-        Waiting for the reply held the event loop 0.3-1.5 ms per flush at 100 symbols (Redis shares two
-        cores with the feed and the simulator), 500 flushes a second: a third of the loop's time, during
-        which no IB message was read. Now the reply is received when its socket is readable
-        (``loop.add_reader``), and a flush asked for meanwhile goes as soon as it is in: one batch in
-        flight at a time, so order and bookkeeping stay those of ``flush``, and latency is still measured
-        to the reply. On a Cluster (redis-py's pipeline, no single socket) this is ``flush``.
-        """
-        if self._flight is not None:
-            self._again = True
-            return
-        prepared = self._prepare(None)
-        if isinstance(prepared, bool):
-            return
-        pipe, flight = prepared
-        if not isinstance(pipe, Batch):
-            self._land_sync(pipe, flight)
-            return
-        sent = self._attempt(flight, lambda: (n := pipe.send(), pipe.fileno() if n else -1))
-        if sent is None:
-            return
-        n, fd = sent
-        if not n:  # nothing staged after all (every item failed to encode): nothing to wait for
-            self._landed(flight, clock.monotonic())
-            return
-        self._flight = (pipe, n, flight, loop, fd)
-        loop.add_reader(fd, self.land)
-
-    def land(self) -> None:
-        """Receive the batch in flight, if any (blocking until its replies are in), and record it; then send
-        what was asked for meanwhile."""
-        if self._flight is None:
-            return
-        pipe, n, flight, loop, fd = self._flight
-        self._flight = None
-        loop.remove_reader(fd)
-        if self._attempt(flight, lambda: pipe.receive(n)) is None:
-            return
-        self._landed(flight, clock.monotonic())
-        if self._again:
-            self._again = False
-            self.flush_soon(loop)
-
-    def _land_sync(self, pipe: WriteBatch, flight: Flight) -> bool:
-        if self._attempt(flight, pipe.execute) is None:
-            return False
-        self._landed(flight, clock.monotonic())
-        return True
-
-    def _attempt(self, flight: Flight, step: Callable[[], T]) -> T | None:
-        """``step()`` of sending or receiving ``flight``; when it fails the flight is given back (and None is
-        returned for a Redis failure, which starts the backoff; anything else is raised)."""
-        try:
-            return step()
-        except REDIS_ERRORS as exc:
-            self._give_back(flight)
-            self.failed(exc)
-            return None
-        except BaseException:
-            self._give_back(flight)
-            raise
-
-    def _prepare(self, extra: Callable[[WriteBatch], None] | None) -> tuple[WriteBatch, Flight] | bool:
-        """Stage everything dirty into a batch and take it off the state (a ``Flight``); True when there is
-        nothing to write, False when Redis is backed off or failed."""
         mono = clock.monotonic()
         dirty = [s for s in self.state.by_symbol.values() if s.pending]
         venues = list(islice((self.state.by_symbol[sym] for sym in self._venues_due  # oldest change first
@@ -339,50 +224,41 @@ class StreamWriter:
                 self._stage(pipe, s, staged)
             for s in venues:
                 self._stage_venues(pipe, s, staged)
-        except REDIS_ERRORS as exc:  # a full replacement (its own MULTI, on a Cluster) failed: Redis is down
+        except REDIS_ERRORS as exc:  # a full replacement (its own MULTI) failed: Redis is down
             self.failed(exc)
             return False
         rejects = self._stage_rejects(pipe)
         if extra is not None:
             extra(pipe)
-        flight = Flight(staged, self._ttl_staged, rejects,
-                        [(s.symbol, self._venues_due.pop(s.symbol)) for s in venues],
-                        [_taken(s) for s in dirty])
-        return pipe, flight
-
-    def _landed(self, flight: Flight, done: float) -> None:
-        """A batch reached Redis: what it wrote is known, its latencies counted."""
+        try:
+            pipe.execute()
+        except REDIS_ERRORS as exc:
+            self.failed(exc)
+            return False
+        done = clock.monotonic()
         self.recovered()
-        self._written.update(flight.staged)
-        self._ttl_set |= flight.ttl
-        self._counted(flight.rejects)
-        for symbol, due in flight.venues:
-            self.latency.add("venues", (done - due) * 1000.0)
-            self._venues_at[symbol] = done
-        for taken in flight.items:
-            for item, since in taken.pending.items():
-                if item in FEED_OF_ITEM:
-                    feed = FEED_OF_ITEM[item]
-                    self.latency.add(feed, (done - since) * 1000.0)
-                    self.latency.add(f"{feed}_handed", (done - taken.handed.get(item, since)) * 1000.0)
+        self._written.update(staged)
+        self._ttl_set |= self._ttl_staged
+        self._counted(rejects)
+        for s in venues:
+            self.latency.add("venues", (done - self._venues_due.pop(s.symbol)) * 1000.0)
+            self._venues_at[s.symbol] = done
+        for s in dirty:
+            self._written_out(s, done)
         self.latency.writes += 1
+        return True
 
-    def _give_back(self, flight: Flight) -> None:
-        """A batch that did not reach Redis: its items are pending again (from their first arrival), its prints
-        and minutes back in front of any newer ones (the buffers' caps still drop the oldest), its venue
-        shares due again. What it would have counted stays counted-to-be (``rejects`` are taken off only
-        when written)."""
-        for symbol, due in flight.venues:
-            self._venues_due[symbol] = min(due, self._venues_due.get(symbol, due))
-        for taken in flight.items:
-            s = taken.state
-            for item, since in taken.pending.items():
-                s.pending[item] = min(since, s.pending.get(item, since))
-                s.handed[item] = min(taken.handed.get(item, since), s.handed.get(item, since))
-            if taken.trades:
-                s.trades = deque([*taken.trades, *s.trades], maxlen=s.trades.maxlen)
-            if taken.bars:
-                s.bars = deque([*taken.bars, *s.bars], maxlen=s.bars.maxlen)
+    def _written_out(self, s: SymbolState, done: float) -> None:
+        """A symbol's items reached Redis: their latencies, and nothing of them pending any more."""
+        for item, since in s.pending.items():
+            if item in FEED_OF_ITEM:
+                feed = FEED_OF_ITEM[item]
+                self.latency.add(feed, (done - since) * 1000.0)
+                self.latency.add(f"{feed}_handed", (done - s.handed.get(item, since)) * 1000.0)
+        s.pending.clear()
+        s.handed.clear()
+        s.trades.clear()
+        s.bars.clear()
 
     def _stage(self, pipe: WriteBatch, s: SymbolState, staged: list[tuple[str, dict[str, str]]]) -> None:
         """Queue one symbol's dirty items, each encoded on its own (a failure costs that item only)."""
