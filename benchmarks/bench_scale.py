@@ -27,8 +27,10 @@ fixed ``WINDOW_S`` window, sampled every ``SAMPLE_S``:
   second over its last 4,096 writes (``monitoring:ingest:latency``): at 100 symbols those cover a
   sixth of a second, so the worst of those snapshots is the worst sixth of a second of the window.
 - analytics: ``monitoring:cycle:analytics``: each positioning run's ``positioning:last_us`` (positioning,
-  0DTE skew and regime of every symbol: the task that runs every 30 s) and the mean of the 1-s cycles
-  (VPIN and imbalance of every symbol) from the sum/count deltas.
+  0DTE skew and regime: the task every symbol gets every 30 s; after the first run the worker spreads it,
+  a slice of symbols per 1-s cycle, so these are slices) and the mean of the 1-s cycles (VPIN and
+  imbalance of every symbol) from the sum/count deltas. The cost of all symbols in one go is the run
+  timed below, in this process.
 - CPU of each process from ``/proc/PID/stat`` (user + system) over the window; Redis ``used_memory``.
 
 The window holds no chain fetch (the next `qc chains` cycle is 300 s after the first), so the

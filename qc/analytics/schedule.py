@@ -8,7 +8,7 @@ locks, and a slow positioning pass only delays the next 1 s imbalance tick, neve
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 
 class Schedule:
@@ -28,6 +28,31 @@ class Schedule:
         out = [name for name in self.periods if t >= self.next_due.get(name, -math.inf)]
         for name in out:
             self.next_due[name] = t + self.periods[name]
+        return out
+
+
+class Staggered:
+    """A slow task's per-symbol due times: every symbol on the first call, then spread evenly over the period.
+
+    Why: positioning every 30 s (and flow every 60 s) of 100 symbols in one go was a 0.6-1.2 s burst of
+    CPU and ~700 Redis round trips next to `qc stream`, whose L2 writes queued behind it (the tail of the
+    ingest latency on two cores). After its first run, symbol ``i`` of ``n`` next runs at
+    ``t + period × (1 + i/n)``, then every ``period``: each cycle takes a slice of about ``n × cycle /
+    period`` symbols, every symbol keeps its cadence. A late call does not catch up (as ``Schedule``).
+    """
+
+    def __init__(self, period: float) -> None:
+        if period <= 0:
+            raise ValueError(f"period must be > 0, got {period}")
+        self.period = period
+        self.next_due: dict[str, float] = {}
+
+    def due(self, t: float, symbols: Sequence[str]) -> list[str]:
+        out = [s for s in symbols if t >= self.next_due.get(s, -math.inf)]
+        n = len(symbols)
+        for s in out:
+            first = s not in self.next_due
+            self.next_due[s] = t + self.period * (1 + symbols.index(s) / n if first else 1)
         return out
 
 

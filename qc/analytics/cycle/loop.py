@@ -23,7 +23,7 @@ from qc.analytics.cycle import flow_task, inputs, positioning_task, regime_task,
 from qc.analytics.cycle.flow_task import TradeTape
 from qc.analytics.imbalance import book_imbalance, microprice
 from qc.analytics.regime import daily_vols
-from qc.analytics.schedule import Schedule, age_s
+from qc.analytics.schedule import Schedule, Staggered, age_s
 from qc.analytics.toxicity import VpinWindow
 from qc.core import clock, keys
 from qc.core.codec import Absent, finite_or_none
@@ -35,6 +35,7 @@ from qc.runtime.worker import CycleIncomplete
 log = logging.getLogger(__name__)
 NAME = "analytics"
 PERIODS = {"vpin": 1.0, "imbalance": 1.0, "positioning": 30.0, "flow": 60.0}
+STAGGERED = frozenset({"positioning", "flow"})  # per symbol, spread over their period (schedule.Staggered)
 INPUT_STALE_S = 120.0
 
 
@@ -58,7 +59,9 @@ class AnalyticsCycle:
             raise ValueError(f"tasks: unknown {sorted(unknown)}; known: {', '.join(PERIODS)}")
         self.store, self.symbols = store, symbols
         self.state = {s: SymbolState() for s in symbols}
-        self.schedule = Schedule({name: p for name, p in PERIODS.items() if tasks is None or name in tasks})
+        wanted = {name: p for name, p in PERIODS.items() if tasks is None or name in tasks}
+        self.schedule = Schedule({name: p for name, p in wanted.items() if name not in STAGGERED})
+        self.staggered = {name: Staggered(p) for name, p in wanted.items() if name in STAGGERED}
         self.since: dict[str, str] = {}
         self.read_chain = inputs.ChainReader(store)
         self.once = once
@@ -81,9 +84,12 @@ class AnalyticsCycle:
         self._writes = []
         if "imbalance" in due:
             self._books = inputs.books_and_quote_times(self.store, self.symbols)
-        for task in due:
+        slices = dict.fromkeys(due, self.symbols)
+        slices |= {task: tuple(syms) for task, stagger in self.staggered.items()
+                   if (syms := stagger.due(now.timestamp(), self.symbols))}
+        for task, symbols in slices.items():
             task_started = clock.monotonic()
-            for sym in self.symbols:
+            for sym in symbols:
                 self._guarded(task, sym, tasks[task], now)
             took[task] = clock.monotonic() - task_started
         self.store.hset_many(self._writes)  # the 1-s tasks' hashes, every symbol's, in one round trip
