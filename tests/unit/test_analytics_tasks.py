@@ -11,8 +11,9 @@ from qc.runtime.store import connect
 
 def test_only_the_chosen_tasks_are_scheduled() -> None:
     store = connect(Settings(redis_url="redis://127.0.0.1:1"))  # never contacted: no cycle runs here
-    assert set(AnalyticsCycle(store, ("SPY",), tasks=("flow",)).schedule.periods) == {"flow"}
-    assert set(AnalyticsCycle(store, ("SPY",)).schedule.periods) == set(PERIODS)
+    assert AnalyticsCycle(store, ("SPY",), tasks=("flow",)).tasks == {"flow"}
+    assert AnalyticsCycle(store, ("SPY",), tasks=("vpin",)).tasks == {"vpin"}
+    assert AnalyticsCycle(store, ("SPY",)).tasks == set(PERIODS)
     with pytest.raises(ValueError, match="unknown"):
         AnalyticsCycle(store, ("SPY",), tasks=("regime-eod",))
 

@@ -69,6 +69,11 @@ class AnalyticsCycle:
         self._writes: list[tuple[Key, Mapping[str, str]]] = []  # the 1-s tasks' hashes, written after the tasks
         self._books: dict[str, tuple[inputs.Book | Absent, float | None]] = {}
 
+    @property
+    def tasks(self) -> set[str]:
+        """The tasks this worker runs (``--task`` restricts them): every symbol per cycle, or staggered."""
+        return set(self.schedule.periods) | set(self.staggered)
+
     def __call__(self, now: datetime) -> None:
         self.failed = []
         started = clock.monotonic()
