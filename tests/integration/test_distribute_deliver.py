@@ -139,6 +139,24 @@ def test_a_dead_senders_delivery_is_uncertain_and_never_resent(rig: Rig, channel
     assert letter.reason == "uncertain" and "never resent" in letter.detail
 
 
+def test_a_sender_that_died_after_marking_sent_leaves_its_outcome_to_the_reclaim(rig: Rig, channels: Channels,
+                                                                                 signal: Signal) -> None:
+    """Killed between marking the key sent and recording the outcome: the reclaimed entry puts "sent" on the
+    lineage (never resending, never counting twice); an outcome already on the lineage is left as it is."""
+    d = plan(channels, signal)[("premium", "telegram")]
+    ledger = SentLedger(rig.store)
+    ledger.begin(d)
+    ledger.mark_sent(d)  # ... and the process died here
+    assert rig.deliver(d, reclaimed=True) == "skipped" and rig.transport.sent == []
+    assert rig.outcome(signal, "premium:telegram:premium") == "sent"
+    assert not rig.store.client.exists(keys.distribution_metrics().name)  # not counted again: the dead sender may have
+    w = plan(channels, signal)[("premium", "webhook")]
+    assert rig.deliver(w) == "sent"
+    before = rig.store.client.get(keys.signal_record(signal.id).name)
+    assert rig.deliver(w, reclaimed=True) == "skipped"
+    assert rig.store.client.get(keys.signal_record(signal.id).name) == before  # recorded already: untouched
+
+
 def test_a_telegram_read_timeout_is_uncertain(rig: Rig, channels: Channels, signal: Signal) -> None:
     rig.transport.answers = [Answer(None, after_send=True, error="no answer within the read timeout")]
     d = plan(channels, signal)[("premium", "telegram")]

@@ -12,7 +12,10 @@ The order is the promise:
    dead sender is recorded ``uncertain`` and never resent.
 4. The answer is classified (``policy.classify``), the next step decided (``policy.advance``), the key
    moved (sent, uncertain, or released for a retry), the outcome recorded (``outcomes``), and only
-   then the entry acknowledged: a crash anywhere before leaves it pending for a reclaim.
+   then the entry acknowledged: a crash anywhere before leaves it pending for a reclaim. A reclaimed entry
+   whose key is already sent or uncertain puts that outcome on the signal's lineage if it is not there
+   (the sender died between marking the key and recording it); its metrics are not counted again, so a
+   crash in that window can leave `qc distribute status` one short, never the lineage.
 
 Everything here is one entry at a time and synchronous; the caller (``worker.py``) runs one per outbox.
 """
@@ -124,6 +127,11 @@ class Deliverer:
             return self._orphaned(d, entry)  # before any check: what a dead sender began may have been sent
         if earlier is not None:
             # a duplicate entry (a re-planned signal, a re-moved member): its outcome is another's to record
+            if entry.reclaimed and earlier in (SendState.SENT, SendState.UNCERTAIN):  # ... unless its sender died first
+                outcome: codec.FinalOutcome = "sent" if earlier is SendState.SENT else "uncertain"
+                self.outcomes.note_lineage(codec.DeliveryRecord.of(d, outcome, self.now(),
+                                                                   reason="recorded after the sender died"),
+                                           only_if_missing=True)
             log.debug("distribute: %s already %s: skipped", d.ident, earlier.value)
             return "skipped"
         target = self.routing.target(d.channel, d.target)

@@ -12,6 +12,7 @@ signal at once both land, and the record keeps its TTL.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 
 import redis
@@ -66,8 +67,9 @@ class Outcomes:
         """Another attempt was scheduled: ``retry`` (an attempt used) or ``rate_limited`` (the channel's wait)."""
         metrics.record(self.store, d.tier, d.channel, {COUNTER_OF[outcome]: 1}, retry_after_s=retry_after_s)
 
-    def note_lineage(self, record: codec.DeliveryRecord) -> bool:
-        """Put ``record`` under the signal's ``lineage["distribution"]``; False when the record is gone."""
+    def note_lineage(self, record: codec.DeliveryRecord, *, only_if_missing: bool = False) -> bool:
+        """Put ``record`` under the signal's ``lineage["distribution"]``; False when the record is gone.
+        ``only_if_missing``: leave an outcome already there as it is (a repair after a crash, see ``deliver``)."""
         key = keys.signal_record(record.signal_id)
         for _ in range(LINEAGE_TRIES):
             with self.store.client.pipeline(transaction=True) as pipe:
@@ -77,6 +79,9 @@ class Outcomes:
                     if not isinstance(got, Signal):
                         log.info("distribute: no lineage for %s (%s)", record.field, got)
                         return False
+                    existing = got.lineage.get(codec.LINEAGE_KEY)
+                    if only_if_missing and isinstance(existing, Mapping) and record.field in existing:
+                        return True
                     lineage = codec.with_delivery(got.lineage, record)
                     pipe.multi()
                     pipe.set(key.name, replace(got, lineage=lineage).to_redis(), keepttl=True)
