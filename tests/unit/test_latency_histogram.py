@@ -75,3 +75,17 @@ def test_unit_mistakes_and_garbage_are_refused_not_read() -> None:
     for bad in (decreasing, stray, negative_sum, millis_start, {"v": "1"} | {"depth_le_inf": "x"}):
         got = LatencyHistogram.from_redis(bad, key=KEY)
         assert isinstance(got, Absent), bad
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["v", "started", "depth_le_5.0", "depth_le_inf", "depth_sum_ms", "x_le_1.0",
+                                        "depth_p99"]) | st.text(max_size=12),
+                       st.sampled_from(["nan", "inf", "-1", "1e400", "", "3", "0"]) | st.text(max_size=8)))
+def test_garbage_in_the_hash_is_refused_or_read_finite_and_non_negative(raw: dict[str, str]) -> None:
+    got = LatencyHistogram.from_redis(raw, key=KEY)
+    if isinstance(got, Absent):
+        return
+    assert math.isfinite(got.started) and got.started >= 0
+    for h in got.feeds.values():
+        assert all(n >= 0 for n in h.cumulative) and list(h.cumulative) == sorted(h.cumulative)
+        assert math.isfinite(h.sum_ms) and h.sum_ms >= 0
