@@ -145,6 +145,7 @@ def test_depth_operations_never_store_garbage_and_keep_every_valid_level(
         read_list: list[tuple[list[DepthOp], list[int]]]) -> None:
     state = StreamState(["SPY", "QQQ"], FakeClock(), rows=ROWS)
     ref, expected, was_crossed = IBRows(), Counter[str](), False
+    written = state.by_symbol["SPY"].book.fields()  # the hash as the writer keeps it: whole once, then changes
     for i, (ops, resets) in enumerate(read_list):
         state.depth("SPY", ops, resets, float(i))
         for j, op in enumerate(ops):
@@ -161,7 +162,12 @@ def test_depth_operations_never_store_garbage_and_keep_every_valid_level(
         book = state.by_symbol["SPY"].book
         assert book.levels(BID) == ref.written(BID) and book.levels(ASK) == ref.written(ASK)
         assert book.crossed() == crossed
-        check_encoded_book(book.fields(), crossed)
+        changed, gone = book.changes()
+        written.update(changed)
+        for name in gone:
+            del written[name]
+        assert written == book.fields()
+        check_encoded_book(written, crossed)
         venues_hash = VenueShares.from_redis(venue_fields(book), key="market:SPY:venues")
         assert isinstance(venues_hash, VenueShares), venues_hash
         assert ("book" in state.by_symbol["SPY"].pending) == (not book.resetting)

@@ -77,6 +77,70 @@ def test_fields_with_cached_level_json_are_always_the_codecs_encoding(ops: list[
     assert book.fields() == book_fields(book.levels(ASK), book.levels(BID))
 
 
+# steps for ``changes``: operations whose sides mostly stay apart (bids below 500, asks above), so the
+# incremental path runs long between crossings, with clears and both ways of asking in between; positions mostly
+# rows that exist
+apart = st.tuples(st.sampled_from([ASK, BID]), st.integers(0, 2) | st.integers(0, MAX_ROWS + 1),
+                  st.sampled_from([INSERT, INSERT, UPDATE, UPDATE, DELETE]),
+                  st.floats(1, 400, allow_nan=False) | st.sampled_from([0.0, math.nan, 450.0, 550.0]),
+                  sizes, st.sampled_from(["ARCA", "BATS", "IEX"])).map(
+    lambda op: (op[0], op[1], op[2], op[3] + 500 if op[0] == ASK and 1 <= op[3] <= 400 else op[3], *op[4:]))
+steps = st.lists(st.one_of(*[apart.map(lambda op: ("op", op))] * 3,
+                           st.sampled_from([("changes",), ("changes",), ("changes",), ("fields",), ("clear",)])),
+                 min_size=10, max_size=150)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps)
+def test_changes_applied_to_the_last_write_always_give_the_codecs_encoding(plan: list[tuple[object, ...]]) -> None:
+    """What the writer does: ``fields`` once, then HSET ``changes``' changed levels and HDEL its gone names
+    over what it wrote. The hash it keeps is exactly ``book_fields`` of the levels after every step, and no
+    change is redundant (a field HSET to the value it has, or HDEL of a field it does not have)."""
+    book = DepthBook(max_rows=MAX_ROWS)
+    written = book.fields()
+    for step in plan:
+        if step[0] == "op":
+            book.apply(*step[1])  # type: ignore[arg-type]
+        elif step[0] == "clear":
+            book.clear()
+        elif step[0] == "fields":
+            written = book.fields()
+        else:
+            changed, gone = book.changes()
+            assert all(written.get(k) != v for k, v in changed.items()) and set(gone) <= written.keys() - changed.keys()
+            written.update(changed)
+            for name in gone:
+                del written[name]
+            assert written == book_fields(book.levels(ASK), book.levels(BID))
+    changed, gone = book.changes()
+    written.update(changed)
+    for name in gone:
+        del written[name]
+    assert written == book_fields(book.levels(ASK), book.levels(BID))
+
+
+def test_changes_name_only_what_changed() -> None:
+    book = DepthBook()
+    for i, px in enumerate([10.0, 9.99, 9.98]):
+        book.apply(BID, i, INSERT, px, 100, "ARCA")
+    book.apply(ASK, 0, INSERT, 10.01, 100, "IEX")
+    book.fields()
+    assert book.changes() == ({}, [])
+    book.apply(BID, 1, UPDATE, 9.99, 300, "ARCA")  # one level's size: one field
+    assert book.changes() == ({"bid:1": '{"price":9.99,"size":300,"venue":"ARCA"}'}, [])
+    book.apply(BID, 0, DELETE, 0, 0, "")  # the rest move up: every bid renumbers, the last name goes
+    assert book.changes() == ({"bid:0": '{"price":9.99,"size":300,"venue":"ARCA"}',
+                               "bid:1": '{"price":9.98,"size":100,"venue":"ARCA"}'}, ["bid:2"])
+    book.apply(BID, 0, UPDATE, 9.99, 0, "ARCA")  # size 0: no longer a level, the one below becomes bid:0
+    assert book.changes() == ({"bid:0": '{"price":9.98,"size":100,"venue":"ARCA"}'}, ["bid:1"])
+    book.apply(BID, 0, UPDATE, 10.01, 5, "BATS")  # locks the book: both tops are marked
+    changed, gone = book.changes()
+    assert json.loads(changed["bid:0"])["crossed"] and json.loads(changed["ask:0"])["crossed"] and not gone
+    book.apply(BID, 0, UPDATE, 10.0, 5, "BATS")  # unlocked: the marks go
+    assert book.changes() == ({"bid:0": '{"price":10.0,"size":5,"venue":"BATS"}',
+                               "ask:0": '{"price":10.01,"size":100,"venue":"IEX"}'}, [])
+
+
 def test_fields_follow_rows_changed_behind_applys_back() -> None:
     book = DepthBook()
     book.apply(BID, 0, INSERT, 10.0, 100, "ARCA")

@@ -40,6 +40,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
 from itertools import accumulate, islice
+from typing import TypeVar
 
 import numpy as np
 
@@ -68,6 +69,7 @@ SURFACE_OF_ITEM = {"book": "ib.depth", "venues": "ib.depth", "quote": "ib.tick",
 ENCODE_ERRORS = (ValueError, TypeError, ArithmeticError)  # what a bad value raises while being encoded
 LOG_EVERY_S = 60.0
 UNATTRIBUTED = "UNATTRIBUTED"
+T = TypeVar("T")
 
 
 class QuietLog:
@@ -262,11 +264,8 @@ class StreamWriter:
 
     def _stage(self, pipe: WriteBatch, s: SymbolState, staged: list[tuple[str, dict[str, str]]]) -> None:
         """Queue one symbol's dirty items, each encoded on its own (a failure costs that item only)."""
-        if "book" in s.pending:
-            fields = self._encode(s, "book", s.book.fields)
-            if fields is not None:
-                staged.append(self._owned(pipe, keys.book(s.symbol), fields))
-                self._venues_due.setdefault(s.symbol, s.pending["book"])
+        if "book" in s.pending and self._stage_book(pipe, s, staged):
+            self._venues_due.setdefault(s.symbol, s.pending["book"])
         if "quote" in s.pending:
             fields = self._encode(s, "quote", lambda: quote_fields(s.quote))
             if fields is not None:
@@ -276,6 +275,34 @@ class StreamWriter:
             if fields is not None:
                 staged.append(self._hash(pipe, keys.auction_imbalance(s.symbol), fields))
         self._stage_series(pipe, s)
+
+    def _stage_book(self, pipe: WriteBatch, s: SymbolState, staged: list[tuple[str, dict[str, str]]]) -> bool:
+        """Queue the book's write; False if it could not be encoded (dropped from this flush, counted).
+
+        While the hash holds what this process last wrote, only the book's own ``changes`` go (HSET the
+        changed levels, HDEL the vanished ones) and the hash as written is kept up to date in place (a
+        failed flush forgets it: ``rewrite_all``); otherwise the whole book, as ``_owned`` writes it.
+        """
+        key = keys.book(s.symbol)
+        last = self._written.get(key.name)
+        if not last:
+            fields = self._encode(s, "book", s.book.fields)
+            if fields is not None:
+                staged.append(self._owned(pipe, key, fields))
+            return fields is not None
+        delta = self._encode(s, "book", s.book.changes)
+        if delta is None:
+            del self._written[key.name]  # the book's changes since then are lost with this item: whole next time
+            return False
+        changed, gone = delta
+        if changed:
+            pipe.hset(key.name, mapping=changed)
+            last.update(changed)
+        if gone:
+            pipe.hdel(key.name, *gone)
+            for name in gone:
+                del last[name]
+        return True
 
     def _stage_venues(self, pipe: WriteBatch, s: SymbolState, staged: list[tuple[str, dict[str, str]]]) -> None:
         fields = self._encode(s, "venues", lambda: venue_fields(s.book))
@@ -302,7 +329,7 @@ class StreamWriter:
                 pipe.ltrim(key.name, -BARS_KEEP, -1)
                 self._expire(pipe, key)
 
-    def _encode(self, s: SymbolState, item: str, encode: Callable[[], dict[str, str]]) -> dict[str, str] | None:
+    def _encode(self, s: SymbolState, item: str, encode: Callable[[], T]) -> T | None:
         """``encode()``, or None (the item dropped from this flush, counted, logged) when a value fails it."""
         try:
             return encode()
