@@ -11,6 +11,9 @@ and a retry wrapper (the stream has its own backoff and must never block the IB
 side retrying). Measured by ``benchmarks/bench_stream.py`` (same run, same Redis, one 20-field HSET
 + EXPIRE every 20 ms while the stream runs): see the README's performance table.
 
+``send`` and ``receive`` split one batch into parts: a part goes out without waiting, and its replies
+are read later, after the next part went out, so Redis runs a part while the caller stages the next.
+
 Semantics match a non-transactional pipeline: an error reply (WRONGTYPE…) is read past, so the
 connection stays in step, and raised after the last reply; a connection error disconnects and hands the
 connection back, and the next ``execute`` takes one from the pool (which finds a Sentinel's new master).
@@ -20,6 +23,7 @@ routes each command to its slot.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from itertools import chain
 from typing import Any, Protocol
@@ -53,6 +57,7 @@ class Batch:
     def __init__(self, owner: Batcher) -> None:
         self.owner = owner
         self.commands: list[tuple[Value, ...]] = []
+        self.in_flight: deque[int] = deque()  # replies owed per send not yet received, oldest first
 
     def __len__(self) -> int:
         return len(self.commands)
@@ -101,27 +106,69 @@ class Batch:
 
         The first error reply is raised once every reply has been read.
         """
+        self.send()
+        replies: list[Any] = []
+        while self.in_flight:
+            replies += self.receive()
+        return replies
+
+    def send(self) -> None:
+        """Send what is queued in one write, without waiting: :meth:`receive` reads the replies, sends in order.
+
+        Redis executes a part while the caller queues the next, and the first part's replies are read
+        (its writes known done) before the last part is even queued."""
         commands, self.commands = self.commands, []
         if not commands:
-            return []
+            self.in_flight.append(0)  # each send has its receive, even an empty one
+            return
         packed = pack(commands)
         conn = self.owner.connection()
         try:
             conn.send_packed_command([packed])
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(conn.read_response())
-                except ResponseError as exc:  # a reply like any other: the connection is still in step
-                    replies.append(exc)
         except BaseException:
-            conn.disconnect()  # a half-read reply stream is useless: start clean next time
-            self.owner.drop()
+            self._abandon(conn)
             raise
-        for reply in replies:
-            if isinstance(reply, ResponseError):
-                raise reply
+        self.in_flight.append(len(commands))
+
+    def receive(self) -> list[Any]:
+        """The replies to the oldest send not yet received (an empty list for an empty send, or none left).
+
+        An error reply (WRONGTYPE…) is raised once this send's replies and every later send's have been
+        read (the connection stays in step); a connection error drops the connection and what was in flight.
+        """
+        owed = self.in_flight.popleft() if self.in_flight else 0
+        if not owed:
+            return []
+        conn = self.owner.connection()
+        try:
+            replies = self._read(conn, owed)
+            failed = next((r for r in replies if isinstance(r, ResponseError)), None)
+            if failed is not None:
+                while self.in_flight:
+                    self._read(conn, self.in_flight.popleft())
+                raise failed
+        except ResponseError:
+            raise
+        except BaseException:
+            self._abandon(conn)
+            raise
         return replies
+
+    @staticmethod
+    def _read(conn: Any, n: int) -> list[Any]:
+        replies: list[Any] = []
+        for _ in range(n):
+            try:
+                replies.append(conn.read_response())
+            except ResponseError as exc:  # a reply like any other: the connection is still in step
+                replies.append(exc)
+        return replies
+
+    def _abandon(self, conn: Any) -> None:
+        """A half-sent or half-read exchange is useless: start clean next time."""
+        self.in_flight.clear()
+        conn.disconnect()
+        self.owner.drop()
 
 
 def pack(commands: list[tuple[Value, ...]]) -> bytes:

@@ -118,3 +118,57 @@ def test_a_failed_replacement_raises_and_the_connection_stays_in_step(store: Sto
     with pytest.raises(redis.ResponseError, match="unknown command"):  # the first error; EXEC's EXECABORT read too
         bad.execute()
     assert _set(new, "batch:next", "ok") == ["OK"]
+
+
+def test_parts_sent_before_their_replies_are_read_run_in_order_and_are_read_in_order(store: Store) -> None:
+    new = batcher_for(store)
+    batch = new()
+    assert isinstance(batch, Batch)
+    for part in range(3):
+        batch.rpush("batch:order", f"{part}a", f"{part}b")
+        batch.set(f"batch:part{part}", "ok")
+        batch.send()  # no reply waited for: the next part is queued while Redis runs this one
+    batch.send()  # an empty send has its (empty) receive: the pairing stays one to one
+    assert [batch.receive() for _ in range(4)] == [[2, "OK"], [4, "OK"], [6, "OK"], []]
+    assert batch.receive() == []  # nothing left in flight
+    assert store.client.lrange("batch:order", 0, -1) == ["0a", "0b", "1a", "1b", "2a", "2b"]
+    assert _set(new, "batch:next", "ok") == ["OK"]  # the held connection is in step
+
+
+def test_an_error_reply_in_a_part_reads_every_later_part_before_it_is_raised(store: Store) -> None:
+    store.client.set("batch:str", "a string")
+    new = batcher_for(store)
+    batch = new()
+    assert isinstance(batch, Batch)
+    batch.hset("batch:str", mapping={"a": "1"})  # WRONGTYPE
+    batch.send()
+    batch.set("batch:later", "ok")
+    batch.send()
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        batch.receive()
+    assert batch.receive() == []  # the later part's reply was read with it
+    assert store.client.get("batch:later") == "ok"
+    assert _set(new, "batch:next", "ok") == ["OK"]
+
+
+def _send_parts_and_read_the_first(batch: Batch) -> None:
+    for part in range(3):  # a send may still land in the socket's buffer: then the read fails
+        batch.set(f"batch:part{part}", "x")
+        batch.send()
+    batch.receive()
+
+
+def test_redis_dying_with_parts_in_flight_drops_them_and_the_next_batch_reconnects(
+        redis_server: RedisServer, store: Store) -> None:
+    new = batcher_for(store)
+    assert _set(new, "batch:alive", "1") == ["OK"]
+    batch = new()
+    assert isinstance(batch, Batch)
+    redis_server.kill()
+    try:
+        with pytest.raises(redis.ConnectionError):
+            _send_parts_and_read_the_first(batch)
+        assert batch.receive() == []  # what was in flight went with the connection
+    finally:
+        redis_server.start()
+    assert _set(new, "batch:alive", "2") == ["OK"]

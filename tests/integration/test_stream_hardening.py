@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from redis.exceptions import ResponseError
 
 from qc.core import clock, keys
 from qc.core.clock import FakeClock
@@ -27,7 +28,7 @@ from qc.core.codec import Absent
 from qc.core.models import Bar, DepthLevel
 from qc.ingest.book import ASK, BID, INSERT
 from qc.ingest.codec import Book
-from qc.ingest.cycle.stream_writer import VENUES_PER_FLUSH, StreamWriter
+from qc.ingest.cycle.stream_writer import FLUSH_PART, VENUES_PER_FLUSH, StreamWriter
 from qc.ingest.state import StreamState
 from qc.runtime.health import INGESTION_MODULE
 from qc.runtime.redis_batch import WriteBatch
@@ -306,3 +307,34 @@ def test_venue_shares_go_out_a_few_per_flush_the_longest_waiting_first_and_none_
     assert [len(w) for w in written] == [0, VENUES_PER_FLUSH, 2 * VENUES_PER_FLUSH, 3 * VENUES_PER_FLUSH,
                                          3 * VENUES_PER_FLUSH]
     assert written[1] == symbols[:VENUES_PER_FLUSH]  # the order the books changed in
+
+
+def test_a_flush_goes_in_parts_and_a_part_refused_by_redis_leaves_the_rest_to_be_written_again(store: Store) -> None:
+    """A flush of more symbols than ``FLUSH_PART`` is sent part by part, each part read back before the next
+    is staged: the first part's books count as written (nothing pending) even when a later part gets an
+    error reply (here a quote key someone overwrote with a string). Then nothing is trusted as written
+    (every hash is rewritten whole) and, the bad key gone, the next flush leaves every symbol exact."""
+    symbols = [f"S{i:02d}" for i in range(3 * FLUSH_PART)]
+    state = StreamState(symbols, FakeClock(), rows=10)
+    writer = StreamWriter(store, state)
+    for symbol in symbols:
+        state.depth(symbol, [(BID, 0, INSERT, 9.99, 100.0, "ARCA"), (ASK, 0, INSERT, 10.01, 100.0, "IEX")], [], 1.0)
+    assert writer.flush()
+    assert all(book_levels(store, s) == 2 for s in symbols) and writer.latency.histogram().feeds["depth"].count == 48
+    bad = symbols[FLUSH_PART + 1]  # in the second part
+    store.client.set(keys.quote(bad).name, "not a hash")
+    for symbol in symbols:
+        state.depth(symbol, [(BID, 0, INSERT, 9.98, 50.0, "BATS")], [], 2.0)
+        state.quote(symbol, {"bid": 9.98, "ask": 10.01}, 2.0)
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        writer.flush()
+    pending = [s for s in symbols if state.by_symbol[s].pending]
+    assert pending == symbols[FLUSH_PART:]  # the first part was read back; the rest waits for the next flush
+    assert all(book_levels(store, s) == 3 for s in symbols)  # Redis ran every other command
+    store.client.delete(keys.quote(bad).name)
+    assert writer.flush()
+    assert not any(state.by_symbol[s].pending for s in symbols)
+    for symbol in symbols:
+        assert book_levels(store, symbol) == 3 and sane_book(store, symbol)
+        assert store.hget(keys.quote(symbol), "bid") == "9.98"
+    assert writer.latency.histogram().feeds["depth"].count == 48 + FLUSH_PART + 2 * FLUSH_PART  # no write counted twice
