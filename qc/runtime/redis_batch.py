@@ -164,6 +164,12 @@ class Batch:
                 replies.append(exc)
         return replies
 
+    def abandon(self) -> None:
+        """Give up the replies still owed (the caller failed between a send and its receive): the connection
+        is out of step, so it is dropped and the next batch starts on a fresh one."""
+        if self.in_flight:
+            self._abandon(self.owner.connection())
+
     def _abandon(self, conn: Any) -> None:
         """A half-sent or half-read exchange is useless: start clean next time."""
         self.in_flight.clear()

@@ -338,3 +338,57 @@ def test_a_flush_goes_in_parts_and_a_part_refused_by_redis_leaves_the_rest_to_be
         assert book_levels(store, symbol) == 3 and sane_book(store, symbol)
         assert store.hget(keys.quote(symbol), "bid") == "9.98"
     assert writer.latency.histogram().feeds["depth"].count == 48 + FLUSH_PART + 2 * FLUSH_PART  # no write counted twice
+
+
+def sending(writer: StreamWriter) -> bool:
+    """Read afresh each time (a property mypy would narrow across the calls that change it)."""
+    return writer.sending
+
+
+def _depth_all(state: StreamState, symbols: list[str], price: float, arrival: float) -> None:
+    for symbol in symbols:
+        state.depth(symbol, [(BID, 0, INSERT, price, 100.0, "ARCA"), (ASK, 0, INSERT, 10.01, 100.0, "IEX")], [],
+                    arrival)
+
+
+def test_parts_sent_during_a_read_are_finished_by_the_flush_and_each_write_counted_once(store: Store) -> None:
+    symbols = [f"S{i:02d}" for i in range(40)]
+    state = StreamState(symbols, FakeClock(), rows=10)
+    writer = StreamWriter(store, state)
+    _depth_all(state, symbols[:FLUSH_PART], 9.99, 1.0)
+    writer.send_part(symbols[:FLUSH_PART])  # sent, replies not read yet
+    assert sending(writer) and all(state.by_symbol[s].pending for s in symbols[:FLUSH_PART])
+    _depth_all(state, symbols[FLUSH_PART:2 * FLUSH_PART], 9.99, 1.0)
+    writer.send_part(symbols[FLUSH_PART:2 * FLUSH_PART])  # the first part's replies read: written
+    assert not any(state.by_symbol[s].pending for s in symbols[:FLUSH_PART])
+    writer.send_part(symbols[FLUSH_PART:2 * FLUSH_PART])  # in flight already: not staged twice
+    _depth_all(state, symbols[2 * FLUSH_PART:], 9.99, 1.0)
+    assert writer.flush() and not sending(writer)
+    assert not any(state.by_symbol[s].pending for s in symbols)
+    assert all(book_levels(store, s) == 2 and sane_book(store, s) for s in symbols)
+    assert writer.latency.histogram().feeds["depth"].count == len(symbols)
+    _depth_all(state, symbols, 9.98, 2.0)  # the next read: deltas over what the parts wrote
+    writer.send_part(symbols[:FLUSH_PART])
+    assert writer.flush()
+    assert all(book_levels(store, s) == 4 and sane_book(store, s) for s in symbols)
+
+
+def test_nothing_is_sent_ahead_while_redis_is_backed_off_and_a_part_lost_with_redis_is_written_later(
+        redis_server: RedisServer, store: Store) -> None:
+    symbols = [f"S{i:02d}" for i in range(2 * FLUSH_PART)]
+    state = StreamState(symbols, FakeClock(), rows=10)
+    writer = StreamWriter(store, state, backoff_cap_s=0.2)
+    _depth_all(state, symbols, 9.99, 1.0)
+    redis_server.kill()
+    try:
+        writer.send_part(symbols[:FLUSH_PART])
+        writer.send_part(symbols[FLUSH_PART:])  # the first part's reply cannot be read: Redis is gone
+        assert writer.failures == 1 and not sending(writer)
+        writer.send_part(symbols[:FLUSH_PART])  # backed off: nothing tried
+        assert writer.failures == 1 and not sending(writer)
+    finally:
+        redis_server.start()
+    assert all(state.by_symbol[s].pending for s in symbols)
+    eventually(lambda: writer.flush(), timeout_s=10)  # once the backoff has passed
+    assert all(book_levels(store, s) == 2 and sane_book(store, s) for s in symbols)
+    assert writer.latency.histogram().feeds["depth"].count == len(symbols)

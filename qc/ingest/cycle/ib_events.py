@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ib_async import RealTimeBarList, TickByTickAllLast, TickData, Ticker
 
@@ -32,12 +32,20 @@ BID_SIZE, BID, ASK, ASK_SIZE, LAST, LAST_SIZE, VOLUME = 0, 1, 2, 3, 4, 5, 8
 
 
 def deliver_tickers(state: StreamState, tickers: Iterable[Ticker], resets: dict[str, list[int]],
-                    arrival: float) -> None:
-    """Everything one socket read changed, symbol by symbol; ``resets`` are consumed."""
+                    arrival: float, part: Callable[[list[str]], None] | None = None, part_size: int = 16) -> None:
+    """Everything one socket read changed, symbol by symbol; ``resets`` are consumed.
+
+    ``part`` is handed each ``part_size`` symbols delivered while more follow (the writer sends them
+    to Redis while the rest of the read is delivered); the last symbols are left to the flush."""
+    done: list[str] = []
     for t in tickers:
         symbol = t.contract.symbol if t.contract is not None else ""
         if symbol not in state.by_symbol:
             continue
+        if part is not None and len(done) == part_size:
+            part(done)
+            done = []
+        done.append(symbol)
         prints = [(x.price, x.size, x.exchange) for x in t.tickByTicks if isinstance(x, TickByTickAllLast)]
         if prints:
             state.trades(symbol, prints, arrival)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -92,6 +92,10 @@ class IBFeed(IBConnection):
         self._tries: Counter[tuple[str, str]] = Counter()
         self._last_resub: dict[tuple[str, str], float] = {}
         self._backfills: set[asyncio.Task[None]] = set()
+        # the writer's hooks: symbols delivered while the read goes on, then the read delivered
+        self.on_part: Callable[[list[str]], None] | None = None
+        self.on_read: Callable[[], None] = lambda: None
+        self.part_size = 16
         self.ib.pendingTickersEvent += self.guard(self._on_tickers)
         self.ib.barUpdateEvent += self.guard(self._on_bar)
         self.throttling = False
@@ -244,7 +248,10 @@ class IBFeed(IBConnection):
         return now - min(max(decoded_for, 0.0), 1.0)
 
     def _on_tickers(self, tickers: Iterable[Ticker]) -> None:
-        ib_events.deliver_tickers(self.state, tickers, self._resets, self._arrival())
+        try:
+            ib_events.deliver_tickers(self.state, tickers, self._resets, self._arrival(), self.on_part, self.part_size)
+        finally:
+            self.on_read()
 
     def _on_bar(self, bars: RealTimeBarList, has_new_bar: bool) -> None:
         if has_new_bar:

@@ -22,7 +22,7 @@ from qc.core.clock import Clock
 from qc.core.errors import QcError, StoreUnavailable
 from qc.ingest.cycle.ib_feed import FeedOptions, IBFeed
 from qc.ingest.cycle.stream_monitor import Monitor
-from qc.ingest.cycle.stream_writer import StreamWriter
+from qc.ingest.cycle.stream_writer import FLUSH_PART, StreamWriter
 from qc.ingest.staleness import FEEDS
 from qc.ingest.state import StreamState
 from qc.runtime.codec import StaleFeeds
@@ -59,6 +59,12 @@ class Flusher:
         if not self._scheduled and not self.loop.is_closed():
             self._scheduled = True
             self.loop.call_soon(self._flush)
+
+    def finish(self) -> None:
+        """Finish now a flush that ``StreamWriter.send_part`` began during this read's delivery: nothing else
+        (the monitor's minute closing, a resubscription) may touch the state while parts of it are in flight."""
+        if self.writer is not None and self.writer.sending:
+            self._flush()
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -99,6 +105,7 @@ async def _main(store: Store, clock: Clock, options: StreamOptions) -> int:
     writer = StreamWriter(store, state, options.redis_backoff_cap_s)
     feed = IBFeed(state, options.feed)
     flusher.writer, flusher.feed = writer, feed
+    feed.on_part, feed.on_read, feed.part_size = writer.send_part, flusher.finish, FLUSH_PART
     monitor = Monitor(INGESTION_MODULE, store, state, feed, writer, clock, options.notifier,
                       register=not options.once)
 

@@ -44,7 +44,6 @@ from itertools import accumulate, islice
 from typing import TypeVar
 
 import numpy as np
-from redis.exceptions import ResponseError
 
 from qc.analytics.imbalance import venue_attribution
 from qc.core import clock, keys
@@ -177,6 +176,11 @@ class StreamWriter:
         self._written: dict[str, dict[str, str]] = {}  # key name -> hash as last written
         self._ttl_set: set[str] = set()  # keys whose TTL was set since the last rewrite_all
         self._ttl_staged: set[str] = set()
+        # a flush begun by ``send_part`` while IB's read is still being delivered: its batch, what it staged,
+        # and the part whose replies are not read yet
+        self._open: WriteBatch | None = None
+        self._staged: list[tuple[str, dict[str, str]]] = []
+        self._in_flight: list[SymbolState] = []
         self._venues_due: dict[str, float] = {}  # symbol -> arrival of the first book change not in venues
         self._venues_at: dict[str, float] = {}  # symbol -> when its venue shares were last written
         self.quiet = QuietLog()
@@ -204,41 +208,92 @@ class StreamWriter:
             log.info("stream: redis is back after %d failed attempts", self.failures)
         self.failures = 0
 
+    def send_part(self, symbols: list[str]) -> None:
+        """Stage and send these symbols' items now, while the rest of IB's read is still being delivered; the
+        flush that ends the read finishes the batch (and reads every reply).
+
+        A burst of 80 symbols was decoded, then all delivered (~1.5 ms), then written: the first symbols'
+        books waited for the last symbols' delivery. A part sent here waits only for its own, and its
+        replies are read once the next part went out. Nothing is sent while Redis is backed off, nor on a
+        Cluster (its pipeline is one round trip per execute): the flush writes everything then.
+        """
+        if not self.available(clock.monotonic()):
+            return
+        pipe = self._open if self._open is not None else self.batch()
+        if not isinstance(pipe, Batch):
+            return
+        in_flight = {s.symbol for s in self._in_flight}
+        part = [s for sym in symbols if (s := self.state.by_symbol[sym]).pending and s.history is None
+                and sym not in in_flight]
+        if not part:
+            return
+        self._open = pipe
+        try:
+            for s in part:
+                self._stage(pipe, s, self._staged)
+            pipe.send()
+            self._received(pipe, self._in_flight)
+            self._in_flight = part
+        except REDIS_ERRORS as exc:  # the parts already received stay written
+            self._close(pipe)
+            self.failed(exc)
+        except Exception:
+            self._close(pipe, unknown=True)
+            raise
+
+    @property
+    def sending(self) -> bool:
+        """A flush is under way (``send_part`` began it): it must finish before anything else touches the state."""
+        return self._open is not None
+
+    def _close(self, pipe: WriteBatch | None = None, *, unknown: bool = False) -> None:
+        """Forget the flush in progress (its batch, what it staged, what it has in flight); replies still owed
+        are given up with their connection. ``unknown``: it failed some other way than Redis being unreachable
+        (an error reply, a bug): nothing is known written exactly."""
+        self._open, self._staged, self._in_flight, self._ttl_staged = None, [], [], set()
+        if isinstance(pipe, Batch):
+            pipe.abandon()
+        if unknown:
+            self.rewrite_all()
+
     def flush(self, extra: Callable[[WriteBatch], None] | None = None) -> bool:
         """Write every dirty item of every symbol; False if Redis failed or is backed off.
 
-        One round trip, sent in parts of ``FLUSH_PART`` symbols (see ``_write``); ``extra`` queues more
-        writes into the last part (the monitor's heartbeat and flags).
+        One round trip, sent in parts of ``FLUSH_PART`` symbols (see ``_write``), continuing what
+        ``send_part`` began; ``extra`` queues more writes into the last part (the monitor's heartbeat and flags).
         """
         mono = clock.monotonic()
-        dirty = [s for s in self.state.by_symbol.values() if s.pending]
+        in_flight = {s.symbol for s in self._in_flight}
+        dirty = [s for s in self.state.by_symbol.values() if s.pending and s.symbol not in in_flight]
         venues = list(islice((self.state.by_symbol[sym] for sym in self._venues_due  # oldest change first
                               if mono - self._venues_at.get(sym, -1e18) >= VENUES_EVERY_S
                               and not self.state.by_symbol[sym].book.resetting),  # not while IB re-sends it
                              VENUES_PER_FLUSH))
         if not self.available(mono):
             return False
-        if not (dirty or venues or extra or self.state.rejects):
+        if not (dirty or venues or extra or self.state.rejects or in_flight):
             return True
         if not all(self._merge_history(s) for s in dirty if s.history is not None):
+            self._close(self._open)  # Redis failed (rewrite_all forgot what was written)
             return False
-        pipe = self.batch()
+        pipe = self._open if self._open is not None else self.batch()
         size = FLUSH_PART if isinstance(pipe, Batch) else max(1, len(dirty))  # a Cluster pipeline: one part
         parts = [dirty[i:i + size] for i in range(0, len(dirty), size)] or [[]]
-        staged: list[tuple[str, dict[str, str]]] = []
-        self._ttl_staged = set()
+        staged, in_flight_part = self._staged, self._in_flight
         try:
-            rejects = self._write(pipe, parts, venues, extra, staged)
+            rejects = self._write(pipe, parts, venues, extra, staged, in_flight_part)
         except REDIS_ERRORS as exc:  # the parts already received stay written
+            self._close(pipe)
             self.failed(exc)
             return False
-        except ResponseError:  # a key of the wrong type: Redis ran the rest; nothing is known written exactly
-            self.rewrite_all()
+        except Exception:  # a key of the wrong type (Redis ran the rest), a bug: nothing is known written exactly
+            self._close(pipe, unknown=True)
             raise
         done = clock.monotonic()
         self.recovered()
         self._written.update(staged)
         self._ttl_set |= self._ttl_staged
+        self._close()
         self._counted(rejects)
         for s in venues:
             self.latency.add("venues", (done - self._venues_due.pop(s.symbol)) * 1000.0)
@@ -249,7 +304,8 @@ class StreamWriter:
         return True
 
     def _write(self, pipe: WriteBatch, parts: list[list[SymbolState]], venues: list[SymbolState],
-               extra: Callable[[WriteBatch], None] | None, staged: list[tuple[str, dict[str, str]]]) -> Counter[Reject]:
+               extra: Callable[[WriteBatch], None] | None, staged: list[tuple[str, dict[str, str]]],
+               in_flight: list[SymbolState]) -> Counter[Reject]:
         """Stage and send part after part, reading each part's replies once the next is sent; the last part
         carries the venue shares, the rejects and ``extra``. The rejects staged.
 
@@ -258,7 +314,6 @@ class StreamWriter:
         books was 1.5 ms of staging and 0.9 ms of round trip that every book of it waited through, the
         first part now waits for one part's staging and reply. Each part costs a send and a read (~20 µs).
         """
-        in_flight: list[SymbolState] = []
         for part in parts[:-1]:
             for s in part:
                 self._stage(pipe, s, staged)
