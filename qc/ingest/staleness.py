@@ -64,6 +64,10 @@ class Freshness:
             del self.snapshot_due[key]
         self.last[key] = Seen(mono, market)
 
+    def awaits_snapshot(self, symbol: str, feed: str) -> bool:
+        """A (re)subscription's snapshot is still expected: whether a delivery could be one matters only then."""
+        return (symbol, feed) in self.snapshot_due
+
     def subscribed(self, symbol: str, feed: str, mono: float, market: float) -> None:
         """A (re)subscription was sent: expect a snapshot; a never-heard feed is judged from its first one."""
         self.snapshot_due[(symbol, feed)] = mono

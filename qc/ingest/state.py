@@ -77,6 +77,7 @@ class StreamState:
         self.farm_ok = True
         self.handed_at = 0.0  # monotonic time ib_async handed over the current batch (set by the feed)
         self.rejects: Counter[Reject] = Counter()  # refused IB values not yet counted in Redis
+        self._market_for, self._market = -1.0, 0.0  # the market clock read for the read that arrived then
 
     def refuse(self, symbol: str, surface: str, reasons: Mapping[str, int]) -> None:
         """Note values refused at ``surface`` (the writer counts them into ``monitoring:rejects``)."""
@@ -88,8 +89,15 @@ class StreamState:
 
     def _saw(self, state: SymbolState, feed: str, item: str, arrival: float, replay: bool = False) -> None:
         state.mark(item, arrival, max(arrival, self.handed_at))
-        self.freshness.saw(state.symbol, feed, arrival, self.clock.epoch(), replay=replay)
+        self.freshness.saw(state.symbol, feed, arrival, self._market_at(arrival), replay=replay)
         self.on_dirty()
+
+    def _market_at(self, arrival: float) -> float:
+        """The market clock when the read that arrived at ``arrival`` was delivered: read once per read, not
+        once per symbol in it (a simulated clock costs two clock reads and a refresh check per call)."""
+        if arrival != self._market_for:
+            self._market_for, self._market = arrival, self.clock.epoch()
+        return self._market
 
     def depth(self, symbol: str, ticks: Sequence[DepthTick], resets: Sequence[int], arrival: float) -> None:
         """Apply a socket read's depth operations in order; ``resets`` are indexes where IB said 317 RESET.
@@ -99,16 +107,24 @@ class StreamState:
         the last book (with its TTL running) rather than see "no liquidity" for a few milliseconds.
         """
         state = self.by_symbol[symbol]
-        book, at = state.book, set(resets)
+        book = state.book
         refused: Counter[str] = Counter()
-        for i, (side, position, operation, price, size, venue) in enumerate(ticks):
-            if i in at:
+        if resets:
+            at = set(resets)
+            for i, tick in enumerate(ticks):
+                if i in at:
+                    book.clear()
+                why = book.apply(*tick)
+                if why is not None:
+                    refused[why] += 1
+            if any(r >= len(ticks) for r in at):
                 book.clear()
-            why = book.apply(side, position, operation, price, size, venue)
-            if why is not None:
-                refused[why] += 1
-        if any(r >= len(ticks) for r in at):
-            book.clear()
+        else:  # the usual read: no RESET in it
+            apply = book.apply
+            for tick in ticks:
+                why = apply(*tick)
+                if why is not None:
+                    refused[why] += 1
         crossed = book.crossed()
         if crossed and not state.crossed:
             refused["crossed"] += 1
@@ -116,7 +132,8 @@ class StreamState:
         if refused:
             self.refuse(symbol, "ib.depth", refused)
         # inserts only: what a subscription's book snapshot looks like, so no proof the feed is alive
-        self._saw(state, "depth", "book", arrival, replay=all(tick[2] == 0 for tick in ticks))
+        replay = self.freshness.awaits_snapshot(symbol, "depth") and all(tick[2] == 0 for tick in ticks)
+        self._saw(state, "depth", "book", arrival, replay=replay)
         if book.resetting:
             state.pending.pop("book", None)
             state.handed.pop("book", None)
