@@ -60,6 +60,10 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 2.0
 SOCKET_TIMEOUT_S = 5.0
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.BusyLoadingError)
+# Redis runs every command a client's pipeline brought in before it serves another client: 200 HGETALLs of
+# books (`qc analytics`' 1-s read at 100 symbols) held `qc stream`'s writes ~1 ms, once a second, and each
+# such stall grew into 50-100 ms of late book writes. In rounds of this many keys it serves others between.
+KEYS_PER_ROUND_TRIP = 25
 
 
 def no_retry() -> Retry:
@@ -96,21 +100,25 @@ class Store:
         pipe.execute()
 
     def hset_many(self, items: Sequence[tuple[Key, Mapping[str, str | float | int]]]) -> None:
-        """``hset`` of each (key, fields), with its TTL, in one round trip (split by node on a Cluster)."""
-        if not items:
-            return
-        pipe = self.client.pipeline(transaction=False)
-        for key, mapping in items:
-            pipe.hset(key.name, mapping=dict(mapping))
-            _expire(pipe, key)
-        pipe.execute()
+        """``hset`` of each (key, fields), with its TTL, in round trips of ``KEYS_PER_ROUND_TRIP`` keys (split
+        by node on a Cluster)."""
+        for start in range(0, len(items), KEYS_PER_ROUND_TRIP):
+            pipe = self.client.pipeline(transaction=False)
+            for key, mapping in items[start:start + KEYS_PER_ROUND_TRIP]:
+                pipe.hset(key.name, mapping=dict(mapping))
+                _expire(pipe, key)
+            pipe.execute()
 
     def hgetall_many(self, keys_: Sequence[Key]) -> list[dict[str, str]]:
-        """``hgetall`` of each key, in order, in one round trip (split by node on a Cluster)."""
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys_:
-            pipe.hgetall(key.name)
-        return list(pipe.execute()) if keys_ else []
+        """``hgetall`` of each key, in order, in round trips of ``KEYS_PER_ROUND_TRIP`` keys (split by node on
+        a Cluster)."""
+        out: list[dict[str, str]] = []
+        for start in range(0, len(keys_), KEYS_PER_ROUND_TRIP):
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys_[start:start + KEYS_PER_ROUND_TRIP]:
+                pipe.hgetall(key.name)
+            out += pipe.execute()
+        return out
 
     def hgetall(self, key: Key) -> dict[str, str]:
         value: dict[str, str] = self.client.hgetall(key.name)
@@ -171,15 +179,17 @@ class Store:
         return list(self.client.mget(list(names)))
 
     def xread_each(self, streams: Mapping[str, str], count: int) -> list[tuple[str, list[tuple[str, dict[str, str]]]]]:
-        """A non-blocking XREAD of several streams, as one XREAD per stream in one pipeline: the same round trip
-        and reply as one multi-stream XREAD on one server, and accepted by a Cluster, where streams of two
-        symbols live in two slots."""
-        if not streams:
-            return []
-        pipe = self.client.pipeline(transaction=False)
-        for name, last in streams.items():
-            pipe.xread({name: last}, count=count)
-        return [(str(name), entries) for reply in pipe.execute() for name, entries in (reply or [])]
+        """A non-blocking XREAD of several streams, as one XREAD per stream in pipelines of
+        ``KEYS_PER_ROUND_TRIP``: the reply of one multi-stream XREAD on one server, and accepted by a Cluster,
+        where streams of two symbols live in two slots."""
+        items = list(streams.items())
+        out: list[tuple[str, list[tuple[str, dict[str, str]]]]] = []
+        for start in range(0, len(items), KEYS_PER_ROUND_TRIP):
+            pipe = self.client.pipeline(transaction=False)
+            for name, last in items[start:start + KEYS_PER_ROUND_TRIP]:
+                pipe.xread({name: last}, count=count)
+            out += [(str(name), entries) for reply in pipe.execute() for name, entries in (reply or [])]
+        return out
 
     def server_ids(self) -> frozenset[str]:
         """Who serves this store: ``run_id/master_replid`` of the server, or of each primary of a Cluster.

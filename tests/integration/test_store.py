@@ -19,6 +19,7 @@ from qc.core.errors import QcError, StoreUnavailable
 from qc.runtime.codec import SimClockAnchor
 from qc.runtime.simclock import clock_for
 from qc.runtime.store import (
+    KEYS_PER_ROUND_TRIP,
     EmbeddedRedis,
     Probe,
     Store,
@@ -276,3 +277,19 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
     for proc in procs:
         proc.kill()
         proc.wait()
+
+
+def test_many_key_helpers_go_in_rounds_and_keep_every_key_in_order(store: Store) -> None:
+    """More keys than one round trip takes (``KEYS_PER_ROUND_TRIP``): every key written with its TTL, every
+    hash and stream read back in the order asked."""
+    symbols = [f"S{i:03d}" for i in range(2 * KEYS_PER_ROUND_TRIP + 3)]
+    store.hset_many([(keys.quote(s), {"bid": i, "ask": i + 1}) for i, s in enumerate(symbols)])
+    assert all(0 < store.client.ttl(keys.quote(s).name) <= keys.quote(s).ttl_s for s in symbols)
+    got = store.hgetall_many([keys.quote(s) for s in reversed(symbols)])
+    assert [int(h["bid"]) for h in got] == list(range(len(symbols)))[::-1]
+    for i, s in enumerate(symbols):
+        store.client.xadd(keys.trades(s).name, {"n": str(i)})
+    read = store.xread_each({keys.trades(s).name: "0" for s in symbols}, count=10)
+    assert [(name, [f["n"] for _, f in entries]) for name, entries in read] == [
+        (keys.trades(s).name, [str(i)]) for i, s in enumerate(symbols)]
+    assert store.hgetall_many([]) == [] and store.xread_each({}, count=10) == []

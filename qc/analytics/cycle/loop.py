@@ -29,7 +29,7 @@ from qc.core import clock, keys
 from qc.core.codec import Absent, finite_or_none
 from qc.core.keys import Key
 from qc.runtime.codec import CycleTimes
-from qc.runtime.store import REDIS_ERRORS, Store
+from qc.runtime.store import KEYS_PER_ROUND_TRIP, REDIS_ERRORS, Store
 from qc.runtime.worker import CycleIncomplete
 
 log = logging.getLogger(__name__)
@@ -195,15 +195,15 @@ class AnalyticsCycle:
 
 
 def append_tox_samples(store: Store, samples: Mapping[str, ToxSample]) -> None:
-    """One entry per symbol into ``analytics:{sym}:tox:series``, capped at a session, in one pipeline.
+    """One entry per symbol into ``analytics:{sym}:tox:series``, capped at a session, in pipelines of a few symbols.
 
     A sample with neither figure (nothing computed, or both inputs stale) is not written: the chart shows a gap.
     """
-    pipe = store.client.pipeline(transaction=False)
-    for sym, sample in samples.items():
-        if sample.vpin is None and sample.imbalance is None:
-            continue
-        key = keys.toxicity_series(sym)
-        pipe.xadd(key.name, sample.to_redis(), maxlen=TOX_SERIES_MAXLEN, approximate=True)
-        pipe.expire(key.name, key.ttl_s)
-    pipe.execute()
+    due = [(sym, sample) for sym, sample in samples.items() if sample.vpin is not None or sample.imbalance is not None]
+    for start in range(0, len(due), KEYS_PER_ROUND_TRIP):  # Redis serves `qc stream` between the rounds
+        pipe = store.client.pipeline(transaction=False)
+        for sym, sample in due[start:start + KEYS_PER_ROUND_TRIP]:
+            key = keys.toxicity_series(sym)
+            pipe.xadd(key.name, sample.to_redis(), maxlen=TOX_SERIES_MAXLEN, approximate=True)
+            pipe.expire(key.name, key.ttl_s)
+        pipe.execute()
