@@ -22,11 +22,13 @@ from typing import Any
 import redis
 from ib_async import IB, Option
 
+from qc.analytics.codec import GexSnapshot, gex_from_redis
 from qc.core import clock, keys
 from qc.core.codec import Absent
 from qc.execute.codec import intent_from_redis
 from qc.execute.model import Intent
 from qc.ingest.codec import ChainRow, OptionChain
+from qc.runtime.store import Store
 from qc.signals.codec import Signal, new_id
 from qc.signals.model import Contract, Quote
 
@@ -53,8 +55,15 @@ def start_stack(tmp: Path, sim_args: Sequence[str], extra_env: dict[str, str] | 
 
 def ready(stack: Stack) -> bool:
     c = stack.store.client
-    return bool(c.exists(keys.gex("SPY").name) and c.exists(keys.option_chain("SPY").name)
+    return bool(positioned(stack.store, "SPY") and c.exists(keys.option_chain("SPY").name)
                 and c.exists(keys.risk_exposure(ACCOUNT).name) and c.exists(keys.quote("SPY").name))
+
+
+def positioned(store: Store, symbol: str) -> bool:
+    """Dealer positioning computed, not only its pending marker (which the key also holds until the first
+    computation): an executor started before it would refuse every entry as STALE_ANALYTICS."""
+    key = keys.gex(symbol)
+    return isinstance(gex_from_redis(store.hgetall(key) or None, key=key.name), GexSnapshot)
 
 
 def chain(stack: Stack) -> OptionChain:

@@ -161,6 +161,7 @@ def test_the_executor_lowers_the_redis_restart_latch_once_reconciled_and_nothing
     assert trips and log.index(trips[0]) > log.index(entry), log  # tripped by risk first, then lowered
     assert account_latch(stack).state is TradingState.ACTIVE
     assert token(stack) == claimed  # the same leader all through
+    assert "id" in HELD, "the first test held no position: its failure is the one to read"
     assert_broker_consistent(stack, [HELD["id"]])
 
     # an operator's REDUCING latch is not the executor's to lower, however many reconciliations pass

@@ -36,7 +36,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from qc.analytics.codec import GexSnapshot, gex_from_redis
 from qc.core import clock, keys
 from qc.core.clock import SystemClock
 from qc.core.config import Settings
@@ -56,7 +55,17 @@ from qc.signals.codec import Signal
 from .conftest import eventually
 from .distribute_harness import Channels
 from .distribute_harness import make_signal as distribution_signal
-from .execute_harness import ACCOUNT, EXEC_ENV, intent, liquid_call, make_signal, marketable, publish, wait_state
+from .execute_harness import (
+    ACCOUNT,
+    EXEC_ENV,
+    intent,
+    liquid_call,
+    make_signal,
+    marketable,
+    positioned,
+    publish,
+    wait_state,
+)
 from .topology_harness import (
     Cluster,
     TopologyStack,
@@ -135,8 +144,7 @@ def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 def ready(s: TopologyStack) -> bool:
     c = s.store.client
-    return all(isinstance(gex_from_redis(s.store.hgetall(keys.gex(sym)) or None, key=sym), GexSnapshot)
-               and c.exists(keys.quote(sym).name) and c.exists(keys.option_chain(sym).name)
+    return all(positioned(s.store, sym) and c.exists(keys.quote(sym).name) and c.exists(keys.option_chain(sym).name)
                for sym in SYMBOLS) and bool(c.exists(keys.risk_exposure(ACCOUNT).name))
 
 

@@ -45,6 +45,7 @@ from .execute_harness import (
     liquid_call,
     make_signal,
     marketable,
+    positioned,
     publish,
     wait_state,
 )
@@ -81,7 +82,7 @@ def stack(group: SentinelGroup, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def ready(s: TopologyStack) -> bool:
     c = s.store.client
-    return bool(c.exists(keys.gex("SPY").name) and c.exists(keys.option_chain("SPY").name)
+    return bool(positioned(s.store, "SPY") and c.exists(keys.option_chain("SPY").name)
                 and c.exists(keys.risk_exposure(ACCOUNT).name) and c.exists(keys.quote("SPY").name))
 
 
