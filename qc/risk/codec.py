@@ -1,5 +1,6 @@
-"""The typed shape of the risk values in Redis: the latched trading state, one JSON per scope, and the
-halt request `qc risk halt` leaves for the executor.
+"""The typed shape of the risk values in Redis: the latched trading state, one JSON per scope; the halt
+request `qc risk halt` leaves for the executor; each latch transition (log and breaches); the breakers'
+readings; the pre-trade verdicts.
 
 ``risk:state:{account}`` holds one field per scope (``account``, or an underlying) whose value is a
 :class:`~qc.risk.state.Latch` as JSON with ``v``. A reader gets the latch or an ``Absent`` naming the
@@ -8,9 +9,11 @@ field; a scope with no field is ACTIVE (nothing ever latched it), never an error
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 from qc.core.codec import (
     VERSION_FIELD,
@@ -19,15 +22,19 @@ from qc.core.codec import (
     check_version,
     decode,
     dumps,
+    loads_json,
     loads_object,
     need,
     opt_instant,
     req_instant,
     req_str,
 )
+from qc.risk.breakers import Reading
 from qc.risk.state import Latch, TradingState
 
+log = logging.getLogger(__name__)
 SCHEMA = 1
+READING_FIELDS = ("scope", "breaker", "value", "trips_at", "clears_at")
 
 
 def latch_to_redis(latch: Latch) -> str:
@@ -49,6 +56,83 @@ def latch_from_redis(raw: str | None, *, key: str) -> Latch | Absent:
 def latches_from_redis(raw: Mapping[str, str], *, key: str) -> dict[str, Latch | Absent]:
     """Every scope's latch in a ``risk:state:{account}`` hash (a malformed one as Absent, never ACTIVE)."""
     return {scope: latch_from_redis(value, key=f"{key}[{scope}]") for scope, value in raw.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionEntry:
+    """One entry of ``risk:state:log:{account}`` (and, when a breaker made it stricter, of the breach log):
+    ``scope``'s latch went from ``before`` to ``after`` at ``at``, for ``cause``, by ``by``."""
+
+    scope: str
+    before: TradingState
+    after: TradingState
+    cause: str
+    by: str
+    reason: str
+    at: datetime | None
+
+    def view(self) -> dict[str, Any]:
+        """The entry as `qc risk status --json` and the dashboard show it."""
+        return {"scope": self.scope, "from": self.before.name, "to": self.after.name, "cause": self.cause,
+                "by": self.by, "reason": self.reason, "at": self.at.isoformat() if self.at else None}
+
+    def to_redis(self) -> str:
+        return dumps({VERSION_FIELD: SCHEMA, **self.view()})
+
+    @classmethod
+    def from_redis(cls, raw: str | None, *, key: str) -> TransitionEntry | Absent:
+        def parse(text: str) -> TransitionEntry:
+            d = loads_object(text, "transition")
+            if VERSION_FIELD in d:  # entries logged before the version field read the same
+                check_version(d, SCHEMA)
+            states = [s.name for s in TradingState]
+            return cls(req_str(need(d, "scope"), "scope", empty=False),
+                       TradingState[req_str(need(d, "from"), "from", choices=states)],
+                       TradingState[req_str(need(d, "to"), "to", choices=states)],
+                       req_str(d.get("cause", ""), "cause"), req_str(d.get("by", ""), "by"),
+                       req_str(d.get("reason", ""), "reason"), opt_instant(d.get("at"), "at"))
+
+        return decode(key, raw, parse)
+
+
+class Shown(Protocol):
+    def view(self) -> dict[str, Any]: ...
+
+
+def views(raws: Iterable[str], key: str, decode: Callable[[str], Shown | Absent]) -> list[dict[str, Any]]:
+    """Log entries as shown (transitions, breaches, verdicts); one that does not decode is logged, left out."""
+    out: list[dict[str, Any]] = []
+    for raw in raws:
+        got = decode(raw)
+        if isinstance(got, Absent):
+            log.warning("%s: %s entry not shown: %.80r", got, key, raw)
+        else:
+            out.append(got.view())
+    return out
+
+
+def readings_to_redis(readings: Sequence[Reading]) -> str:
+    """``risk:breakers:{account}``: every breaker's reading now, a JSON list."""
+    return dumps([asdict(r) for r in readings])
+
+
+def readings_from_redis(raw: str | None, *, key: str) -> tuple[Reading, ...] | Absent:
+    def parse(text: str) -> tuple[Reading, ...]:
+        doc = loads_json(text)
+        if not isinstance(doc, list):
+            raise Malformed("readings", "is not a list")
+        out: list[Reading] = []
+        for i, r in enumerate(doc):
+            if not isinstance(r, dict):
+                raise Malformed(f"readings[{i}]", "is not an object")
+            path = f"readings[{i}]"
+            missing = [f for f in READING_FIELDS if f not in r]
+            if missing:
+                raise Malformed(f"{path}.{missing[0]}", "missing (partial value)")
+            out.append(Reading(*(req_str(r[f], f"{path}.{f}") for f in READING_FIELDS)))
+        return tuple(out)
+
+    return decode(key, raw, parse)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +173,12 @@ class RiskVerdict:
     at: datetime
 
     def to_redis(self) -> str:
-        return dumps({VERSION_FIELD: SCHEMA, "signal": self.signal, "symbol": self.symbol, "strategy": self.strategy,
-                      "approved": self.approved, "codes": sorted(self.codes), "reasons": list(self.reasons),
-                      "at": self.at.isoformat()})
+        return dumps({VERSION_FIELD: SCHEMA, **self.view()})
+
+    def view(self) -> dict[str, Any]:
+        """The verdict as `qc risk status --json` and the dashboard show it."""
+        return {"signal": self.signal, "symbol": self.symbol, "strategy": self.strategy, "approved": self.approved,
+                "codes": sorted(self.codes), "reasons": list(self.reasons), "at": self.at.isoformat()}
 
     @classmethod
     def from_redis(cls, raw: str | None, *, key: str) -> RiskVerdict | Absent:

@@ -9,9 +9,8 @@ secret of the settings reaches any document, even when one is sitting in Redis.
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -41,6 +40,7 @@ from qc.execute.cycle.records import Records
 from qc.execute.model import Fill, Intent, LegOrder, State
 from qc.ingest.codec import Book, ChainRow, OptionChain, Quote, VenueShares
 from qc.risk.breakers import account_readings
+from qc.risk.codec import readings_to_redis
 from qc.risk.cycle import latches
 from qc.risk.cycle.loop import verdict_json
 from qc.risk.model import ContractKey, Position, Reason, Verdict
@@ -387,7 +387,7 @@ def test_risk_panel_state_usage_breakers(store: Store, settings: Settings) -> No
     snap = ExposureSnapshot(NOW_DT - timedelta(seconds=2), (), -1000.0, 0.0, 0.0, {}, {}, {}, (), (), rows, {})
     store.set(keys.risk_exposure("default"), snapshot_to_redis(snap))
     readings = account_readings(-1000.0, 1000.0, 0, True, breakers_from(settings))
-    store.set(keys.risk_breaker_readings("default"), json.dumps([asdict(r) for r in readings]))
+    store.set(keys.risk_breaker_readings("default"), readings_to_redis(readings))
 
     doc = build(store, settings)["risk"]
     assert doc["trading_state"] == "HALTED" and doc["stale"] is False and doc["age_s"] == 2.0

@@ -14,15 +14,16 @@ breach log that `qc status` reads.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from qc.core import keys
 from qc.core.codec import Absent
-from qc.risk.codec import latch_from_redis, latch_to_redis
+from qc.risk import codec
+from qc.risk.codec import TransitionEntry, latch_from_redis, latch_to_redis
 from qc.risk.state import Latch, TradingState
 from qc.runtime.store import Store
 
@@ -53,10 +54,9 @@ class Transition:
         """A breaker made it stricter: what `risk:breaches:count` counts."""
         return self.after.state > self.before.state and self.after.by.startswith("breaker:")
 
-    def to_json(self) -> str:
-        return json.dumps({"scope": self.scope, "from": self.before.state.name, "to": self.after.state.name,
-                           "cause": self.after.cause, "by": self.after.by, "reason": self.after.reason,
-                           "at": self.after.since.isoformat() if self.after.since else None})
+    def entry(self) -> TransitionEntry:
+        return TransitionEntry(self.scope, self.before.state, self.after.state, self.after.cause, self.after.by,
+                               self.after.reason, self.after.since)
 
 
 def _decoded(raw: str | None, key: str) -> Latch:
@@ -101,7 +101,7 @@ def update(store: Store, account: str, scope: str, change: Callable[[Latch], Lat
 
 
 def _record(store: Store, account: str, t: Transition, now: datetime) -> None:
-    entry = t.to_json()
+    entry = t.entry().to_redis()
     log_key = keys.trading_state_log(account)
     pipe = store.client.pipeline(transaction=False)
     counts = keys.trading_state_counts(account)
@@ -119,15 +119,12 @@ def _record(store: Store, account: str, t: Transition, now: datetime) -> None:
             t.after.cause, t.after.by, t.after.reason)
 
 
-def transitions(store: Store, account: str, limit: int = 20) -> list[dict[str, object]]:
-    """The newest ``limit`` transitions, newest first (entries that do not parse are skipped and counted)."""
-    out: list[dict[str, object]] = []
-    for raw in store.client.lrange(keys.trading_state_log(account).name, 0, limit - 1):
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            log.warning("unreadable trading-state log entry skipped: %.80r", raw)
-            continue
-        if isinstance(entry, dict):
-            out.append(entry)
-    return out
+def transitions(store: Store, account: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest ``limit`` transitions, newest first, as shown (entries that do not decode are logged, skipped)."""
+    key = keys.trading_state_log(account).name
+    return views(store.client.lrange(key, 0, limit - 1), key)
+
+
+def views(raws: Iterable[str], key: str) -> list[dict[str, Any]]:
+    """Transition log or breach log entries as shown; one that does not decode is logged and left out."""
+    return codec.views(raws, key, lambda raw: TransitionEntry.from_redis(raw, key=key))

@@ -18,11 +18,9 @@ Every cycle (``QC_RISK_INTERVAL_S``, 1 s by default):
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from qc.core import clock, keys
@@ -42,7 +40,7 @@ from qc.risk.breakers import (
     vpin_breaker,
     zero_gamma_breaker,
 )
-from qc.risk.codec import RiskVerdict
+from qc.risk.codec import RiskVerdict, readings_to_redis
 from qc.risk.cycle import latches
 from qc.risk.cycle.inputs import RiskInputs
 from qc.risk.exposure import PortfolioExposure, portfolio_exposure
@@ -166,7 +164,7 @@ class RiskCycle:
                     self.store.hset(keys.risk_regime(self.account), {sym: str(side)})
             changes.append(vpin_breaker(sym, got.vpin_value, limits))
             readings += underlying_readings(sym, None if und is None else und.spot, zero_gamma, got.vpin_value, limits)
-        self.store.set(keys.risk_breaker_readings(self.account), json.dumps([asdict(r) for r in readings]))
+        self.store.set(keys.risk_breaker_readings(self.account), readings_to_redis(readings))
         return [c for c in changes if c is not None]
 
     def _redis_check(self) -> Trip | None:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from qc.core import keys
 from qc.core.codec import Absent
+from qc.risk.codec import RiskVerdict, readings_from_redis, views
 from qc.risk.cycle import latches
-from qc.risk.snapshot import snapshot_from_redis
+from qc.risk.snapshot import snapshot_from_redis, snapshot_to_redis
 from qc.runtime.store import Store
 
 log = logging.getLogger(__name__)
@@ -25,19 +26,15 @@ HOUR_S = 3600.0
 USAGE_WARN_PCT = 80.0
 
 
-def _json_list(raws: Sequence[Any]) -> list[dict[str, Any]]:
-    """The entries that are JSON objects (given as text or already parsed); others are logged, not shown."""
-    out: list[dict[str, Any]] = []
-    for raw in raws:
-        try:
-            doc = json.loads(raw) if isinstance(raw, str) else raw
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict):
-            out.append(doc)
-        else:
-            log.warning("unreadable risk entry not shown: %.80r", raw)
-    return out
+def _breakers(store: Store, account: str) -> list[dict[str, Any]]:
+    key = keys.risk_breaker_readings(account)
+    raw = store.get(key)
+    readings = readings_from_redis(raw, key=key.name)
+    if isinstance(readings, Absent):
+        if raw:
+            log.warning("%s: breaker readings not shown", readings)
+        return []
+    return [asdict(r) for r in readings]
 
 
 def risk_status(store: Store, account: str, now: datetime, limit: int) -> dict[str, Any]:
@@ -56,22 +53,19 @@ def risk_status(store: Store, account: str, now: datetime, limit: int) -> dict[s
     if isinstance(snap, Absent):
         exposure_problem = f"{snap} (is `qc risk` running?)"
     else:
-        assert raw is not None
-        exposure = json.loads(raw)
+        exposure = json.loads(snapshot_to_redis(snap))  # what the codec read, nothing it did not
         exposure["age_s"] = round((now - snap.as_of).total_seconds(), 1)
     breaches_log = keys.risk_breaches_log()
     newest = store.client.zrevrange(breaches_log.name, 0, limit - 1)
-    breakers_raw = store.get(keys.risk_breaker_readings(account))
-    breakers = _json_list(json.loads(breakers_raw)) if breakers_raw else []
-    verdicts = [fields.get("verdict", "") for _, fields in store.client.xrevrange(keys.risk_verdicts().name,
-                                                                                    count=limit)]
+    verdicts_key = keys.risk_verdicts().name
+    verdicts = [fields.get("verdict", "") for _, fields in store.client.xrevrange(verdicts_key, count=limit)]
     return {
         "account": account, "at": now.isoformat(), "states": scopes,
-        "exposure": exposure, "exposure_problem": exposure_problem, "breakers": breakers,
+        "exposure": exposure, "exposure_problem": exposure_problem, "breakers": _breakers(store, account),
         "breaches_last_hour": store.count_events(breaches_log, now.timestamp() - HOUR_S),
-        "breaches": _json_list(newest),
+        "breaches": latches.views(newest, breaches_log.name),
         "transitions": latches.transitions(store, account, limit),
-        "verdicts": _json_list(verdicts),
+        "verdicts": views(verdicts, verdicts_key, lambda raw: RiskVerdict.from_redis(raw, key=verdicts_key)),
     }
 
 
