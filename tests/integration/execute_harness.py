@@ -49,14 +49,20 @@ def start_stack(tmp: Path, sim_args: Sequence[str], extra_env: dict[str, str] | 
     for verb in FEEDERS:
         stack.start(verb, "SPY")
     stack.start("risk")
-    eventually(lambda: ready(stack), timeout_s=150, every_s=0.5)
+    eventually(lambda: priced(stack.store), timeout_s=150, every_s=0.5)
     return stack
 
 
-def ready(stack: Stack) -> bool:
-    c = stack.store.client
-    return bool(positioned(stack.store, "SPY") and c.exists(keys.option_chain("SPY").name)
-                and c.exists(keys.risk_exposure(ACCOUNT).name) and c.exists(keys.quote("SPY").name))
+def priced(store: Store, symbols: Sequence[str] = ("SPY",)) -> bool:
+    """Everything the executor prices with is in Redis: each symbol's computed positioning, quote and chain, and
+    the account's exposure. An executor started earlier refuses entries (STALE_ANALYTICS and the like)."""
+    c = store.client
+    return all(positioned(store, sym) and c.exists(keys.quote(sym).name) and c.exists(keys.option_chain(sym).name)
+               for sym in symbols) and bool(c.exists(keys.risk_exposure(ACCOUNT).name))
+
+
+def trading(store: Store) -> bool:
+    return store.hget(keys.execution_status(ACCOUNT), "state") == "trading"
 
 
 def positioned(store: Store, symbol: str) -> bool:

@@ -32,6 +32,7 @@ from .execute_harness import (
     marketable,
     publish,
     start_stack,
+    trading,
     wait_state,
 )
 from .signals_harness import Stack
@@ -50,14 +51,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s.close()
 
 
-def trading(stack: Stack) -> bool:
-    return stack.store.hget(keys.execution_status(ACCOUNT), "state") == "trading"
-
-
 def start_executor(stack: Stack, n: int) -> None:
     stack.store.hset(keys.execution_status(ACCOUNT), {"state": "starting"})
     stack.start(f"execute#{n}")
-    eventually(lambda: trading(stack), timeout_s=60, every_s=0.05)
+    eventually(lambda: trading(stack.store), timeout_s=60, every_s=0.05)
 
 
 def test_kill_minus_nine_at_random_moments_never_duplicates_or_leaves_a_position_naked(stack: Stack) -> None:

@@ -23,7 +23,6 @@ from qc.ingest.codec import ChainRow
 
 from .conftest import eventually
 from .execute_harness import (
-    ACCOUNT,
     ROOT,
     chain,
     live_ask,
@@ -32,6 +31,7 @@ from .execute_harness import (
     publish,
     sim_ctl_json,
     start_stack,
+    trading,
     wait_state,
 )
 from .signals_harness import Stack
@@ -45,7 +45,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = start_stack(tmp_path_factory.mktemp("execute-expiry"), SIM, ENV)
     s.start("execute")
-    eventually(lambda: s.store.hget(keys.execution_status(ACCOUNT), "state") == "trading", timeout_s=60)
+    eventually(lambda: trading(s.store), timeout_s=60)
     yield s
     s.close()
 

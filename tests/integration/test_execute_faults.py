@@ -32,6 +32,7 @@ from .execute_harness import (
     marketable,
     publish,
     start_stack,
+    trading,
     wait_state,
 )
 from .signals_harness import Stack
@@ -45,13 +46,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = start_stack(tmp_path_factory.mktemp("execute-faults"), SIM)
     s.start("execute")
-    eventually(lambda: trading(s), timeout_s=60)
+    eventually(lambda: trading(s.store), timeout_s=60)
     yield s
     s.close()
-
-
-def trading(stack: Stack) -> bool:
-    return stack.store.hget(keys.execution_status(ACCOUNT), "state") == "trading"
 
 
 def account_active(stack: Stack) -> bool:
@@ -86,7 +83,7 @@ def test_a_gateway_drop_mid_order_is_resolved_by_reconciliation(stack: Stack) ->
         stack.sim.ctl("drop-sockets")
         got = wait_state(stack, signal.id, *SETTLED, timeout_s=60)
         assert got.state is not State.UNKNOWN
-        eventually(lambda: trading(stack), timeout_s=60)
+        eventually(lambda: trading(stack.store), timeout_s=60)
     states = assert_broker_consistent(stack, ids)
     assert set(states) <= {"protected", "lost", "rejected"}, states
     for i in ids:  # a refusal may only be risk's, while it held REDUCING for the broker's outage
@@ -151,7 +148,7 @@ def test_a_gateway_restart_that_reissues_order_ids_does_not_confuse_two_orders(s
     before = everything(stack)
     stack.sim.ctl("restart-gateway", "--down", "1")
     eventually(lambda: status(stack, "state") != "trading", timeout_s=10)
-    eventually(lambda: trading(stack), timeout_s=60)
+    eventually(lambda: trading(stack.store), timeout_s=60)
     eventually(lambda: account_active(stack), timeout_s=60)  # risk latched REDUCING while IB was down
     second = make_signal(stack, row, limit=marketable(stack, row))
     publish(stack, second)
@@ -179,7 +176,7 @@ def test_a_standby_takes_over_and_the_stale_leader_is_fenced(stack: Stack) -> No
         leader.send_signal(signals.SIGCONT)  # it wakes with a stale token: its next write is refused
     assert leader.wait(timeout=60) == 1
     stack.procs.pop("execute")
-    eventually(lambda: trading(stack) and account_active(stack), timeout_s=60)
+    eventually(lambda: trading(stack.store) and account_active(stack), timeout_s=60)
     row = liquid_call(stack)
     signal = make_signal(stack, row, limit=marketable(stack, row))
     publish(stack, signal)

@@ -31,6 +31,7 @@ from .execute_harness import (
     qc_json,
     sim_ctl_json,
     start_stack,
+    trading,
     wait_state,
 )
 from .signals_harness import Stack
@@ -43,7 +44,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = start_stack(tmp_path_factory.mktemp("execute"), SIM, {"QC_EXECUTE_QTY": "2"})
     s.start("execute")
-    eventually(lambda: s.store.hget(keys.execution_status(ACCOUNT), "state") == "trading", timeout_s=60)
+    eventually(lambda: trading(s.store), timeout_s=60)
     yield s
     s.close()
 

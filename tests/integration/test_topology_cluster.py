@@ -56,13 +56,11 @@ from .conftest import eventually
 from .distribute_harness import Channels
 from .distribute_harness import make_signal as distribution_signal
 from .execute_harness import (
-    ACCOUNT,
     EXEC_ENV,
     intent,
     liquid_call,
     make_signal,
     marketable,
-    positioned,
     publish,
     wait_state,
 )
@@ -132,20 +130,10 @@ def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                               json={"fault": "channel_secret", "name": ch.hook, "secret": ch.secret}, timeout=30)
         assert reply.status_code == 200, reply.text
         s.env.update(ch.env(base))
-        for verb in WORKERS:  # every one on both symbols
-            if verb == "execute":  # it prices with what the others publish: it starts once they did
-                eventually(lambda: ready(s), timeout_s=120, every_s=0.5)
-            s.start(verb)
-        eventually(lambda: s.store.hget(keys.execution_status(ACCOUNT), "state") == "trading", timeout_s=60)
+        s.start_workers(WORKERS, SYMBOLS)  # every one on both symbols
         yield s
     finally:
         s.close()
-
-
-def ready(s: TopologyStack) -> bool:
-    c = s.store.client
-    return all(positioned(s.store, sym) and c.exists(keys.quote(sym).name) and c.exists(keys.option_chain(sym).name)
-               for sym in SYMBOLS) and bool(c.exists(keys.risk_exposure(ACCOUNT).name))
 
 
 def symbol_signal(stack: TopologyStack, symbol: str) -> Signal:

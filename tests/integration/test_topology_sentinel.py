@@ -45,7 +45,6 @@ from .execute_harness import (
     liquid_call,
     make_signal,
     marketable,
-    positioned,
     publish,
     wait_state,
 )
@@ -70,20 +69,10 @@ def stack(group: SentinelGroup, tmp_path_factory: pytest.TempPathFactory) -> Ite
     s = TopologyStack(tmp_path_factory.mktemp("sentinel-stack"), group.url, SIM, "SPY",
                       {**EXEC_ENV, "QC_EXECUTE_QTY": "1"})
     try:
-        for verb in WORKERS[:-1]:  # the executor prices with what they publish: it starts once they did
-            s.start(verb)
-        eventually(lambda: ready(s), timeout_s=120, every_s=0.5)
-        s.start("execute")
-        eventually(lambda: s.store.hget(keys.execution_status(ACCOUNT), "state") == "trading", timeout_s=60)
+        s.start_workers(WORKERS, ("SPY",))
         yield s
     finally:
         s.close()
-
-
-def ready(s: TopologyStack) -> bool:
-    c = s.store.client
-    return bool(positioned(s.store, "SPY") and c.exists(keys.option_chain("SPY").name)
-                and c.exists(keys.risk_exposure(ACCOUNT).name) and c.exists(keys.quote("SPY").name))
 
 
 def beats(s: TopologyStack) -> dict[str, float]:

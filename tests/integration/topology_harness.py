@@ -27,6 +27,7 @@ from qc.execute.model import Intent
 from qc.runtime.store import connect, no_retry, redis_server_binary
 
 from .conftest import eventually, free_port
+from .execute_harness import priced, trading
 from .signals_harness import Stack
 from .stream_harness import SimProcess, stop_process
 
@@ -285,6 +286,16 @@ class TopologyStack(Stack):
                     **(extra_env or {})}
         self.procs: dict[str, subprocess.Popen[str]] = {}
         self._client_ids = iter(range(60, 200))
+
+    def start_workers(self, workers: Sequence[str], symbols: Sequence[str]) -> None:
+        """Start ``workers`` in order. The executor waits until what it prices with is in Redis for ``symbols``;
+        when it is among them, return once it trades."""
+        for verb in workers:
+            if verb == "execute":
+                eventually(lambda: priced(self.store, symbols), timeout_s=120, every_s=0.5)
+            self.start(verb)
+        if "execute" in workers:
+            eventually(lambda: trading(self.store), timeout_s=60)
 
     def close(self) -> None:
         for name in list(self.procs):
