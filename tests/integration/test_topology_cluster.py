@@ -55,15 +55,7 @@ from qc.signals.codec import Signal
 from .conftest import eventually
 from .distribute_harness import Channels
 from .distribute_harness import make_signal as distribution_signal
-from .execute_harness import (
-    EXEC_ENV,
-    intent,
-    liquid_call,
-    make_signal,
-    marketable,
-    publish,
-    wait_state,
-)
+from .execute_harness import EXEC_ENV, intent, liquid_call, make_signal, marketable, publish, wait_state
 from .topology_harness import (
     Cluster,
     TopologyStack,
