@@ -18,14 +18,16 @@ How the states follow from the legs (one bracket: entry, take-profit ``tp``, sto
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 
 from qc.core.order_ref import Leg
-from qc.execute.model import TERMINAL, Fill, Intent, LegOrder, State, Transition
+from qc.execute.model import TERMINAL, UNSENT, Fill, Intent, LegOrder, State, Transition
 
 S = State
 EXIT_REASONS = frozenset({"time_stop", "hard_close", "flatten"})  # qc is closing the position itself
+PENDING_STATUSES = frozenset({UNSENT, "PendingSubmit", "ApiPending"})  # sent (or about to be), not yet working
 _ANY_OPEN = frozenset({S.ACKNOWLEDGED, S.WORKING, S.PARTIAL, S.PROTECTED, S.EXITING, S.CLOSED, S.REJECTED,
                        S.CANCELLED, S.LOST, S.ORPHANED, S.EXPIRED, S.EXERCISED, S.ASSIGNED, S.UNKNOWN})
 _LIFECYCLE = frozenset({S.EXPIRED, S.EXERCISED, S.ASSIGNED})
@@ -93,6 +95,14 @@ def stop_covers(intent: Intent) -> int:
         if entry is None or entry.status != "Filled":
             return 0
     return max(0, stop.quantity - stop.filled)
+
+
+def protection_pending(intent: Intent, sent: Collection[int]) -> bool:
+    """A stop or take-profit sent on this connection (its id in ``sent``) that IB has not acknowledged yet: a
+    new protective pair now would be a second one, not a replacement. A leg planned by an earlier process or
+    connection is never pending here (it may never have left): reconciliation decides what it became."""
+    return any(o.leg in ("stop", "tp") and o.status in PENDING_STATUSES and o.order_id in sent
+               for o in intent.orders)
 
 
 def derive(intent: Intent) -> State:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, cast
@@ -10,9 +11,11 @@ import pytest
 from ib_async import IB
 
 from qc.core.clock import NEW_YORK, FakeClock
+from qc.execute.bracket import bracket
 from qc.execute.cycle.engine import ExecOptions, Executor
 from qc.execute.cycle.pricing import Pricing
 from qc.execute.cycle.records import Records
+from qc.execute.model import Intent, State
 from qc.signals.codec import Signal
 from qc.signals.model import Contract, Quote
 
@@ -67,3 +70,50 @@ def test_the_trail_and_the_exits_come_from_the_signal() -> None:
     got = executor(ny(day, 10)).intent_from(signal(ny(day, 10), day, trail_pct=20.0), ny(day, 10))
     assert (got.trail_pct, got.limit, got.take_profit, got.stop, got.side) == (20.0, 2.03, 3.05, 1.52, "BUY")
     assert got.exit_side == "SELL" and got.bucket == "0dte" and got.id == "1796311800000a1b2c3d4"
+
+
+class _HeldSubmission(Executor):
+    """An executor whose submission waits on ``gate`` (where the real one awaits IB: qualify, the live quote)."""
+
+    def __init__(self, now: datetime) -> None:
+        super().__init__(IB(), cast(Records, None), cast(Pricing, None), FakeClock(now),
+                         ExecOptions(account="default", symbols=("SPY",)))
+        self.gate = asyncio.Event()
+        self.started = 0
+
+    async def _submit(self, intent: Intent) -> None:
+        self.started += 1
+        await self.gate.wait()
+
+
+def test_one_submission_per_intent_at_a_time() -> None:
+    # CI under a CPU hog: the intake's submission waited on IB while a reconciliation submitted the same
+    # proposed intent again; both sent a bracket with the same reference and both entries filled
+    async def scenario() -> None:
+        day = date(2026, 12, 3)
+        ex = _HeldSubmission(ny(day, 10))
+        intent = ex.intent_from(signal(ny(day, 10), date(2026, 12, 4)), ny(day, 10))
+        first = asyncio.ensure_future(ex.submit(intent))
+        await asyncio.sleep(0)
+        await ex.submit(intent)  # the reconciliation's: returns at once, sends nothing
+        assert ex.started == 1
+        ex.gate.set()
+        await first
+        await ex.submit(intent)  # the first one ended: a later submission may run
+        assert ex.started == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_submission_goes_on_only_while_the_intent_is_as_it_found_it() -> None:
+    day = date(2026, 12, 3)
+    ex = executor(ny(day, 10))
+    intent = ex.intent_from(signal(ny(day, 10), date(2026, 12, 4)), ny(day, 10))
+    assert not ex._unchanged(intent)  # not among the executor's intents (dropped meanwhile)
+    ex.intents[intent.id] = intent
+    assert ex._unchanged(intent)
+    sent = replace(intent, state=State.SUBMITTING, orders=tuple(p.order for p in bracket(intent, 7)))
+    ex.intents[intent.id] = sent
+    assert not ex._unchanged(intent)  # another submission sent its bracket
+    ex.intents[intent.id] = replace(intent, state=State.CANCELLED)
+    assert not ex._unchanged(intent)

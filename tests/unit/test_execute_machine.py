@@ -18,6 +18,7 @@ from qc.execute.machine import (
     fills_pending,
     leg_of,
     move,
+    protection_pending,
     settle,
     stop_covers,
     with_fill,
@@ -577,3 +578,18 @@ def test_every_state_derive_gives_on_a_reachable_path_is_a_legal_move(
         if walk.intent.terminal:
             break
         walk.step(event, k, flip)
+
+
+def test_a_pair_sent_on_this_connection_and_not_yet_answered_is_pending() -> None:
+    # the runaway this prevents: every broker event re-ran protection, saw the newest (unsent) stop cover
+    # nothing, and placed another pair; 1,346 pairs in 37 s under a CPU hog
+    e = leg("entry", status="Filled", perm_id=100, filled=2)
+    stop, tp = (p.order for p in protective_pair(situation(S.ORPHANED, (e,), filled=2), 2, 30))
+    for status in ("", "PendingSubmit", "ApiPending"):
+        intent = situation(S.ORPHANED, (e, replace(stop, status=status), replace(tp, status=status)), filled=2)
+        assert protection_pending(intent, {30, 31})
+        assert not protection_pending(intent, set())  # planned by an earlier process or connection: not pending
+    for status in ("PreSubmitted", "Submitted", *sorted(DONE_STATUSES)):
+        intent = situation(S.ORPHANED, (e, replace(stop, status=status), replace(tp, status=status)), filled=2)
+        assert not protection_pending(intent, {30, 31})
+    assert not protection_pending(situation(S.SUBMITTING, (leg("entry", order_id=30),)), {30})  # entries aside

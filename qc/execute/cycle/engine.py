@@ -101,6 +101,7 @@ class Executor:
         self._partial_timers: set[str] = set()
         self._trail_sent: dict[str, float] = {}
         self._protecting: set[str] = set()
+        self._submitting: set[str] = set()  # intents a submission is working on (one at a time each)
         self.tasks: set[asyncio.Future[None]] = set()
         self._open_counts: dict[tuple[str, str], int] | None = None
         self._behind = False             # True while handling a broker's order event: its writes are held back
@@ -271,7 +272,25 @@ class Executor:
             await asyncio.sleep(0.002)
 
     async def submit(self, intent: Intent) -> None:
-        """Proposed or approved → pre-trade check on IB's live quote → the bracket at IB."""
+        """Proposed or approved → pre-trade check on IB's live quote → the bracket at IB.
+
+        One submission per intent at a time: the intake and a reconciliation may both ask for the same one
+        (a reconciliation submits every intent still proposed or approved), and two would send two brackets.
+        """
+        if intent.id in self._submitting:
+            return
+        self._submitting.add(intent.id)
+        try:
+            await self._submit(intent)
+        finally:
+            self._submitting.discard(intent.id)
+
+    def _unchanged(self, intent: Intent) -> bool:
+        """Still what this submission started from (after an await: nothing else moved or sent it)."""
+        now = self.intents.get(intent.id)
+        return now is not None and now.state == intent.state and now.current("entry") is None
+
+    async def _submit(self, intent: Intent) -> None:
         try:
             contract = await self.qualify(intent.contract)
         except (LookupError, TimeoutError, ValueError) as exc:
@@ -284,6 +303,8 @@ class Executor:
             return
         if intent.state == State.PROPOSED:
             quote = await self.live_quote(contract)
+            if not self._unchanged(intent):
+                return
             verdict = self.pricing.check(intent, quote, self.positions_view(), self.open_entries(),
                                          self.msgs_last_s(), self.now())
             if not verdict.approved:
@@ -294,6 +315,8 @@ class Executor:
         if not self.connected:
             self.intents[intent.id] = intent
             return  # approved, waiting for the broker: the next connection's reconciliation submits it
+        if not self._unchanged(intent):
+            return
         first = self.ib.client.getReqId()
         ids = [first, self.ib.client.getReqId(), self.ib.client.getReqId()]
         if ids != [first, first + 1, first + 2]:
@@ -477,6 +500,8 @@ class Executor:
         held = intent.open_qty
         if held == 0 or intent.live_orders("entry") or intent.id in self._protecting or machine.fills_pending(intent):
             return
+        if machine.protection_pending(intent, self.rt.sent):
+            return  # IB has not answered the last pair yet: its answer brings this intent back here
         if intent.exit_reason in ("time_stop", "hard_close", "flatten") and intent.live_orders("exit", "tp"):
             return
         covered = machine.stop_covers(intent)
