@@ -95,7 +95,7 @@ def test_one_submission_per_intent_at_a_time() -> None:
         intent = ex.intent_from(signal(ny(day, 10), date(2026, 12, 4)), ny(day, 10))
         first = asyncio.ensure_future(ex.submit(intent))
         await asyncio.sleep(0)
-        await ex.submit(intent)  # the reconciliation's: returns at once, sends nothing
+        await asyncio.wait_for(ex.submit(intent), 5)  # the reconciliation's: returns at once, sends nothing
         assert ex.started == 1
         ex.gate.set()
         await first
